@@ -1,0 +1,276 @@
+"""What every streaming interface shares: the bytes-in / events-out loop and result bookkeeping.
+
+A streaming interface reads one response's raw bytes and turns them into canonical events:
+
+    interface = OpenAIChatInterface()
+    for chunk in byte_chunks:            # any chunking: whole body, per event, byte by byte
+        for event in interface.feed(chunk):
+            ...                          # yield it on, as it arrives
+    interface.finish()                   # end of bytes: checks the terminator, flushes
+    result = interface.result()          # LLMResult
+
+Subclasses implement ``_on_sse(event)`` for one decoded SSE event and ``_on_eof()`` for the end.
+Tool-call fragments go through ``_tool_delta`` so the original's switches (``use_assistant_message``,
+``put_inner_thoughts_in_kwargs``, ``requires_approval_tools``) apply the same way for every format.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from typing import Any, ClassVar
+
+import orjson
+
+from ..errors import MalformedStreamError
+from ..events import (
+    ApprovalRequest,
+    HiddenReasoning,
+    HiddenReasoningBlock,
+    LLMResult,
+    ReasoningBlock,
+    ReasoningDelta,
+    RefusalDelta,
+    StopReason,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+from ..sse import SSEDecoder, SSEEvent
+
+
+class _ToolCallState:
+    __slots__ = ("arguments", "id", "name", "parts", "requires_approval")
+
+    def __init__(self) -> None:
+        self.id: str | None = None
+        self.name: str | None = None
+        self.parts: list[str] = []  # joined once, at the end: O(n) in total
+        self.requires_approval = False
+
+
+class StreamingInterface:
+    provider: ClassVar[str] = "unknown"
+    api: ClassVar[str] = "other"
+
+    def __init__(
+        self,
+        *,
+        use_assistant_message: bool = False,
+        put_inner_thoughts_in_kwargs: bool = False,
+        requires_approval_tools: Iterable[str] = (),
+        message_id: str | None = None,
+        provider: str | None = None,
+    ) -> None:
+        self.use_assistant_message = use_assistant_message
+        self.put_inner_thoughts_in_kwargs = put_inner_thoughts_in_kwargs
+        self.requires_approval_tools = frozenset(requires_approval_tools)
+        if provider is not None:
+            self.provider = provider
+        self.message_id = message_id or f"msg-{uuid.uuid4().hex}"
+        self._decoder = SSEDecoder()
+        self._seq = 0
+        self._out: list[StreamEvent] = []
+        self._text: list[str] = []
+        self._refusal: list[str] | None = None
+        self._reasoning: dict[int, ReasoningBlock] = {}
+        self._hidden: list[HiddenReasoningBlock] = []
+        self._tools: dict[int, _ToolCallState] = {}
+        self.usage = Usage()
+        self.stop_reason: str | None = None
+        self.provider_stop_reason: str | None = None
+        self.model: str | None = None
+        self.response_id: str | None = None
+        self.finished = False
+        self.started_at = time.perf_counter()
+        self.first_event_at: float | None = None
+        self.finished_at: float | None = None
+
+    # -- driving ---------------------------------------------------------------------------------
+
+    def feed(self, chunk: bytes) -> list[StreamEvent]:
+        """Consume some bytes; return the events they complete."""
+        for sse in self._decoder.feed(chunk):
+            self._on_sse(sse)
+        return self._drain()
+
+    def finish(self) -> list[StreamEvent]:
+        """The bytes have ended. Raises ``LLMIncompleteStreamError`` when the stream was cut."""
+        tail = self._decoder.close()
+        for sse in tail:
+            self._on_sse(sse, tail=True)
+        self._on_eof()
+        self.finished = True
+        self.finished_at = time.perf_counter()
+        return self._drain()
+
+    def iter_events(self, chunks: Iterable[bytes]) -> Iterator[StreamEvent]:
+        for chunk in chunks:
+            yield from self.feed(chunk)
+        yield from self.finish()
+
+    async def aiter_events(self, chunks: AsyncIterable[bytes]) -> AsyncIterator[StreamEvent]:
+        async for chunk in chunks:
+            for event in self.feed(chunk):
+                yield event
+        for event in self.finish():
+            yield event
+
+    @classmethod
+    def parse_response(cls, body: bytes | dict[str, Any], **switches: Any) -> LLMResult:
+        """A non-streamed JSON response, as the same result type."""
+        interface = cls(**switches)
+        interface._on_json_response(body if isinstance(body, dict) else interface._loads(body))
+        interface.finished = True
+        interface.finished_at = time.perf_counter()
+        interface._drain()
+        return interface.result()
+
+    # -- for subclasses --------------------------------------------------------------------------
+
+    def _on_sse(self, sse: SSEEvent, tail: bool = False) -> None:
+        raise NotImplementedError
+
+    def _on_eof(self) -> None:
+        raise NotImplementedError
+
+    def _on_json_response(self, body: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _loads(self, data: str | bytes, tail: bool = False) -> Any:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            if tail:
+                from ..errors import LLMIncompleteStreamError
+
+                raise LLMIncompleteStreamError(
+                    f"{self.provider} {self.api} stream ended inside an event ({exc})", provider=self.provider
+                ) from None
+            snippet = data[:80] if isinstance(data, str) else data[:80].decode("utf-8", "replace")
+            raise MalformedStreamError(
+                f"{self.provider} {self.api} stream: event data is not valid JSON ({exc}): {snippet!r}",
+                provider=self.provider,
+            ) from None
+
+    def _next_id(self) -> str:
+        self._seq += 1
+        return f"{self.message_id}:{self._seq}"
+
+    def _emit(self, event: StreamEvent) -> None:
+        if self.first_event_at is None:
+            self.first_event_at = time.perf_counter()
+        self._out.append(event)
+
+    def _text_delta(self, text: str) -> None:
+        if text:
+            self._text.append(text)
+            self._emit(TextDelta(message_id=self.message_id, event_id=self._next_id(), text=text))
+
+    def _refusal_delta(self, text: str) -> None:
+        if text:
+            if self._refusal is None:
+                self._refusal = []
+            self._refusal.append(text)
+            self._emit(RefusalDelta(message_id=self.message_id, event_id=self._next_id(), text=text))
+
+    def _reasoning_delta(self, block: int, text: str = "", signature: str | None = None) -> None:
+        state = self._reasoning.get(block)
+        if state is None:
+            state = self._reasoning[block] = ReasoningBlock()
+        if text:
+            state.text += text
+        if signature:
+            state.signature = signature
+        if text or signature:
+            self._emit(
+                ReasoningDelta(
+                    message_id=self.message_id, event_id=self._next_id(), block=block, text=text, signature=signature
+                )
+            )
+
+    def _hidden_reasoning(self, block: int, state: str, data: str | None) -> None:
+        self._hidden.append(HiddenReasoningBlock(state=state, data=data))  # type: ignore[arg-type]
+        self._emit(
+            HiddenReasoning(
+                message_id=self.message_id, event_id=self._next_id(), block=block, state=state, data=data  # type: ignore[arg-type]
+            )
+        )
+
+    def _tool_delta(self, index: int, id: str | None = None, name: str | None = None, arguments: str = "") -> None:
+        """One fragment of client tool call ``index``; identity may come on the first fragment only."""
+        call = self._tools.get(index)
+        first = call is None
+        if call is None:
+            call = self._tools[index] = _ToolCallState()
+        if id and not call.id:
+            call.id = id
+        if name and not call.name:
+            call.name = name
+            call.requires_approval = name in self.requires_approval_tools
+        if arguments:
+            call.parts.append(arguments)
+        if not (first or arguments or id or name):
+            return
+        cls = ApprovalRequest if call.requires_approval else ToolCallDelta
+        self._emit(
+            cls(
+                message_id=self.message_id,
+                event_id=self._next_id(),
+                index=index,
+                id=id if first or id else None,
+                name=name if first or name else None,
+                arguments=arguments,
+            )
+        )
+
+    def _stop(self, reason: str, provider_reason: str | None) -> None:
+        self.stop_reason = reason
+        self.provider_stop_reason = provider_reason
+        self._emit(
+            StopReason(
+                message_id=self.message_id,
+                event_id=self._next_id(),
+                reason=reason,  # type: ignore[arg-type]
+                provider_reason=provider_reason,
+            )
+        )
+
+    def _drain(self) -> list[StreamEvent]:
+        out = self._out
+        if out:
+            self._out = []
+        return out
+
+    # -- the outcome -----------------------------------------------------------------------------
+
+    def result(self) -> LLMResult:
+        tool_calls = [
+            ToolCall(
+                id=call.id or "",
+                name=call.name or "",
+                arguments="".join(call.parts),
+                requires_approval=call.requires_approval,
+            )
+            for call in self._tools.values()  # insertion order = order of first appearance
+        ]
+        ttft = (self.first_event_at - self.started_at) * 1000 if self.first_event_at is not None else None
+        latency = (self.finished_at - self.started_at) * 1000 if self.finished_at is not None else None
+        return LLMResult(
+            message_id=self.message_id,
+            text="".join(self._text),
+            refusal="".join(self._refusal) if self._refusal is not None else None,
+            reasoning=[self._reasoning[k] for k in sorted(self._reasoning)],
+            hidden_reasoning=list(self._hidden),
+            tool_calls=tool_calls,
+            usage=self.usage,
+            stop_reason=self.stop_reason,  # type: ignore[arg-type]
+            provider_stop_reason=self.provider_stop_reason,
+            model=self.model,
+            response_id=self.response_id,
+            ttft_ms=ttft,
+            latency_ms=latency,
+        )

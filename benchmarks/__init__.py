@@ -1,0 +1,1 @@
+"""Performance measurements, run by ``streamproof bench`` (never by the test run)."""

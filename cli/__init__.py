@@ -1,0 +1,1 @@
+"""The ``streamproof`` command line."""

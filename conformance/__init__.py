@@ -1,0 +1,1 @@
+"""streamproof.conformance: the pytest plugin, the battery, the oracle, snapshots and reports."""
