@@ -1,0 +1,194 @@
+"""OpenAI Chat Completions streams, and every OpenAI-compatible server that copies them.
+
+Wire format: ``data: <chunk JSON>`` lines, ending with ``data: [DONE]``. What real servers vary
+(REAL-STREAMS.md §3), and how it is read here:
+
+- ``choices`` may be empty (the usage-only chunk, OpenAI's ``moderation`` chunk): only the first
+  choice is read, when there is one (``n > 1`` is not supported).
+- ``content`` null or ``""`` is no text; ``refusal`` text streams as refusal deltas.
+- A tool call's ``id`` and ``name`` come on its first delta only; Groq sends the whole call in one
+  delta. A delta without ``index`` (non-streamed messages) starts a new call when it has a new id.
+- Reasoning: DeepSeek ``reasoning_content``, Groq/OpenRouter ``reasoning``, and OpenRouter's
+  ``reasoning_details`` (its text is used only when the plain field carried none, since OpenRouter
+  repeats the same text in both; signatures always; encrypted entries become hidden reasoning).
+- Usage: top-level ``usage``, else Groq's ``x_groq.usage``; counters are cumulative, so a repeated
+  usage object replaces the previous one.
+- Errors inside a 200 stream (Groq ``event: error``, OpenRouter's ``error`` object in a chunk) raise
+  the mapped ``LLMError``.
+- A stream without ``data: [DONE]`` is incomplete, even when ``finish_reason`` was seen: the usage
+  chunk comes after the finish chunk, so a cut there would silently lose the token counts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..error_mapping import map_openai_error
+from ..errors import LLMEmptyResponseError, LLMIncompleteStreamError, MalformedStreamError
+from ..events import Usage
+from ..sse import SSEEvent
+from .base import StreamingInterface
+
+FINISH_REASONS = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+}
+
+
+def chat_usage(raw: dict[str, Any]) -> Usage:
+    """A Chat ``usage`` object: prompt tokens include cached ones."""
+    prompt_details = raw.get("prompt_tokens_details") or {}
+    completion_details = raw.get("completion_tokens_details") or {}
+    cached = prompt_details.get("cached_tokens")
+    if cached is None:
+        cached = raw.get("prompt_cache_hit_tokens")  # DeepSeek's name for it
+    return Usage(
+        prompt_tokens=raw.get("prompt_tokens"),
+        completion_tokens=raw.get("completion_tokens"),
+        total_tokens=raw.get("total_tokens"),
+        cached_input_tokens=cached,
+        cache_write_tokens=prompt_details.get("cache_write_tokens"),
+        reasoning_tokens=completion_details.get("reasoning_tokens"),
+    )
+
+
+class OpenAIChatInterface(StreamingInterface):
+    provider = "openai"
+    api = "chat"
+
+    def __init__(self, **switches: Any) -> None:
+        super().__init__(**switches)
+        self._done = False  # ``data: [DONE]`` seen
+        self._tool_index_by_id: dict[str, int] = {}
+
+    # -- streaming -------------------------------------------------------------------------------
+
+    def _on_sse(self, sse: SSEEvent, tail: bool = False) -> None:
+        if self._done:
+            return  # nothing follows [DONE] in the format; stray bytes after it are ignored
+        data = sse.data
+        if data == "[DONE]":
+            self._done = True
+            return
+        chunk = self._loads(data, tail)
+        try:
+            if sse.event == "error" or chunk.get("error"):
+                raise map_openai_error(None, chunk, provider=self.provider)
+            self._on_chunk(chunk)
+        except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
+            raise MalformedStreamError(
+                f"{self.provider} chat stream: unexpected chunk shape ({type(exc).__name__}: {exc}): {data[:80]!r}",
+                provider=self.provider,
+            ) from None
+
+    def _on_chunk(self, chunk: dict[str, Any]) -> None:
+        if self.response_id is None:
+            self.response_id = chunk.get("id")
+            self.model = chunk.get("model")
+        choices = chunk.get("choices")
+        if choices:
+            choice = choices[0]
+            delta = choice.get("delta")
+            if delta:
+                self._on_message(delta)
+            finish_reason = choice.get("finish_reason")
+            if finish_reason and self.stop_reason is None:
+                self._on_finish(finish_reason)
+        usage = chunk.get("usage")
+        if usage is None:
+            usage = (chunk.get("x_groq") or {}).get("usage")
+        if usage:
+            self.usage = chat_usage(usage)
+
+    def _on_eof(self) -> None:
+        if not self._done:
+            after = f" after finish_reason {self.provider_stop_reason!r}" if self.provider_stop_reason else ""
+            raise LLMIncompleteStreamError(
+                f"{self.provider} chat stream ended without data: [DONE]{after}", provider=self.provider
+            )
+        if self.stop_reason is None and self.first_event_at is None:
+            raise LLMEmptyResponseError(
+                f"{self.provider} chat stream ended with [DONE] but carried no choice", provider=self.provider
+            )
+
+    # -- shared by streamed deltas and non-streamed messages -------------------------------------
+
+    def _on_message(self, delta: dict[str, Any]) -> None:
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        if reasoning:
+            self._reasoning_delta(0, reasoning)
+        details = delta.get("reasoning_details")
+        if details:
+            self._on_reasoning_details(details, text_seen=bool(reasoning))
+        content = delta.get("content")
+        if content:
+            self._text_delta(content)
+        refusal = delta.get("refusal")
+        if refusal:
+            self._refusal_delta(refusal)
+        tool_calls = delta.get("tool_calls")
+        if tool_calls:
+            for call in tool_calls:
+                function = call.get("function") or {}
+                self._tool_delta(
+                    self._tool_index(call.get("index"), call.get("id")),
+                    call.get("id"),
+                    function.get("name"),
+                    function.get("arguments") or "",
+                )
+        function_call = delta.get("function_call")  # the deprecated single-function form
+        if function_call:
+            self._tool_delta(0, None, function_call.get("name"), function_call.get("arguments") or "")
+
+    def _tool_index(self, index: int | None, call_id: str | None) -> int:
+        if index is not None:
+            if call_id:
+                self._tool_index_by_id.setdefault(call_id, index)
+            return index
+        if call_id and call_id not in self._tool_index_by_id:
+            self._tool_index_by_id[call_id] = len(self._tools)
+        if call_id:
+            return self._tool_index_by_id[call_id]
+        return max(self._tools) if self._tools else 0  # a continuation of the latest call
+
+    def _on_reasoning_details(self, details: list[dict[str, Any]], text_seen: bool) -> None:
+        for detail in details:
+            kind = detail.get("type")
+            if kind == "reasoning.encrypted":
+                self._hidden_reasoning(0, "redacted", detail.get("data"))
+                continue
+            text = "" if text_seen else (detail.get("text") or detail.get("summary") or "")
+            self._reasoning_delta(0, text, detail.get("signature") or None)
+
+    def _on_finish(self, finish_reason: str) -> None:
+        reason = FINISH_REASONS.get(finish_reason, "other")
+        if reason == "end_turn":
+            if self._refusal is not None:
+                reason = "refusal"
+            elif self._tools:
+                reason = "tool_calls"  # some compatible servers say "stop" after tool calls
+        self._stop(reason, finish_reason)
+
+    # -- non-streamed ----------------------------------------------------------------------------
+
+    def _on_json_response(self, body: dict[str, Any]) -> None:
+        try:
+            if body.get("error"):
+                raise map_openai_error(None, body, provider=self.provider)
+            self.response_id = body.get("id")
+            self.model = body.get("model")
+            choices = body.get("choices") or []
+            if choices:
+                self._on_message(choices[0].get("message") or {})
+                if choices[0].get("finish_reason"):
+                    self._on_finish(choices[0]["finish_reason"])
+            if body.get("usage"):
+                self.usage = chat_usage(body["usage"])
+        except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
+            raise MalformedStreamError(
+                f"{self.provider} chat response: unexpected JSON shape ({type(exc).__name__}: {exc})",
+                provider=self.provider,
+            ) from None
