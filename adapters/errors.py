@@ -124,3 +124,16 @@ class CassetteError(StreamproofError):
         super().__init__(f"{path}: {problem}")
         self.path = path
         self.problem = problem
+
+
+class BillingHeaderError(StreamproofError):
+    """An ``X-Billing-*`` header whose value breaks a rule; the message names the header and the rule."""
+
+    def __init__(self, header: str, problem: str) -> None:
+        super().__init__(f"{header}: {problem}")
+        self.header = header
+        self.problem = problem
+
+
+class AdapterConfigError(StreamproofError):
+    """An adapter or client set up wrongly (unknown provider, a request it cannot send); says what."""

@@ -1,0 +1,326 @@
+"""``TraceWriter``: takes traces off the hot path and writes them to a sink in batches.
+
+One writer task reads a bounded queue and hands batches to the sink. The stream side only calls
+``emit(trace)``, which never blocks and never raises, from any thread. What happens to every trace is
+counted in ``stats`` (a ``WriterStats`` snapshot):
+
+- ``emitted``    accepted into the queue;
+- ``written``    stored by the sink;
+- ``failed``     in a batch whose ``write_batch`` raised;
+- ``timed_out``  in a batch whose ``write_batch`` took longer than ``sink_timeout_s`` (then cancelled);
+- ``dropped``    never stored for another reason: queue full (``max_queue``), emitted after close began
+                 or with no event loop to write on, or still queued when ``close_timeout_s`` ran out.
+
+A sink that raises or hangs costs at most ``sink_timeout_s`` per batch, on the writer task only; the
+caller never feels it. ``aclose()`` stops accepting, drains everything already queued (bounded by
+``close_timeout_s``), then closes the sink (bounded by ``sink_timeout_s``); afterwards no task of the
+writer is left running.
+
+Async code::
+
+    writer = TraceWriter(SQLiteSink("traces.db"))   # starts on the running loop at the first emit
+    writer.emit(trace)                              # or: async with TraceWriter(sink) as writer: ...
+    await writer.aclose()
+
+Sync code (e.g. a synchronous request adapter) runs the writer on its own loop in a background thread;
+``emit`` is thread-safe (it hands the trace over with ``loop.call_soon_threadsafe``)::
+
+    writer = TraceWriter.in_thread(SQLiteSink("traces.db"))
+    writer.emit(trace)        # from any thread
+    writer.close()            # drains, closes the sink, stops and joins the thread
+
+``emit`` from a thread other than the writer's loop is always safe, so one writer can serve both
+sync and async callers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Final
+
+from .model import ProviderTrace
+from .sinks.base import TraceSink
+
+logger = logging.getLogger(__name__)
+
+# how long a cancelled sink call may take to unwind before the writer stops waiting for it
+_CANCEL_GRACE_S: Final = 0.5
+
+
+class _Stop:
+    """Queued once by close: everything before it is drained, nothing after it is accepted."""
+
+
+_STOP: Final = _Stop()
+
+
+@dataclass(frozen=True)
+class WriterStats:
+    emitted: int = 0
+    written: int = 0
+    failed: int = 0
+    timed_out: int = 0
+    dropped: int = 0
+
+    @property
+    def lost(self) -> int:
+        return self.failed + self.timed_out + self.dropped
+
+
+class TraceWriter:
+    def __init__(
+        self,
+        sink: TraceSink,
+        *,
+        max_queue: int = 10_000,
+        batch_size: int = 256,
+        sink_timeout_s: float = 5.0,
+        close_timeout_s: float = 30.0,
+    ) -> None:
+        if max_queue < 1 or batch_size < 1:
+            raise ValueError("max_queue and batch_size must be at least 1")
+        if sink_timeout_s <= 0 or close_timeout_s <= 0:
+            raise ValueError("sink_timeout_s and close_timeout_s must be positive")
+        self.sink = sink
+        self._max_queue = max_queue
+        self._batch_size = batch_size
+        self._sink_timeout_s = sink_timeout_s
+        self._close_timeout_s = close_timeout_s
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[ProviderTrace | _Stop] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._thread: threading.Thread | None = None
+        self._accepting = True
+        self._closed = False
+        self._start_lock = threading.Lock()
+        self._drop_lock = threading.Lock()
+        self._emitted = 0
+        self._written = 0
+        self._failed = 0
+        self._timed_out = 0
+        self._dropped = 0
+
+    @property
+    def stats(self) -> WriterStats:
+        return WriterStats(
+            emitted=self._emitted,
+            written=self._written,
+            failed=self._failed,
+            timed_out=self._timed_out,
+            dropped=self._dropped,
+        )
+
+    # -- starting ---------------------------------------------------------------------------------
+
+    @classmethod
+    def in_thread(
+        cls,
+        sink: TraceSink,
+        *,
+        max_queue: int = 10_000,
+        batch_size: int = 256,
+        sink_timeout_s: float = 5.0,
+        close_timeout_s: float = 30.0,
+    ) -> TraceWriter:
+        """A writer running on its own event loop in a background thread; close it with ``close()``."""
+        writer = cls(
+            sink,
+            max_queue=max_queue,
+            batch_size=batch_size,
+            sink_timeout_s=sink_timeout_s,
+            close_timeout_s=close_timeout_s,
+        )
+        loop = asyncio.new_event_loop()
+        writer._start_on(loop)
+        writer._thread = threading.Thread(target=_run_loop, args=(loop,), name="streamproof-trace-writer")
+        writer._thread.start()
+        return writer
+
+    async def start(self) -> None:
+        """Start on the running loop now (``emit`` otherwise starts the writer on first use)."""
+        self._start_on(asyncio.get_running_loop())
+
+    async def __aenter__(self) -> TraceWriter:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def _start_on(self, loop: asyncio.AbstractEventLoop) -> asyncio.AbstractEventLoop:
+        with self._start_lock:
+            if self._loop is None:
+                self._queue = asyncio.Queue()
+                self._task = loop.create_task(self._run(self._queue), name="streamproof-trace-writer")
+                self._loop = loop
+            return self._loop
+
+    # -- emitting ---------------------------------------------------------------------------------
+
+    def emit(self, trace: ProviderTrace) -> None:
+        """Queue ``trace`` for writing. Never blocks, never raises; a trace that cannot be queued is
+        counted in ``stats.dropped``."""
+        try:
+            if not self._accepting:
+                self._drop(1, "the writer is closing")
+                return
+            running = _running_loop()
+            loop = self._loop
+            if loop is None:
+                if running is None:
+                    self._drop(1, "no event loop is running; use TraceWriter.in_thread() from sync code")
+                    return
+                loop = self._start_on(running)
+            if running is loop:
+                self._enqueue(trace)
+            else:
+                loop.call_soon_threadsafe(self._enqueue, trace)
+        except Exception:  # emit must never break the caller's stream
+            logger.exception("trace writer could not queue a trace")
+            self._drop(1, "queueing failed")
+
+    def _enqueue(self, trace: ProviderTrace) -> None:
+        queue = self._queue
+        if queue is None or not self._accepting:
+            self._drop(1, "the writer is closing")
+        elif queue.qsize() >= self._max_queue:
+            self._drop(1, f"the queue is full ({self._max_queue})")
+        else:
+            queue.put_nowait(trace)
+            self._emitted += 1
+
+    def _drop(self, count: int, reason: str) -> None:
+        with self._drop_lock:
+            self._dropped += count
+        logger.warning("dropped %d trace(s): %s", count, reason)
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    async def _run(self, queue: asyncio.Queue[ProviderTrace | _Stop]) -> None:
+        while True:
+            item = await queue.get()
+            batch: list[ProviderTrace] = []
+            while not isinstance(item, _Stop):
+                batch.append(item)
+                if len(batch) >= self._batch_size or queue.empty():
+                    break
+                item = queue.get_nowait()
+            if batch:
+                await self._write(batch)
+            if isinstance(item, _Stop):
+                return
+
+    async def _write(self, batch: Sequence[ProviderTrace]) -> None:
+        try:
+            call = asyncio.ensure_future(self.sink.write_batch(batch))
+        except Exception:  # a sink whose write_batch is not awaitable, or raises before awaiting
+            self._failed += len(batch)
+            logger.exception("trace sink failed; %d trace(s) not written", len(batch))
+            return
+        try:
+            finished = await self._bounded(call, self._sink_timeout_s)
+        except asyncio.CancelledError:  # close ran out of time while this batch was in flight
+            await self._abandon(call)
+            self._drop(len(batch), "close timed out while the batch was being written")
+            raise
+        if not finished:
+            await self._abandon(call)
+            self._timed_out += len(batch)
+            logger.warning(
+                "trace sink took over %.3gs; %d trace(s) not written", self._sink_timeout_s, len(batch)
+            )
+        elif call.cancelled() or call.exception() is not None:
+            self._failed += len(batch)
+            logger.warning("trace sink failed; %d trace(s) not written: %r", len(batch), _outcome(call))
+        else:
+            self._written += len(batch)
+
+    @staticmethod
+    async def _bounded(call: asyncio.Future[None], timeout_s: float) -> bool:
+        done, _ = await asyncio.wait({call}, timeout=timeout_s)
+        return bool(done)
+
+    @staticmethod
+    async def _abandon(call: asyncio.Future[None]) -> None:
+        call.cancel()
+        # a sink that ignores cancellation is left to finish on its own, after this grace period
+        await asyncio.wait({call}, timeout=_CANCEL_GRACE_S)
+
+    # -- closing ----------------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Drain what is queued, close the sink. Safe to call more than once and from any loop."""
+        loop = self._loop
+        if loop is None or loop is _running_loop():
+            await self._close_here()
+        else:
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._close_here(), loop))
+
+    def close(self) -> None:
+        """Sync close, for ``in_thread()`` writers (or any writer whose loop runs in another thread)."""
+        loop = self._loop
+        if loop is None:
+            asyncio.run(self._close_here())
+            return
+        if loop is _running_loop():
+            raise RuntimeError("close() would block the writer's own loop; use 'await writer.aclose()'")
+        asyncio.run_coroutine_threadsafe(self._close_here(), loop).result()
+        if self._thread is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            self._thread.join()
+            self._thread = None
+
+    async def _close_here(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._accepting = False
+        if self._task is not None and self._queue is not None:
+            self._queue.put_nowait(_STOP)
+            if not await self._bounded(self._task, self._close_timeout_s):
+                self._task.cancel()
+                await asyncio.wait({self._task}, timeout=_CANCEL_GRACE_S * 2)
+                self._drop(_discard_queued(self._queue), f"close took over {self._close_timeout_s}s")
+        close_call = asyncio.ensure_future(self.sink.aclose())
+        if not await self._bounded(close_call, self._sink_timeout_s):
+            await self._abandon(close_call)
+            logger.warning("trace sink did not close within %.3gs", self._sink_timeout_s)
+        elif close_call.cancelled() or close_call.exception() is not None:
+            logger.warning("trace sink failed to close: %r", _outcome(close_call))
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_forever()
+    finally:
+        loop.close()
+
+
+def _discard_queued(queue: asyncio.Queue[ProviderTrace | _Stop]) -> int:
+    discarded = 0
+    while not queue.empty():
+        if not isinstance(queue.get_nowait(), _Stop):
+            discarded += 1
+    return discarded
+
+
+def _outcome(call: asyncio.Future[None]) -> BaseException | str:
+    return "cancelled" if call.cancelled() else (call.exception() or "ok")
