@@ -6,6 +6,7 @@ interfaces call them for error events that arrive inside a 200 stream.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -149,7 +150,14 @@ def map_openai_error(
     if cls is e.LLMError and status is None:
         cls = e.LLMServerError  # an error event with nothing else said: the provider failed mid-stream
     return _build(
-        cls, message, provider=provider, status=status, request_id=request_id, code=code, body=body, headers=headers
+        cls,
+        message,
+        provider=provider,
+        status=status,
+        request_id=request_id,
+        code=code,
+        body=body,
+        headers=headers,
     )
 
 
@@ -175,5 +183,88 @@ def map_anthropic_error(
     if status == 413:
         cls = e.LLMContextWindowExceededError
     return _build(
-        cls, message, provider=provider, status=status, request_id=request_id, code=etype or None, body=body, headers=headers
+        cls,
+        message,
+        provider=provider,
+        status=status,
+        request_id=request_id,
+        code=etype or None,
+        body=body,
+        headers=headers,
     )
+
+
+# -- exceptions raised by the SDKs and their HTTP stacks ----------------------------------------------
+
+_STATUS_MAPPERS = {"openai": map_openai_error, "anthropic": map_anthropic_error}
+
+
+def _loaded_class(module: str, name: str) -> type[BaseException] | None:
+    # An exception cannot come from a module nobody imported, and replaying cassettes must not pay
+    # for importing the SDKs, so their classes are looked up only once their module is loaded.
+    loaded = sys.modules.get(module)
+    cls = getattr(loaded, name, None) if loaded is not None else None
+    return cls if isinstance(cls, type) and issubclass(cls, BaseException) else None
+
+
+def _first_instance(exc: BaseException, names: tuple[tuple[str, str], ...]) -> str | None:
+    for module, name in names:
+        cls = _loaded_class(module, name)
+        if cls is not None and isinstance(exc, cls):
+            return module
+    return None
+
+
+_HTTP_STACKS = ("httpx2", "httpx")
+_TRANSPORT_TIMEOUTS = tuple((stack, "TimeoutException") for stack in _HTTP_STACKS)
+_TRANSPORT_DECODING = tuple((stack, "DecodingError") for stack in _HTTP_STACKS)
+_TRANSPORT_FAILURES = tuple((stack, "TransportError") for stack in _HTTP_STACKS)
+
+
+def map_sdk_exception(exc: BaseException, provider: str, *, mid_stream: bool = False) -> e.LLMError | None:
+    """An exception from the ``openai`` / ``anthropic`` SDK or from httpx2 / httpx -> ``LLMError``.
+
+    ``mid_stream`` says the response had started: a connection dropped then is a cut stream
+    (``LLMIncompleteStreamError``), before it a connection error. Our own ``LLMError``s pass through.
+    Returns ``None`` for anything else (a bug, not a provider failure: the caller re-raises it).
+    """
+    if isinstance(exc, e.LLMError):
+        return exc
+    sdk = _first_instance(exc, (("openai", "APIStatusError"), ("anthropic", "APIStatusError")))
+    if sdk is not None:
+        response = getattr(exc, "response", None)
+        headers = getattr(response, "headers", None)
+        return _STATUS_MAPPERS[sdk](
+            getattr(exc, "status_code", None),
+            getattr(exc, "body", None),
+            headers=headers if isinstance(headers, Mapping) else None,
+            request_id=getattr(exc, "request_id", None),
+            provider=provider,
+        )
+    if _first_instance(exc, (("openai", "APITimeoutError"), ("anthropic", "APITimeoutError"))):
+        return e.LLMTimeoutError(f"{provider} request timed out ({_cause(exc)})", provider=provider)
+    if _first_instance(exc, (("openai", "APIConnectionError"), ("anthropic", "APIConnectionError"))):
+        return e.LLMConnectionError(f"{provider} connection failed ({_cause(exc)})", provider=provider)
+    if _first_instance(exc, _TRANSPORT_TIMEOUTS):
+        where = "while streaming the response" if mid_stream else "before the response"
+        return e.LLMTimeoutError(f"{provider} timed out {where} ({_cause(exc)})", provider=provider)
+    if _first_instance(exc, _TRANSPORT_DECODING):
+        message = f"{provider} response body cannot be decoded ({_cause(exc)})"
+        return e.MalformedStreamError(message, provider=provider)
+    if _first_instance(exc, _TRANSPORT_FAILURES) or isinstance(exc, OSError):
+        if mid_stream:
+            return e.LLMIncompleteStreamError(
+                f"{provider} stream was cut before its end: the connection failed mid-stream ({_cause(exc)})",
+                provider=provider,
+            )
+        return e.LLMConnectionError(f"{provider} connection failed ({_cause(exc)})", provider=provider)
+    return None
+
+
+def _cause(exc: BaseException) -> str:
+    """The exception and what caused it, e.g. ``APITimeoutError <- ReadTimeout: timed out``."""
+    chain = [exc]
+    while len(chain) < 4 and (inner := chain[-1].__cause__ or chain[-1].__context__) is not None:
+        chain.append(inner)
+    detail = str(chain[-1])
+    return " <- ".join(type(link).__name__ for link in chain) + (f": {detail}" if detail else "")
