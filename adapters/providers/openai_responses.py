@@ -1,0 +1,211 @@
+"""OpenAI Responses streams (and Responses-compatible endpoints: OpenRouter, DeepSeek).
+
+Wire format: one JSON event per SSE event, typed by its ``type`` field; OpenAI repeats the type in an
+``event:`` line, OpenRouter sends none and ends with ``data: [DONE]``. What real streams vary
+(REAL-STREAMS.md §3.11, §3.12, §3.15), and how it is read here:
+
+- No event is required first: background streams begin with ``response.queued`` and resumed ones
+  (``starting_after``) at sequence 1, without ``response.created``.
+- Text: ``response.output_text.delta``; refusals: ``response.refusal.delta``; reasoning: summary
+  text deltas and ``response.reasoning_text.delta``, one reasoning block per output item.
+- Client tool calls are ``function_call`` items only (not web_search, file_search, MCP or code
+  interpreter items). The item's ``call_id`` is the tool call id; ``output_item.added`` gives id
+  and name, argument deltas follow. Items whose ``done`` never comes are taken as they stand when
+  the response ends; ``function_call`` items that only the final response lists are added then.
+- The stream ends with ``response.completed`` / ``response.incomplete`` (stop reason
+  ``incomplete_details.reason``) or fails with ``response.failed`` / ``error`` (raised as the
+  mapped ``LLMError``). Without one of them the stream is incomplete, ``[DONE]`` or not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..error_mapping import map_openai_error
+from ..errors import LLMIncompleteStreamError, MalformedStreamError
+from ..events import Usage
+from ..sse import SSEEvent
+from .base import StreamingInterface
+
+INCOMPLETE_REASONS = {"max_output_tokens": "max_tokens", "content_filter": "content_filter"}
+
+
+def responses_usage(raw: dict[str, Any]) -> Usage:
+    """A Responses ``usage`` object: input tokens include cached ones."""
+    input_details = raw.get("input_tokens_details") or {}
+    output_details = raw.get("output_tokens_details") or {}
+    return Usage(
+        prompt_tokens=raw.get("input_tokens"),
+        completion_tokens=raw.get("output_tokens"),
+        total_tokens=raw.get("total_tokens"),
+        cached_input_tokens=input_details.get("cached_tokens"),
+        reasoning_tokens=output_details.get("reasoning_tokens"),
+    )
+
+
+class OpenAIResponsesInterface(StreamingInterface):
+    provider = "openai"
+    api = "responses"
+
+    def __init__(self, **switches: Any) -> None:
+        super().__init__(**switches)
+        self._ended = False  # a terminal event (completed / incomplete) was read
+        self._call_by_item: dict[str, int] = {}  # function_call item id (or "@output_index") -> tool index
+        self._calls_with_argument_deltas: set[int] = set()
+
+    # -- streaming -------------------------------------------------------------------------------
+
+    def _on_sse(self, sse: SSEEvent, tail: bool = False) -> None:
+        data = sse.data
+        if self._ended or data == "[DONE]":
+            return  # OpenRouter's [DONE] closes a stream whose end was already read
+        event = self._loads(data, tail)
+        try:
+            kind: str = event.get("type") or sse.event or ""
+            if kind == "response.output_text.delta":  # by far the most frequent: no table lookup
+                self._text_delta(event["delta"])
+                return
+            handler = _HANDLERS.get(kind)
+            if handler is not None:
+                handler(self, event)
+        except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
+            raise MalformedStreamError(
+                f"{self.provider} responses stream: unexpected event shape ({type(exc).__name__}: {exc}): {data[:80]!r}",
+                provider=self.provider,
+            ) from None
+
+    def _on_eof(self) -> None:
+        if not self._ended:
+            raise LLMIncompleteStreamError(
+                f"{self.provider} responses stream ended without response.completed, response.incomplete "
+                "or response.failed",
+                provider=self.provider,
+            )
+
+    def _on_snapshot(self, event: dict[str, Any]) -> None:
+        self._identify(event["response"])
+
+    def _on_item_added(self, event: dict[str, Any]) -> None:
+        item = event["item"]
+        if item.get("type") == "function_call":
+            self._tool_delta(
+                self._call_index(item.get("id"), event.get("output_index")),
+                item.get("call_id"),
+                item.get("name"),
+            )
+
+    def _on_item_done(self, event: dict[str, Any]) -> None:
+        item = event["item"]
+        if item.get("type") == "function_call":
+            self._take_whole_call(item, event.get("output_index"))
+
+    def _on_arguments_delta(self, event: dict[str, Any]) -> None:
+        index = self._call_index(event.get("item_id"), event.get("output_index"))
+        self._calls_with_argument_deltas.add(index)
+        self._tool_delta(index, arguments=event["delta"])
+
+    def _on_reasoning(self, event: dict[str, Any]) -> None:
+        self._reasoning_delta(event.get("output_index") or 0, event["delta"])
+
+    def _on_refusal(self, event: dict[str, Any]) -> None:
+        self._refusal_delta(event["delta"])
+
+    def _on_end(self, event: dict[str, Any]) -> None:
+        response = event["response"]
+        for position, item in enumerate(response.get("output") or ()):
+            if item.get("type") == "function_call":
+                self._take_whole_call(item, position)
+        self._end(response)
+
+    def _on_failed(self, event: dict[str, Any]) -> None:
+        response = event.get("response") or {}
+        self._identify(response)
+        error = response.get("error") or {"message": "response.failed without an error object"}
+        raise map_openai_error(None, {"error": error}, provider=self.provider)
+
+    def _on_error(self, event: dict[str, Any]) -> None:
+        raise map_openai_error(None, event, provider=self.provider)
+
+    # -- shared by streams and non-streamed responses --------------------------------------------
+
+    def _identify(self, response: dict[str, Any]) -> None:
+        self.response_id = response.get("id") or self.response_id
+        self.model = response.get("model") or self.model
+
+    def _call_index(self, item_id: str | None, output_index: int | None) -> int:
+        key = item_id or f"@{output_index}"
+        index = self._call_by_item.get(key)
+        if index is None:
+            index = self._call_by_item[key] = len(self._call_by_item)
+        return index
+
+    def _take_whole_call(self, item: dict[str, Any], output_index: int | None) -> None:
+        """A complete ``function_call`` item: fills in what the deltas did not already give."""
+        index = self._call_index(item.get("id"), output_index)
+        arguments = "" if index in self._calls_with_argument_deltas else (item.get("arguments") or "")
+        known = self._tools.get(index)
+        if known is not None and known.id and known.name and not arguments:
+            return  # nothing new: no event
+        if arguments:
+            self._calls_with_argument_deltas.add(index)
+        self._tool_delta(index, item.get("call_id"), item.get("name"), arguments)
+
+    def _end(self, response: dict[str, Any]) -> None:
+        self._identify(response)
+        self._ended = True
+        if response.get("usage"):
+            self.usage = responses_usage(response["usage"])
+        status = response.get("status")
+        if status == "incomplete":
+            word = (response.get("incomplete_details") or {}).get("reason") or "incomplete"
+            reason = INCOMPLETE_REASONS.get(word, "other")
+        elif status == "completed":
+            word = "completed"
+            reason = "tool_calls" if self._tools else ("refusal" if self._refusal is not None else "end_turn")
+        else:
+            return  # queued / in_progress: a snapshot of an unfinished response has no stop reason
+        self._stop(reason, word)
+
+    def _on_json_response(self, body: dict[str, Any]) -> None:
+        try:
+            if body.get("status") == "failed" or (body.get("error") and not body.get("output")):
+                raise map_openai_error(None, {"error": body.get("error") or {}}, provider=self.provider)
+            for position, item in enumerate(body.get("output") or ()):
+                kind = item.get("type")
+                if kind == "message":
+                    for part in item.get("content") or ():
+                        if part.get("type") == "output_text":
+                            self._text_delta(part.get("text") or "")
+                        elif part.get("type") == "refusal":
+                            self._refusal_delta(part.get("refusal") or "")
+                elif kind == "reasoning":
+                    for part in (item.get("summary") or []) + (item.get("content") or []):
+                        self._reasoning_delta(position, part.get("text") or "")
+                elif kind == "function_call":
+                    self._take_whole_call(item, position)
+            self._end(body)
+        except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
+            raise MalformedStreamError(
+                f"{self.provider} responses response: unexpected JSON shape ({type(exc).__name__}: {exc})",
+                provider=self.provider,
+            ) from None
+
+
+_Handler = Callable[[OpenAIResponsesInterface, dict[str, Any]], None]
+
+_HANDLERS: dict[str, _Handler] = {
+    "response.created": OpenAIResponsesInterface._on_snapshot,
+    "response.queued": OpenAIResponsesInterface._on_snapshot,
+    "response.in_progress": OpenAIResponsesInterface._on_snapshot,
+    "response.output_item.added": OpenAIResponsesInterface._on_item_added,
+    "response.output_item.done": OpenAIResponsesInterface._on_item_done,
+    "response.function_call_arguments.delta": OpenAIResponsesInterface._on_arguments_delta,
+    "response.reasoning_summary_text.delta": OpenAIResponsesInterface._on_reasoning,
+    "response.reasoning_text.delta": OpenAIResponsesInterface._on_reasoning,
+    "response.refusal.delta": OpenAIResponsesInterface._on_refusal,
+    "response.completed": OpenAIResponsesInterface._on_end,
+    "response.incomplete": OpenAIResponsesInterface._on_end,
+    "response.failed": OpenAIResponsesInterface._on_failed,
+    "error": OpenAIResponsesInterface._on_error,
+}
