@@ -1,0 +1,283 @@
+"""Scrubbing secrets out of everything that is written to a cassette.
+
+``save_cassette`` runs a ``Scrubber`` on every interaction it writes; there is no unscrubbed write
+path. The defaults cannot be switched off, only extended:
+
+- headers are kept by allowlist; credentials (``authorization``, ``x-api-key``, cookies, OpenAI
+  organization/project ...) are dropped even when a user allows them;
+- secret *shapes* (OpenAI, Anthropic, AWS keys, bearer tokens, ``key=``/``token=`` in URLs) are
+  replaced in bodies, URLs and header values;
+- the *actual values* of key-like environment variables are replaced wherever they occur, which
+  catches a key of no known shape.
+
+Replacements are fixed placeholders such as ``<REDACTED:openai-key>``: they hold no quote, backslash
+or line break, so JSON and SSE stay parseable, and no pattern matches them, so scrubbing twice
+changes nothing. When a replacement changes a body's length, the chunk end offsets recorded for it
+are moved with it (``scrub_body``).
+
+User extensions run *before* the defaults (``body_filters``, then ``extra_secrets``, then
+``extra_patterns``), so a user filter can never undo a default one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+from ..adapters.errors import StreamproofError
+
+Chunks = list[tuple[int, float]]
+
+
+class ScrubConfigError(StreamproofError):  # type: ignore[misc,unused-ignore]
+    """A scrubber configuration that would weaken the defaults."""
+
+
+@dataclass(frozen=True)
+class SecretShape:
+    """A secret's shape: ``secret`` is replaced; ``prefix`` (e.g. ``key=``) must precede it and stays."""
+
+    kind: str
+    secret: str
+    prefix: str = ""
+
+
+DEFAULT_SHAPES: tuple[SecretShape, ...] = (
+    SecretShape("anthropic-key", r"(?<![A-Za-z0-9_-])sk-ant-[a-z]+[0-9]*-[A-Za-z0-9_-]{16,}"),
+    SecretShape("openai-project-key", r"(?<![A-Za-z0-9_-])sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{16,}"),
+    SecretShape("openai-key", r"(?<![A-Za-z0-9_-])sk-[A-Za-z0-9_-]{20,}"),
+    SecretShape("aws-access-key", r"(?<![A-Za-z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Za-z0-9])"),
+    SecretShape("github-token", r"(?<![A-Za-z0-9_])gh[pousr]_[A-Za-z0-9]{30,}"),
+    SecretShape("google-api-key", r"(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}"),
+    SecretShape("bearer-token", r"[A-Za-z0-9._~+/=-]{12,}", prefix=r"\b[Bb]earer\s+"),
+    SecretShape(
+        "url-secret",
+        r"[^&\s\"'#<>]{8,}",
+        prefix=r"[?&;][A-Za-z0-9_.-]*(?:key|token|secret|password|sig|signature|auth)=",
+    ),
+)
+
+# Names of environment variables whose values are secrets, whatever they look like.
+_SECRET_ENV_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH|PRIVATE", re.IGNORECASE)
+_MIN_ENV_SECRET_LENGTH = 8  # shorter values ("1", "true") would shred ordinary text
+_NOT_SECRET_VALUES = frozenset({"true", "false", "none", "null", "disabled", "enabled"})
+
+# Kept by default. Everything else is dropped, so a new credential header never leaks by default.
+DEFAULT_ALLOWED_HEADERS = frozenset(
+    {
+        "accept",
+        "accept-encoding",
+        "anthropic-beta",
+        "anthropic-organization-id",
+        "anthropic-version",
+        "cache-control",
+        "cf-ray",
+        "content-encoding",
+        "content-length",
+        "content-type",
+        "date",
+        "openai-beta",
+        "openai-model",
+        "openai-processing-ms",
+        "openai-version",
+        "request-id",
+        "retry-after",
+        "retry-after-ms",
+        "server",
+        "user-agent",
+        "via",
+        "x-request-id",
+        "x-should-retry",
+    }
+)
+DEFAULT_ALLOWED_HEADER_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-", "x-stainless-")
+# Never kept, whatever a user allows.
+ALWAYS_DROPPED_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "x-api-key",
+        "api-key",
+        "x-goog-api-key",
+        "cookie",
+        "set-cookie",
+        "openai-organization",
+        "openai-project",
+        "x-amz-security-token",
+    }
+)
+
+
+def env_secrets(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Secret values from the environment, by variable name."""
+    environ = os.environ if environ is None else environ
+    return {
+        name: value
+        for name, value in environ.items()
+        if _SECRET_ENV_NAME.search(name)
+        and len(value) >= _MIN_ENV_SECRET_LENGTH
+        and value.lower() not in _NOT_SECRET_VALUES
+    }
+
+
+def _compile_shapes(shapes: Iterable[SecretShape]) -> tuple[re.Pattern[bytes], list[str]]:
+    """One alternation for all shapes (one pass over a body); group ``s<i>`` is shape i's secret."""
+    kinds, parts = [], []
+    for i, shape in enumerate(shapes):
+        parts.append(
+            f"(?:{shape.prefix})(?P<s{i}>{shape.secret})" if shape.prefix else f"(?P<s{i}>{shape.secret})"
+        )
+        kinds.append(shape.kind)
+    return re.compile("|".join(parts).encode()), kinds
+
+
+_DEFAULT_REGEX, _DEFAULT_KINDS = _compile_shapes(DEFAULT_SHAPES)
+
+
+@dataclass(frozen=True)
+class Finding:
+    offset: int
+    kind: str
+
+
+class Scrubber:
+    """Replaces secrets with placeholders; the defaults always apply, extensions run first."""
+
+    def __init__(
+        self,
+        *,
+        extra_shapes: Iterable[SecretShape] = (),
+        extra_secrets: Mapping[str, str] | None = None,
+        allow_headers: Iterable[str] = (),
+        drop_headers: Iterable[str] = (),
+        body_filters: Iterable[Callable[[bytes], bytes]] = (),
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        allowed = {name.lower() for name in allow_headers}
+        forbidden = sorted(allowed & ALWAYS_DROPPED_HEADERS)
+        if forbidden:
+            raise ScrubConfigError(f"headers {forbidden} carry credentials and are always dropped")
+        self._allowed_headers = (DEFAULT_ALLOWED_HEADERS | allowed) - {n.lower() for n in drop_headers}
+        self._body_filters = tuple(body_filters)
+        literals = {f"env:{name}": value for name, value in env_secrets(environ).items()}
+        literals.update({name: value for name, value in (extra_secrets or {}).items() if value})
+        self._literal_regex, self._literal_kinds = _compile_literals(literals)
+        extra = tuple(extra_shapes)
+        self._extra = _compile_shapes(extra) if extra else None
+
+    # -- headers ---------------------------------------------------------------------------
+
+    def keeps_header(self, name: str) -> bool:
+        lower = name.lower()
+        if lower in ALWAYS_DROPPED_HEADERS:
+            return False
+        return lower in self._allowed_headers or lower.startswith(DEFAULT_ALLOWED_HEADER_PREFIXES)
+
+    def scrub_headers(self, headers: Mapping[str, list[str]]) -> dict[str, list[str]]:
+        return {
+            name: [self.scrub_text(value) for value in values]
+            for name, values in headers.items()
+            if self.keeps_header(name)
+        }
+
+    # -- text and bodies -------------------------------------------------------------------
+
+    def scrub_text(self, text: str) -> str:
+        return self.scrub_bytes(text.encode("utf-8", "surrogatepass")).decode("utf-8", "surrogatepass")
+
+    def scrub_bytes(self, data: bytes) -> bytes:
+        return self.scrub_body(data, None)[0]
+
+    def scrub_body(self, body: bytes, chunks: Chunks | None) -> tuple[bytes, Chunks | None]:
+        """Scrub ``body``; move the chunk end offsets with every replacement that changes length."""
+        for body_filter in self._body_filters:
+            filtered = body_filter(body)
+            if chunks is not None and len(filtered) != len(body):
+                chunks = _rescale(chunks, len(body), len(filtered))
+            body = filtered
+        passes = [(self._literal_regex, self._literal_kinds), self._extra, (_DEFAULT_REGEX, _DEFAULT_KINDS)]
+        for compiled in passes:
+            if compiled is None or compiled[0] is None:
+                continue
+            body, edits = _replace(compiled[0], compiled[1], body)
+            if edits and chunks is not None:
+                chunks = _move_offsets(chunks, edits)
+        return body, chunks
+
+
+def _compile_literals(literals: Mapping[str, str]) -> tuple[re.Pattern[bytes] | None, list[str]]:
+    if not literals:
+        return None, []
+    # Longest first, so a secret that contains another is replaced whole.
+    ordered = sorted(literals.items(), key=lambda item: -len(item[1]))
+    regex = "|".join(f"(?P<s{i}>{re.escape(value)})" for i, (_, value) in enumerate(ordered))
+    return re.compile(regex.encode("utf-8", "surrogatepass")), [kind for kind, _ in ordered]
+
+
+def _group_kind(match: re.Match[bytes], kinds: list[str]) -> tuple[int, str]:
+    """Start of the secret part of ``match`` and its kind (the one ``s<i>`` group that matched)."""
+    for name, value in match.groupdict().items():
+        if value is not None and name[0] == "s":
+            return match.start(name), kinds[int(name[1:])]
+    raise AssertionError("a secret pattern matched without its secret group")
+
+
+def _replace(
+    regex: re.Pattern[bytes], kinds: list[str], data: bytes
+) -> tuple[bytes, list[tuple[int, int, int]]]:
+    """Replace every match's secret part; return the new bytes and ``(start, end, new_length)`` edits."""
+    out, edits, last = [], [], 0
+    for match in regex.finditer(data):
+        start, kind = _group_kind(match, kinds)
+        placeholder = f"<REDACTED:{kind}>".encode()
+        out.append(data[last:start])
+        out.append(placeholder)
+        edits.append((start, match.end(), len(placeholder)))
+        last = match.end()
+    if not edits:
+        return data, edits
+    out.append(data[last:])
+    return b"".join(out), edits
+
+
+def _move_offsets(chunks: Chunks, edits: list[tuple[int, int, int]]) -> Chunks:
+    """New chunk ends after ``edits``. A chunk that ended inside a secret now ends before its
+    placeholder, so the placeholder arrives with the chunk that completed the secret."""
+    moved: Chunks = []
+    shift, i = 0, 0
+    for end, seconds in chunks:
+        while i < len(edits) and edits[i][1] <= end:
+            start, stop, new_length = edits[i]
+            shift += new_length - (stop - start)
+            i += 1
+        new_end = end + shift
+        if i < len(edits) and edits[i][0] < end:  # inside the next edit's secret
+            new_end = edits[i][0] + shift
+        if new_end > 0 and (not moved or new_end > moved[-1][0]):
+            moved.append((new_end, seconds))
+    return moved
+
+
+def _rescale(chunks: Chunks, old_length: int, new_length: int) -> Chunks:
+    """Chunk ends for a body a user filter resized: proportional, monotonic, ending at the end."""
+    scaled: Chunks = []
+    for end, seconds in chunks:
+        new_end = new_length if end >= old_length else end * new_length // max(old_length, 1)
+        if new_end > 0 and (not scaled or new_end > scaled[-1][0]):
+            scaled.append((new_end, seconds))
+    return scaled
+
+
+def find_secrets(data: bytes, environ: Mapping[str, str] | None = None) -> Iterator[Finding]:
+    """Secret-shaped strings and environment secret values in ``data`` (what ``scan`` reports)."""
+    literal_regex, literal_kinds = _compile_literals(
+        {f"env:{name}": value for name, value in env_secrets(environ).items()}
+    )
+    for regex, kinds in ((literal_regex, literal_kinds), (_DEFAULT_REGEX, _DEFAULT_KINDS)):
+        if regex is None:
+            continue
+        for match in regex.finditer(data):
+            start, kind = _group_kind(match, kinds)
+            yield Finding(start, kind)
