@@ -1,0 +1,83 @@
+"""``streamproof replay CASSETTE... [--format json|text]``: each recorded interaction through the
+reference stack. ``json`` prints the JSON Lines of DESIGN.md's "CLI contracts"; ``text`` is for
+people. A cassette that cannot be read is reported on stderr (exit 1) and the others still run."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import orjson
+from rich.console import Console
+from rich.text import Text
+
+from ..adapters.errors import CassetteError
+from ..harness.cassette import Interaction, load_cassette
+from ..harness.outcome import Outcome, replay_interaction
+
+TEXT_PREVIEW_CHARS = 400
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("cassettes", nargs="+", metavar="CASSETTE", help="vcrpy cassette files (YAML)")
+    parser.add_argument(
+        "--format", choices=("text", "json"), default="text", help="output format (default: text)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    exit_code = 0
+    console = Console(highlight=False, soft_wrap=True)
+    for path in args.cassettes:
+        try:
+            cassette = load_cassette(path)
+        except CassetteError as exc:
+            print(f"streamproof replay: {exc}", file=sys.stderr)
+            exit_code = 1
+            continue
+        for interaction in cassette.interactions:
+            outcome = replay_interaction(interaction)
+            if args.format == "json":
+                line = outcome.contract_dict(path, interaction.index, interaction.provider, interaction.api)
+                sys.stdout.write(orjson.dumps(line).decode() + "\n")
+            else:
+                console.print(describe(path, interaction, outcome))
+    sys.stdout.flush()
+    return exit_code
+
+
+def _preview(text: str) -> str:
+    if len(text) <= TEXT_PREVIEW_CHARS:
+        return text
+    return f"{text[:TEXT_PREVIEW_CHARS]}… ({len(text) - TEXT_PREVIEW_CHARS} more characters)"
+
+
+def describe(path: str, interaction: Interaction, outcome: Outcome) -> Text:
+    """A few readable lines for one interaction (no markup is read from the recorded content)."""
+    out = Text()
+    mode = "streamed" if outcome.streamed else "not streamed"
+    out.append(f"{path} #{interaction.index}", style="bold")
+    out.append(f"  {interaction.provider}/{interaction.api}  HTTP {outcome.status}  {mode}\n")
+    if outcome.error is not None:
+        out.append(f"  error: {type(outcome.error).__name__}: {outcome.error}\n", style="red")
+    result = outcome.result
+    if result is None:
+        if outcome.error is None:
+            out.append("  (not a chat, responses or messages call: not replayed)\n", style="dim")
+        return out
+    if result.reasoning_text:
+        out.append(f"  reasoning: {_preview(result.reasoning_text)}\n", style="dim")
+    if result.text:
+        out.append(f"  text: {_preview(result.text)}\n")
+    if result.refusal is not None:
+        out.append(f"  refusal: {_preview(result.refusal)}\n", style="yellow")
+    for call in result.tool_calls:
+        out.append(f"  tool call {call.name} ({call.id}): {_preview(call.arguments)}\n", style="cyan")
+    usage = ", ".join(
+        f"{name}={value}" for name, value in result.usage.public_dict().items() if value is not None
+    )
+    out.append(f"  usage: {usage or 'not reported'}\n")
+    out.append(
+        f"  stop: {result.stop_reason} (provider: {result.provider_stop_reason})  model: {result.model}\n"
+    )
+    return out

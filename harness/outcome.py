@@ -1,0 +1,108 @@
+"""Replaying one recorded interaction through the reference stack, to one ``Outcome``.
+
+The response is classified *before* any SSE parsing (REAL-STREAMS.md §3.17: a request that asked
+for ``stream: true`` can still get a plain JSON error body):
+
+1. status >= 400: the provider's error table maps the recorded body and headers to an ``LLMError``;
+2. api ``other`` (not Chat, Responses or Messages): no result;
+3. ``text/event-stream``: the body is fed, chunk by chunk, to the api's streaming interface;
+4. anything else: the body is read as one non-streamed JSON response.
+
+Only the project's ``LLMError``s are caught and reported as the outcome's error: any other exception
+escaping here is a bug in the stack and propagates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from ..adapters.error_mapping import map_anthropic_error, map_openai_error
+from ..adapters.errors import LLMError
+from ..adapters.events import LLMResult, StreamEvent
+from ..adapters.providers import interface_for_api
+from .cassette import Interaction, RecordedResponse
+from .rechunk import at_offsets
+
+REQUEST_ID_HEADERS = ("x-request-id", "request-id")
+
+
+@dataclass
+class Outcome:
+    streamed: bool
+    status: int
+    result: LLMResult | None = None
+    error: LLMError | None = None
+    events: list[StreamEvent] = field(default_factory=list)
+
+    def contract_dict(self, cassette_path: str, index: int, provider: str, api: str) -> dict[str, Any]:
+        """One line of ``streamproof replay --format json`` (DESIGN.md, "CLI contracts")."""
+        return {
+            "cassette": cassette_path,
+            "index": index,
+            "provider": provider,
+            "api": api,
+            "streamed": self.streamed,
+            "status": self.status,
+            "result": self.result.contract_dict() if self.result is not None else None,
+            "error": {"type": type(self.error).__name__, "message": str(self.error)}
+            if self.error is not None
+            else None,
+        }
+
+
+def recorded_chunks(response: RecordedResponse) -> list[bytes]:
+    """The body as the network delivered it when the cassette kept chunk offsets, else whole."""
+    if response.chunks:
+        return at_offsets(response.body, [end for end, _ in response.chunks])
+    return [response.body]
+
+
+def http_error(interaction: Interaction) -> LLMError:
+    response = interaction.response
+    try:
+        body: Any = orjson.loads(response.body) if response.body else None
+    except orjson.JSONDecodeError:
+        body = response.body.decode("utf-8", "replace")
+    request_id = next(
+        (response.headers[name] for name in REQUEST_ID_HEADERS if name in response.headers), None
+    )
+    mapper = (
+        map_anthropic_error
+        if interaction.api == "messages" or interaction.provider == "anthropic"
+        else map_openai_error
+    )
+    return mapper(
+        response.status, body, headers=response.headers, request_id=request_id, provider=interaction.provider
+    )
+
+
+def replay_interaction(
+    interaction: Interaction, chunks: Iterable[bytes] | None = None, **switches: Any
+) -> Outcome:
+    """Replay one interaction; ``chunks`` overrides how the body is cut (default: as recorded)."""
+    response = interaction.response
+    outcome = Outcome(streamed=response.is_sse, status=response.status)
+    if response.status >= 400:
+        outcome.error = http_error(interaction)
+        return outcome
+    if interaction.api == "other":
+        return outcome
+    interface_class = interface_for_api(interaction.api)
+    try:
+        if outcome.streamed:
+            interface = interface_class(provider=interaction.provider, **switches)
+            for chunk in recorded_chunks(response) if chunks is None else chunks:
+                outcome.events.extend(interface.feed(chunk))
+            outcome.events.extend(interface.finish())
+            outcome.result = interface.result()
+        else:
+            outcome.result = interface_class.parse_response(
+                response.body, provider=interaction.provider, **switches
+            )
+    except LLMError as exc:
+        outcome.error = exc
+    return outcome
