@@ -1,0 +1,338 @@
+"""A local HTTP/1.1 provider emulator on real sockets.
+
+Routes: ``POST /v1/chat/completions`` (OpenAI Chat), ``POST /v1/responses`` (OpenAI Responses),
+``POST /v1/messages`` (Anthropic Messages); any prefix before ``/v1`` is accepted. Point the OpenAI SDK
+at ``<base>/v1`` and the Anthropic SDK at ``<base>``. ``GET /streamproof/identity`` answers
+``{"emulator": "streamproof", ...}``, and every response carries ``x-streamproof-emulator``, so a
+recorder can tell an emulator from a live provider.
+
+What it answers:
+
+- **scripted** (default): the scenario named by the ``x-streamproof-scenario`` header, else by a
+  model called ``streamproof-<scenario>``, else ``text`` (see ``harness/scenarios.py``). ``stream: true``
+  gets SSE, otherwise the JSON body.
+- **cassettes** (``cassettes=DIR``): the recorded response of the cassette whose scenario (its
+  ``streamproof.scenario`` metadata, else its file name) and API match, else the interaction whose
+  request body equals this one; served with the recorded chunking and timing.
+
+Like the real services it wants a key (``Authorization: Bearer …`` or ``x-api-key``; any value),
+a model, and Anthropic's ``max_tokens``. Faults (``harness/faults.py``) apply to every response when
+the emulator is started with one, or per request with an ``x-streamproof-fault: SPEC`` header.
+Streams are sent with chunked transfer encoding, one flush per SSE event, ``TCP_NODELAY``;
+``event_delay`` (or the ``x-streamproof-event-delay-ms`` header) spaces events out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from ..cassette import Interaction, api_for_path, load_cassette
+from ..faults import STATUS_FAULTS, Fault, FaultError, apply_fault, parse_fault
+from ..scenarios import CATALOGUE, SCENARIO_HEADER, SCENARIO_MODEL_PREFIX, Failure, ScenarioError, scenario
+from ..served import ServedChunk, ServedResponse, served_from_interaction
+from ..wire import RENDER_EVENTS, RENDER_JSON, ErrorReply, WireContext, error_reply, invalid_request
+
+EMULATOR_HEADER = "x-streamproof-emulator"
+EMULATOR_VERSION = "1"
+FAULT_HEADER = "x-streamproof-fault"
+DELAY_HEADER = "x-streamproof-event-delay-ms"
+IDENTITY_PATH = "/streamproof/identity"
+SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    api: str
+    scenario: str
+    interaction: Interaction
+    request: Any
+
+
+class CassetteLibrary:
+    """Every interaction of every cassette under a folder, found by scenario or by request body."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.entries: list[_Recorded] = []
+        for path in sorted(root.rglob("*.yaml")):
+            cassette = load_cassette(path)
+            name = str(cassette.metadata.get("scenario") or path.stem)
+            for interaction in cassette.interactions:
+                self.entries.append(_Recorded(interaction.api, name, interaction, interaction.request.json()))
+
+    def find(self, api: str, scenario_name: str | None, request: Any) -> Interaction | None:
+        for entry in self.entries:
+            if entry.api == api and scenario_name is not None and entry.scenario == scenario_name:
+                return entry.interaction
+        for entry in self.entries:
+            if entry.api == api and entry.request == request:
+                return entry.interaction
+        return None
+
+    def scenarios(self, api: str) -> list[str]:
+        return sorted({entry.scenario for entry in self.entries if entry.api == api})
+
+
+@dataclass(frozen=True)
+class IncomingRequest:
+    method: str
+    path: str
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+
+
+class Emulator:
+    """The emulator's logic and its server; ``respond`` is the pure part, usable without sockets."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        cassettes: str | Path | None = None,
+        fault: Fault | str | None = None,
+        event_delay: float = 0.0,
+        recorded_timing: bool = True,
+    ) -> None:
+        self.host, self.port = host, port
+        self.library = CassetteLibrary(Path(cassettes)) if cassettes is not None else None
+        self.fault = parse_fault(fault) if isinstance(fault, str) else fault
+        self.event_delay = event_delay
+        self.recorded_timing = recorded_timing
+        self.stopping = threading.Event()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> Emulator:
+        server = ThreadingHTTPServer((self.host, self.port), _Handler)
+        server.daemon_threads = True
+        server.emulator = self  # type: ignore[attr-defined]
+        self._server = server
+        self.port = server.server_address[1]
+        self._thread = threading.Thread(target=server.serve_forever, name="streamproof-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()  # wakes handlers waiting out a delay or a stall
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def openai_base_url(self) -> str:
+        return self.base_url + "/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        return self.base_url
+
+    # --- answering ---------------------------------------------------------------------------------
+
+    def respond(self, request: IncomingRequest) -> ServedResponse:
+        path = urlsplit(request.path).path
+        if request.method == "GET" and path.rstrip("/").endswith(IDENTITY_PATH):
+            body = {"emulator": "streamproof", "version": EMULATOR_VERSION, "scenarios": list(CATALOGUE)}
+            return _json_response(200, body, ())
+        api = api_for_path(path)
+        if api == "other" or request.method != "POST":
+            message = f"streamproof emulator: no route for {request.method} {path}; it serves POST " + (
+                "/v1/chat/completions, /v1/responses and /v1/messages"
+            )
+            return _error_response(invalid_request("chat", message), "chat", status=404)
+        try:
+            payload = orjson.loads(request.body) if request.body else None
+        except orjson.JSONDecodeError:
+            payload = None
+        if not isinstance(payload, dict):
+            return _error_response(
+                invalid_request(api, "We could not parse the JSON body of your request."), api
+            )
+        served = self._answer(api, request, payload)
+        fault = self._fault_for(request, served, api)
+        if isinstance(fault, ServedResponse):
+            return fault
+        return apply_fault(served, fault, api=api) if fault is not None else served
+
+    def _answer(self, api: str, request: IncomingRequest, payload: dict[str, Any]) -> ServedResponse:
+        anthropic = api == "messages"
+        key = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix(
+            "Bearer "
+        )
+        if not key.strip():
+            return _error_response(error_reply(api, "bad_key", request_id=_request_id(api)), api)
+        model = payload.get("model")
+        if not isinstance(model, str) or not model:
+            return _error_response(invalid_request(api, "model: Field required", param="model"), api)
+        if anthropic and not isinstance(payload.get("max_tokens"), int):
+            return _error_response(invalid_request(api, "max_tokens: Field required"), api)
+        name = request.headers.get(SCENARIO_HEADER)
+        if name is None and model.startswith(SCENARIO_MODEL_PREFIX):
+            name = model[len(SCENARIO_MODEL_PREFIX) :]
+        if self.library is not None:
+            return self._from_cassettes(api, name, payload)
+        return self._scripted(api, name or "text", model, payload, request)
+
+    def _from_cassettes(self, api: str, name: str | None, payload: dict[str, Any]) -> ServedResponse:
+        assert self.library is not None
+        interaction = self.library.find(api, name, payload)
+        if interaction is None:
+            known = ", ".join(self.library.scenarios(api)) or "none"
+            message = (
+                f"streamproof emulator: no cassette under {self.library.root} for api {api!r}, "
+                f"scenario {name!r} or this request body; scenarios recorded for {api}: {known}"
+            )
+            return _error_response(invalid_request(api, message), api)
+        served = served_from_interaction(interaction, recorded_timing=self.recorded_timing)
+        return served.with_headers(**{EMULATOR_HEADER: EMULATOR_VERSION})
+
+    def _scripted(
+        self, api: str, name: str, model: str, payload: dict[str, Any], request: IncomingRequest
+    ) -> ServedResponse:
+        try:
+            chosen = scenario(name)
+        except ScenarioError as exc:
+            return _error_response(invalid_request(api, f"streamproof emulator: {exc}"), api)
+        if not chosen.applies_to(api):
+            message = (
+                f"streamproof emulator: scenario {name!r} does not exist for {api}: {chosen.skip_reason(api)}"
+            )
+            return _error_response(invalid_request(api, message), api)
+        request_id = _request_id(api)
+        if isinstance(chosen.answer, Failure):
+            return _error_response(
+                error_reply(api, chosen.answer.kind, model=model, request_id=request_id), api
+            )
+        # same request, same ids and deltas: re-recording gives the same cassette but for times
+        seed = int.from_bytes(hashlib.sha256(f"{api}|{name}|".encode() + request.body).digest()[:8], "big")
+        ctx = WireContext(api, model, payload, random.Random(seed))
+        headers = (_id_header(api, request_id),)
+        if not payload.get("stream"):
+            return _json_response(200, RENDER_JSON[api](chosen.answer, ctx), headers)
+        delay = self.event_delay
+        if DELAY_HEADER in request.headers:
+            delay = float(request.headers[DELAY_HEADER]) / 1000
+        events = RENDER_EVENTS[api](chosen.answer, ctx)
+        chunks = tuple(ServedChunk(event, i * delay) for i, event in enumerate(events))
+        sse_headers = (("content-type", SSE_CONTENT_TYPE), ("cache-control", "no-cache"), *headers)
+        return ServedResponse(200, (*sse_headers, (EMULATOR_HEADER, EMULATOR_VERSION)), chunks, reason="OK")
+
+    def _fault_for(
+        self, request: IncomingRequest, served: ServedResponse, api: str
+    ) -> Fault | ServedResponse | None:
+        spec = request.headers.get(FAULT_HEADER)
+        if spec is None:
+            # a server-wide stream fault leaves responses it cannot apply to (errors, JSON) alone
+            fault = self.fault
+            if fault is not None and fault.kind not in STATUS_FAULTS and not served.is_sse:
+                return None
+            return fault
+        try:
+            return parse_fault(spec)
+        except FaultError as exc:
+            return _error_response(invalid_request(api, f"streamproof emulator: {exc}"), api)
+
+
+def _request_id(api: str) -> str:
+    return "req_011C" + secrets.token_hex(10) if api == "messages" else "req_" + secrets.token_hex(16)
+
+
+def _id_header(api: str, request_id: str) -> tuple[str, str]:
+    return ("request-id" if api == "messages" else "x-request-id", request_id)
+
+
+def _json_response(status: int, body: Any, headers: tuple[tuple[str, str], ...]) -> ServedResponse:
+    all_headers = (("content-type", "application/json"), *headers, (EMULATOR_HEADER, EMULATOR_VERSION))
+    return ServedResponse(status, all_headers, (ServedChunk(orjson.dumps(body)),))
+
+
+def _error_response(reply: ErrorReply, api: str, status: int | None = None) -> ServedResponse:
+    request_id = reply.body.get("request_id") or _request_id(api)
+    return _json_response(
+        status or reply.status, reply.body, (_id_header(api, str(request_id)), *reply.headers)
+    )
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "streamproof-emulator/" + EMULATOR_VERSION
+    sys_version = ""
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests and the CLI print their own
+        pass
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        started = time.monotonic()
+        emulator: Emulator = self.server.emulator  # type: ignore[attr-defined]
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        served = emulator.respond(IncomingRequest(self.command, self.path, headers, body))
+        try:
+            self._write(served, started, emulator.stopping)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (a read timeout, a cancel)
+            self.close_connection = True
+
+    def _write(self, served: ServedResponse, started: float, stopping: threading.Event) -> None:
+        if served.stall_before_headers and stopping.wait(served.stall_before_headers):
+            self.close_connection = True
+            return
+        self.send_response(served.status, served.reason or None)
+        for name, value in served.headers:
+            self.send_header(name, value)
+        chunked = served.is_sse or served.abort or len(served.chunks) != 1
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(len(served.body)))
+        self.end_headers()
+        for chunk in served.chunks:
+            wait = started + chunk.at - time.monotonic()
+            if wait > 0 and stopping.wait(wait):
+                break
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk.data), chunk.data) if chunked else chunk.data)
+            self.wfile.flush()
+        if served.abort or stopping.is_set():
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)  # no final chunk: the client sees a broken body
+            return
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()

@@ -1,0 +1,240 @@
+"""Fault injection derived from any cassette interaction.
+
+A fault turns the response that would be served (``ServedResponse``, see ``served.py``) into a
+faulty one, keeping the recorded chunking and timing of whatever part of the stream it keeps:
+
+===================  ======================================================================
+kind                 what the client gets
+===================  ======================================================================
+rate_limit           HTTP 429 with ``retry-after`` and the provider's rate-limit body
+server_error         HTTP 500 with the provider's body
+unavailable          HTTP 503 with the provider's body
+overloaded           Anthropic: HTTP 529 ``overloaded_error``; OpenAI (no 529): 503 "overloaded"
+mid_stream_error     the first ``after`` events, then the provider's own error event, then the end
+                     (Anthropic ``event: error`` overloaded_error; Chat an ``error`` chunk or, with
+                     ``style=groq``, ``event: error``; Responses ``response.failed`` or, with
+                     ``style=error``, an ``error`` event)
+cut_events           the first ``after`` events, then the connection drops (``abort=false``: the
+                     body just ends, before the stream's terminator)
+cut_bytes            the first ``after`` bytes, then the connection drops (or ends: ``abort=false``)
+malformed_chunk      event ``after + 1`` arrives with its JSON cut in half; the rest follows
+stall                nothing for ``seconds`` before the status line (slow first byte), or, with
+                     ``after``, a pause of ``seconds`` after that many events
+===================  ======================================================================
+
+A spec reads ``KIND`` or ``KIND:key=value,...`` (``cut_events:after=3``, ``rate_limit:retry_after=7``,
+``stall:seconds=30``); a bare number sets ``after`` (``cut_bytes:120``). Every faulty response is
+labelled synthetic: ``ServedResponse.synthetic`` and an ``x-streamproof-synthetic`` header.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, replace
+
+import orjson
+
+from ..adapters.errors import StreamproofError
+from .cassette import Interaction
+from .rechunk import at_events
+from .served import ServedChunk, ServedResponse, served_from_interaction
+from .wire import error_reply, midstream_error_event
+
+SYNTHETIC_HEADER = "x-streamproof-synthetic"
+
+STATUS_FAULTS = ("rate_limit", "server_error", "unavailable", "overloaded")  # also error_reply's kinds
+STREAM_FAULTS = ("mid_stream_error", "cut_events", "cut_bytes", "malformed_chunk", "stall")
+FAULT_KINDS = (*STATUS_FAULTS, *STREAM_FAULTS)
+_DEFAULT_AFTER = {"mid_stream_error": 3, "cut_events": 3, "cut_bytes": 100, "malformed_chunk": 3}
+_SEQUENCE = re.compile(rb'"sequence_number":\s*(\d+)')
+_RESPONSE_ID = re.compile(rb'"id":\s*"(resp_[^"]+)"')
+
+
+# mypy checks harness/ apart from adapters/, so the base class can read as Any there
+class FaultError(StreamproofError):  # type: ignore[misc,unused-ignore]
+    """A fault spec that cannot be parsed, or a fault that cannot apply to this response."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str
+    after: int | None = None  # events (bytes for cut_bytes) served before the fault strikes
+    retry_after: float = 2.0  # rate_limit's retry-after, in seconds
+    seconds: float = 30.0  # stall length
+    style: str | None = None  # mid_stream_error variant: groq (Chat) or error (Responses)
+    abort: bool = True  # cuts: drop the connection (True) or end the body early (False)
+
+    @property
+    def spec(self) -> str:
+        params = []
+        if self.after is not None:
+            params.append(f"after={self.after}")
+        if self.kind == "rate_limit":
+            params.append(f"retry_after={self.retry_after:g}")
+        if self.kind == "stall":
+            params.append(f"seconds={self.seconds:g}")
+        if self.style:
+            params.append(f"style={self.style}")
+        if self.kind.startswith("cut_") and not self.abort:
+            params.append("abort=false")
+        return self.kind + (":" + ",".join(params) if params else "")
+
+    @property
+    def events_kept(self) -> int:
+        return self.after if self.after is not None else _DEFAULT_AFTER.get(self.kind, 0)
+
+
+def parse_fault(spec: str) -> Fault:
+    kind, _, rest = spec.strip().partition(":")
+    if kind not in FAULT_KINDS:
+        raise FaultError(f"unknown fault kind {kind!r} in {spec!r}; known: {', '.join(FAULT_KINDS)}")
+    values: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep:
+            key, value = "after", item
+        values[key.strip()] = value.strip()
+    unknown = set(values) - {"after", "retry_after", "seconds", "style", "abort"}
+    if unknown:
+        raise FaultError(f"fault {spec!r}: unknown parameter(s) {', '.join(sorted(unknown))}")
+    try:
+        after = int(values["after"]) if "after" in values else None
+        fault = Fault(
+            kind,
+            after=after,
+            retry_after=float(values.get("retry_after", 2.0)),
+            seconds=float(values.get("seconds", 30.0)),
+            style=values.get("style"),
+            abort=values.get("abort", "true").lower() not in ("false", "0", "no"),
+        )
+    except ValueError as exc:
+        raise FaultError(f"fault {spec!r}: {exc}") from None
+    if (after is not None and after < 0) or fault.seconds < 0 or fault.retry_after < 0:
+        raise FaultError(f"fault {spec!r}: numbers must not be negative")
+    return fault
+
+
+def fault_interaction(
+    interaction: Interaction, fault: Fault, *, recorded_timing: bool = True
+) -> ServedResponse:
+    """The recorded response of ``interaction`` with ``fault`` applied."""
+    served = served_from_interaction(interaction, recorded_timing=recorded_timing)
+    return apply_fault(served, fault, api=interaction.api)
+
+
+def apply_fault(served: ServedResponse, fault: Fault, *, api: str) -> ServedResponse:
+    if fault.kind in STATUS_FAULTS:
+        result = _status_fault(served, fault, api)
+    elif fault.kind == "stall":
+        result = _stall(served, fault)
+    elif fault.kind == "cut_bytes":
+        result = _cut_at(served, min(fault.events_kept, len(served.body)), fault.abort)
+    else:
+        result = _event_fault(served, fault, api)
+    return replace(result, synthetic=fault.spec).with_headers(**{SYNTHETIC_HEADER: f"fault={fault.spec}"})
+
+
+def _status_fault(served: ServedResponse, fault: Fault, api: str) -> ServedResponse:
+    anthropic = api == "messages"
+    request_id = "req_011C" + secrets.token_hex(10) if anthropic else "req_" + secrets.token_hex(16)
+    model = _model_of(served.body)
+    retry_after = fault.retry_after if fault.kind == "rate_limit" else None
+    reply = error_reply(api, fault.kind, model=model, request_id=request_id, retry_after=retry_after)
+    headers = (
+        ("content-type", "application/json"),
+        ("request-id" if anthropic else "x-request-id", request_id),
+        *reply.headers,
+    )
+    first_at = served.chunks[0].at if served.chunks else 0.0
+    return ServedResponse(
+        status=reply.status,
+        headers=headers,
+        chunks=(ServedChunk(orjson.dumps(reply.body), first_at),),
+        stall_before_headers=served.stall_before_headers,
+    )
+
+
+def _model_of(body: bytes) -> str:
+    match = re.search(rb'"model":\s*"([^"]+)"', body[:4096])
+    return match.group(1).decode() if match else ""
+
+
+def _event_ends(served: ServedResponse, fault: Fault) -> list[int]:
+    if not served.is_sse:
+        raise FaultError(
+            f"fault {fault.kind} needs a streamed (SSE) response; this one is {served.content_type!r}"
+        )
+    ends, total = [], 0
+    for event in at_events(served.body):
+        total += len(event)
+        ends.append(total)
+    needed = fault.events_kept + (1 if fault.kind != "stall" else 0)
+    if len(ends) < needed:
+        raise FaultError(
+            f"fault {fault.spec} needs more than {fault.events_kept} events; the stream has only {len(ends)}"
+        )
+    return ends
+
+
+def _splice(served: ServedResponse, start: int, end: int, insert: bytes) -> tuple[ServedChunk, ...]:
+    """Replaces body bytes ``start:end`` with ``insert``; every kept byte keeps its chunk and time."""
+    out: list[ServedChunk] = []
+    pos = 0
+    insert_at = served.chunks[0].at if served.chunks else 0.0
+    for chunk in served.chunks:
+        lo, hi = pos, pos + len(chunk.data)
+        pos = hi
+        if lo < start:
+            out.append(ServedChunk(chunk.data[: min(hi, start) - lo], chunk.at))
+            insert_at = chunk.at
+        if hi > end:
+            if insert:
+                out.append(ServedChunk(insert, insert_at))
+                insert = b""
+            out.append(ServedChunk(chunk.data[max(lo, end) - lo :], chunk.at))
+    if insert:
+        out.append(ServedChunk(insert, insert_at))
+    return tuple(chunk for chunk in out if chunk.data)
+
+
+def _cut_at(served: ServedResponse, offset: int, abort: bool) -> ServedResponse:
+    return replace(served, chunks=_splice(served, offset, len(served.body), b""), abort=abort)
+
+
+def _event_fault(served: ServedResponse, fault: Fault, api: str) -> ServedResponse:
+    ends = _event_ends(served, fault)
+    kept = fault.events_kept
+    offset = ends[kept - 1] if kept else 0
+    body = served.body
+    if fault.kind == "cut_events":
+        return _cut_at(served, offset, fault.abort)
+    if fault.kind == "mid_stream_error":
+        sequences = _SEQUENCE.findall(body[:offset])
+        response_id = _RESPONSE_ID.search(body)
+        error = midstream_error_event(
+            api,
+            sequence_number=int(sequences[-1]) + 1 if sequences else kept,
+            response_id=response_id.group(1).decode() if response_id else "",
+            style=fault.style,
+        )
+        return replace(served, chunks=_splice(served, offset, len(body), error), abort=False)
+    # malformed_chunk: the next event with its JSON cut in half
+    event = body[offset : ends[kept]]
+    data_at = event.find(b"data:")
+    if data_at < 0:
+        raise FaultError(f"fault {fault.spec}: event {kept + 1} has no data line to break")
+    payload = event[data_at:].rstrip(b"\r\n")
+    broken = event[:data_at] + payload[: max(len(b"data: {"), len(payload) // 2)] + b"\n\n"
+    return replace(served, chunks=_splice(served, offset, ends[kept], broken))
+
+
+def _stall(served: ServedResponse, fault: Fault) -> ServedResponse:
+    if fault.after is None:
+        return replace(served, stall_before_headers=served.stall_before_headers + fault.seconds)
+    offset = _event_ends(served, fault)[fault.after - 1] if fault.after else 0
+    chunks, pos = [], 0
+    for chunk in _splice(served, offset, offset, b""):
+        chunks.append(replace(chunk, at=chunk.at + fault.seconds) if pos >= offset else chunk)
+        pos += len(chunk.data)
+    return replace(served, chunks=tuple(chunks))
