@@ -1,0 +1,218 @@
+"""Both adapters end to end: the real ``openai`` / ``anthropic`` SDKs over a real loopback HTTP server
+that serves real recorded provider bytes (../shared/real-cassettes, read at test time), one flush per
+SSE event. Each result must equal ``streamproof replay``'s outcome for the same interaction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from loopback import LoopbackServer
+
+from streamproof.adapters.adapter import LLMRequestAdapter, LLMStreamAdapter
+from streamproof.adapters.clients import AnthropicClient, OpenAIClient, ProviderClient
+from streamproof.adapters.events import ReasoningDelta, StopReason, TextDelta, ToolCallDelta
+from streamproof.adapters.llm_config import LLMConfig
+from streamproof.harness.cassette import Interaction, load_cassette
+from streamproof.harness.outcome import replay_interaction
+from streamproof.harness.served import served_from_interaction
+
+# the SDK warns about the (real, since retired) models named in the recorded requests
+pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
+
+REAL = Path(__file__).parents[1].parent / "shared" / "real-cassettes" / "pydantic-ai"
+API_KEY = "sk-loopback-test"
+
+# (cassette, interaction, provider, what it shows)
+STREAMED = [
+    ("test_prefect/test_prefect_agent_run_stream_events.yaml", 0, "openai", "chat text"),
+    ("test_temporal/test_complex_agent_run_in_workflow.yaml", 0, "openai", "chat parallel tool calls"),
+    ("test_temporal/test_complex_agent_run_in_workflow.yaml", 1, "openai", "chat tool call"),
+    ("test_deepseek/test_deepseek_model_thinking_stream.yaml", 0, "deepseek", "chat reasoning (DeepSeek)"),
+    ("test_openai_responses/test_openai_responses_stream.yaml", 0, "openai", "responses tool call"),
+    ("test_openai_responses/test_openai_responses_stream.yaml", 1, "openai", "responses text"),
+    (
+        "test_openai_responses/test_openai_responses_thinking_part_iter.yaml",
+        0,
+        "openai",
+        "responses reasoning",
+    ),
+    (
+        "test_openai_responses/test_openai_responses_phase_streamed_on_part_start.yaml",
+        0,
+        "openai",
+        "responses reasoning, text and tool call",
+    ),
+    ("test_anthropic/test_request_stream_fallback_for_high_max_tokens.yaml", 0, "anthropic", "messages text"),
+    (
+        "test_anthropic/test_anthropic_model_thinking_part_stream.yaml",
+        0,
+        "anthropic",
+        "thinking with signature",
+    ),
+    (
+        "test_anthropic/test_anthropic_model_thinking_part_redacted_stream.yaml",
+        0,
+        "anthropic",
+        "redacted thinking",
+    ),
+    (
+        "test_tool_search/test_anthropic_native_tool_search_streaming.yaml",
+        0,
+        "anthropic",
+        "messages tool call",
+    ),
+]
+
+NOT_STREAMED = [
+    ("test_dbos/test_dbos_agent_with_hitl_tool.yaml", 0, "openai", "chat parallel tool calls"),
+    ("test_openai/test_max_completion_tokens[o3-mini].yaml", 0, "openai", "chat reasoning model"),
+    (
+        "test_openai_responses/test_openai_responses_model_web_search_tool_stream.yaml",
+        1,
+        "openai",
+        "responses",
+    ),
+    ("test_anthropic/test_multiple_parallel_tool_calls.yaml", 0, "anthropic", "4 parallel tool calls"),
+    ("test_anthropic/test_anthropic_model_thinking_part.yaml", 0, "anthropic", "thinking with signature"),
+]
+
+
+def _interaction(name: str, index: int) -> Interaction:
+    if not REAL.is_dir():
+        pytest.skip("../shared/real-cassettes is not present")
+    return load_cassette(REAL / name).interactions[index]
+
+
+@pytest.fixture(scope="module")
+def server() -> Any:
+    with LoopbackServer() as running:
+        yield running
+
+
+def _client(provider: str, root_url: str) -> ProviderClient:
+    if provider == "anthropic":
+        return AnthropicClient(api_key=API_KEY, base_url=root_url, max_retries=0)
+    return OpenAIClient(api_key=API_KEY, base_url=f"{root_url}/v1", max_retries=0)
+
+
+def _request_data(interaction: Interaction) -> dict[str, Any]:
+    data = interaction.request.json()
+    assert isinstance(data, dict)
+    return data
+
+
+def _expected(interaction: Interaction) -> dict[str, object]:
+    outcome = replay_interaction(interaction)
+    assert outcome.error is None and outcome.result is not None
+    return outcome.result.contract_dict()
+
+
+def _check_request_sent(
+    server: LoopbackServer, root_url: str, interaction: Interaction, streamed: bool
+) -> None:
+    (received,) = server.received(root_url)
+    assert received.path.endswith(interaction.request.path)  # e.g. /v1/chat/completions
+    sent = orjson.loads(received.body)
+    recorded = _request_data(interaction)
+    assert sent["model"] == recorded["model"]
+    assert sent.get("stream", False) is streamed
+    assert API_KEY in (received.headers.get("authorization", "") + received.headers.get("x-api-key", ""))
+
+
+@pytest.mark.parametrize(("name", "index", "provider", "shows"), STREAMED, ids=[row[3] for row in STREAMED])
+async def test_stream_adapter_over_real_sdk_and_socket_matches_replay(
+    server: LoopbackServer, name: str, index: int, provider: str, shows: str
+) -> None:
+    interaction = _interaction(name, index)
+    served = served_from_interaction(interaction, recorded_timing=False)
+    assert len(served.chunks) > 2  # one flush per SSE event: the client sees a live-shaped stream
+    root_url = server.serve(served)
+    client = _client(provider, root_url)
+    adapter = LLMStreamAdapter(client, LLMConfig(model="recorded", provider=provider), "agent_step")
+    try:
+        events = [event async for event in adapter.invoke_llm(_request_data(interaction))]
+    finally:
+        await client.aclose()
+
+    assert adapter.result is not None
+    assert adapter.result.contract_dict() == _expected(interaction)
+    _check_request_sent(server, root_url, interaction, streamed=True)
+    # the events carry the whole result, and the adapter holds what Letta's holds
+    result = adapter.result
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == result.text
+    assert "".join(e.text for e in events if isinstance(e, ReasoningDelta)) == result.reasoning_text
+    assert [e for e in events if isinstance(e, StopReason)][-1].reason == result.stop_reason
+    assert {e.message_id for e in events} == {result.message_id} == {adapter.message_id}
+    assert adapter.tool_calls == result.tool_calls
+    assert adapter.tool_call == (result.tool_calls[0] if result.tool_calls else None)
+    assert adapter.usage == result.usage and adapter.usage.step_count == 1
+    assert adapter.finish_reason == result.stop_reason
+    assert adapter.llm_request_finish_timestamp_ns is not None
+    assert (
+        result.latency_ms is not None
+        and result.ttft_ms is not None
+        and 0 < result.ttft_ms <= result.latency_ms
+    )
+
+
+async def test_signature_arrives_as_its_own_event_before_the_block_ends(server: LoopbackServer) -> None:
+    interaction = _interaction("test_anthropic/test_anthropic_model_thinking_part_stream.yaml", 0)
+    root_url = server.serve(served_from_interaction(interaction, recorded_timing=False))
+    client = _client("anthropic", root_url)
+    adapter = LLMStreamAdapter(client, LLMConfig(model="recorded", provider="anthropic"), "agent_step")
+    try:
+        events = [event async for event in adapter.invoke_llm(_request_data(interaction))]
+    finally:
+        await client.aclose()
+    signed = [i for i, e in enumerate(events) if isinstance(e, ReasoningDelta) and e.signature]
+    first_text = next(i for i, e in enumerate(events) if isinstance(e, TextDelta))
+    assert len(signed) == 1 and signed[0] < first_text
+    assert adapter.result is not None and adapter.result.reasoning[0].signature == events[signed[0]].signature
+
+
+@pytest.mark.parametrize(
+    ("name", "index", "provider", "shows"), NOT_STREAMED, ids=[row[3] for row in NOT_STREAMED]
+)
+async def test_request_adapter_over_real_sdk_and_socket_matches_replay(
+    server: LoopbackServer, name: str, index: int, provider: str, shows: str
+) -> None:
+    interaction = _interaction(name, index)
+    root_url = server.serve(served_from_interaction(interaction, recorded_timing=False))
+    client = _client(provider, root_url)
+    adapter = LLMRequestAdapter(client, LLMConfig(model="recorded", provider=provider), "agent_step")
+    try:
+        events = [event async for event in adapter.invoke_llm(_request_data(interaction))]
+    finally:
+        await client.aclose()
+
+    assert not adapter.supports_token_streaming()
+    assert adapter.result is not None
+    assert adapter.result.contract_dict() == _expected(interaction)
+    _check_request_sent(server, root_url, interaction, streamed=False)
+    calls = [e for e in events if isinstance(e, ToolCallDelta)]
+    assert [(c.id, c.name, c.arguments) for c in calls] == [
+        (c.id, c.name, c.arguments) for c in adapter.result.tool_calls
+    ]
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == adapter.result.text
+
+
+async def test_stream_adapter_sends_stream_flag_and_usage_request_without_touching_the_callers_dict(
+    server: LoopbackServer,
+) -> None:
+    interaction = _interaction("test_prefect/test_prefect_agent_run_stream_events.yaml", 0)
+    root_url = server.serve(served_from_interaction(interaction, recorded_timing=False))
+    client = _client("openai", root_url)
+    request_data = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "top_k": 5}
+    original = orjson.dumps(request_data)
+    adapter = LLMStreamAdapter(client, LLMConfig(model="gpt-4o"), "agent_step")
+    try:
+        await adapter.complete(request_data)
+    finally:
+        await client.aclose()
+    sent = orjson.loads(server.received(root_url)[0].body)
+    assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
+    assert sent["top_k"] == 5  # a field the SDK does not know still reaches an OpenAI-compatible server
+    assert orjson.dumps(request_data) == original
