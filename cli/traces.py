@@ -11,6 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from ..adapters.billing import BillingContext
 from ..adapters.traces.model import ProviderTrace
 from ..adapters.traces.sinks.sqlite import UsageRollupRow, read_recent, read_usage_rollup
 
@@ -42,26 +43,26 @@ def _ms(value: float | None) -> str:
 
 
 def recent_table(traces: list[ProviderTrace]) -> Table:
-    table = Table(title=f"{len(traces)} most recent provider traces")
-    for header in ("created (UTC)", "status", "provider/api", "model", "plan", "cost source", "customer"):
-        table.add_column(header)
-    for header in ("in", "out", "latency ms", "ttft ms"):
-        table.add_column(header, justify="right")
+    table = Table(
+        title=f"{len(traces)} most recent provider traces",
+        caption="call: provider/api model; billing: plan/cost source/customer",
+    )
+    table.add_column("UTC", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("call")
+    table.add_column("billing")
+    table.add_column("in/out", justify="right", no_wrap=True)
+    table.add_column("ms/ttft", justify="right", no_wrap=True)
     table.add_column("error")
     for trace in traces:
-        billing = trace.billing
+        billing = trace.billing or BillingContext()
         table.add_row(
-            trace.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            trace.created_at.strftime("%m-%d %H:%M:%S"),
             trace.status,
-            f"{_text(trace.provider)}/{_text(trace.api)}",
-            _text(trace.model),
-            _text(billing.plan_type if billing else None),
-            _text(billing.cost_source if billing else None),
-            _text(billing.customer_id if billing else None),
-            _text(trace.usage.prompt_tokens),
-            _text(trace.usage.completion_tokens),
-            _ms(trace.latency_ms),
-            _ms(trace.ttft_ms),
+            f"{_text(trace.provider)}/{_text(trace.api)} {_text(trace.model)}",
+            f"{_text(billing.plan_type)}/{_text(billing.cost_source)}/{_text(billing.customer_id)}",
+            f"{_text(trace.usage.prompt_tokens)}/{_text(trace.usage.completion_tokens)}",
+            f"{_ms(trace.latency_ms)}/{_ms(trace.ttft_ms)}",
             _text(trace.error_type),
         )
     return table
