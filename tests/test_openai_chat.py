@@ -12,6 +12,7 @@ from streamproof.adapters.errors import (
     LLMEmptyResponseError,
     LLMIncompleteStreamError,
     LLMRateLimitError,
+    LLMServerError,
     MalformedStreamError,
 )
 from streamproof.adapters.events import RefusalDelta, StopReason, TextDelta, ToolCallDelta
@@ -325,3 +326,14 @@ def test_first_event_comes_before_the_end_of_the_bytes() -> None:
     interface = OpenAIChatInterface()
     first = interface.feed(body[: body.index(b"\n\n") + 2])
     assert [e.text for e in first if isinstance(e, TextDelta)] == ["A"]
+
+
+def test_events_before_a_mid_stream_error_come_out_before_the_error() -> None:
+    error = {"error": {"message": "boom", "type": "server_error", "status_code": 500}}
+    body = sse(chunk({"content": "A"}), done=False) + f"event: error\ndata: {json.dumps(error)}\n\n".encode()
+    interface = OpenAIChatInterface()
+    assert [e.text for e in interface.feed(body) if isinstance(e, TextDelta)] == ["A"]
+    with pytest.raises(LLMServerError, match="boom"):
+        interface.finish()
+    with pytest.raises(LLMServerError, match="boom"):
+        OpenAIChatInterface().feed(body[body.index(b"event: error") :])  # nothing before it: raised at once

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 import orjson
 
-from ..errors import MalformedStreamError
+from ..errors import LLMError, MalformedStreamError
 from ..events import (
     ApprovalRequest,
     HiddenReasoning,
@@ -88,17 +88,32 @@ class StreamingInterface:
         self.started_at = time.perf_counter()
         self.first_event_at: float | None = None
         self.finished_at: float | None = None
+        self._failure: LLMError | None = None  # found by feed(); raised by the next call
 
     # -- driving ---------------------------------------------------------------------------------
 
     def feed(self, chunk: bytes) -> list[StreamEvent]:
-        """Consume some bytes; return the events they complete."""
-        for sse in self._decoder.feed(chunk):
-            self._on_sse(sse)
+        """Consume some bytes; return the events they complete.
+
+        When the bytes also hold an error (a provider error event, bad JSON), the events before it
+        are returned first and the error is raised by the next ``feed``/``finish`` call, so every
+        way of cutting the same bytes yields the same events and then the same error.
+        """
+        if self._failure is not None:
+            raise self._failure
+        try:
+            for sse in self._decoder.feed(chunk):
+                self._on_sse(sse)
+        except LLMError as exc:
+            if not self._out:
+                raise
+            self._failure = exc
         return self._drain()
 
     def finish(self) -> list[StreamEvent]:
         """The bytes have ended. Raises ``LLMIncompleteStreamError`` when the stream was cut."""
+        if self._failure is not None:
+            raise self._failure
         tail = self._decoder.close()
         for sse in tail:
             self._on_sse(sse, tail=True)

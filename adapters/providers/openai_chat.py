@@ -93,13 +93,17 @@ class OpenAIChatInterface(StreamingInterface):
             choice = choices[0]
             delta = choice.get("delta")
             if delta:
-                self._on_message(delta)
+                content = delta.get("content")
+                if content and len(delta) == 1:  # the common text delta: skip the other fields
+                    self._text_delta(content)
+                else:
+                    self._on_message(delta)
             finish_reason = choice.get("finish_reason")
             if finish_reason and self.stop_reason is None:
                 self._on_finish(finish_reason)
         usage = chunk.get("usage")
-        if usage is None:
-            usage = (chunk.get("x_groq") or {}).get("usage")
+        if usage is None and "x_groq" in chunk:
+            usage = chunk["x_groq"].get("usage")
         if usage:
             self.usage = chat_usage(usage)
 
