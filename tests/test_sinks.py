@@ -378,3 +378,11 @@ async def test_memory_sink_keeps_billing() -> None:
     sink = MemorySink()
     await write_all(sink, [success_trace(billing_from_headers())])
     assert sink.traces[0].billing == BillingContext(plan_type="pro", cost_source="byok", customer_id="cus_42")
+
+
+async def test_sqlite_sink_closes_once_and_refuses_later_writes(tmp_path: Path) -> None:
+    sink = SQLiteSink(tmp_path / "traces.db")
+    await sink.aclose()
+    await sink.aclose()
+    with pytest.raises(RuntimeError):
+        await sink.write_batch([success_trace(None)])

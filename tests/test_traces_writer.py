@@ -104,7 +104,7 @@ async def test_traces_still_queued_at_close_are_drained() -> None:
 
 async def test_a_raising_sink_is_counted_and_never_felt_by_the_caller() -> None:
     sink = RaisingSink()
-    writer = TraceWriter(sink, batch_size=100)
+    writer = TraceWriter(sink, batch_size=100, retries=2, retry_backoff_s=0.001)
     for number in range(1000):
         writer.emit(make_trace(number))
         if number % 100 == 0:
@@ -113,13 +113,25 @@ async def test_a_raising_sink_is_counted_and_never_felt_by_the_caller() -> None:
     stats = writer.stats
     assert stats.emitted == 1000 and stats.written == 0
     assert stats.failed == 1000 and stats.lost == 1000
-    assert sink.calls >= 10 and sink.closed
+    assert sink.calls >= 30 and sink.calls % 3 == 0  # every batch tried 1 + retries times
+    assert sink.closed
     assert only_this_task_left()
+
+
+async def test_a_sink_that_recovers_on_retry_loses_nothing() -> None:
+    sink = FailsFirstBatchSink()
+    writer = TraceWriter(sink, batch_size=10, retries=1, retry_backoff_s=0.001)
+    for number in range(30):
+        writer.emit(make_trace(number))
+    await writer.aclose()
+    assert sink.failed_once
+    assert writer.stats == WriterStats(emitted=30, written=30)
+    assert sorted(t.run_id or "" for t in sink.traces) == sorted(f"run-{n}" for n in range(30))
 
 
 async def test_one_failed_batch_does_not_stop_the_next() -> None:
     sink = FailsFirstBatchSink()
-    writer = TraceWriter(sink, batch_size=10)
+    writer = TraceWriter(sink, batch_size=10, retries=0)
     for number in range(10):
         writer.emit(make_trace(number))
     await asyncio.sleep(0.01)
@@ -238,6 +250,8 @@ def test_bad_writer_settings_are_rejected() -> None:
         TraceWriter(MemorySink(), max_queue=0)
     with pytest.raises(ValueError, match="must be positive"):
         TraceWriter(MemorySink(), sink_timeout_s=0)
+    with pytest.raises(ValueError, match="must not be negative"):
+        TraceWriter(MemorySink(), retries=-1)
 
 
 def test_trace_context_is_copied_into_the_trace() -> None:

@@ -6,7 +6,8 @@ counted in ``stats`` (a ``WriterStats`` snapshot):
 
 - ``emitted``    accepted into the queue;
 - ``written``    stored by the sink;
-- ``failed``     in a batch whose ``write_batch`` raised;
+- ``failed``     in a batch whose ``write_batch`` raised on every try (``retries`` more tries, after
+                 ``retry_backoff_s``, 2 × ``retry_backoff_s``, ...: a sink that recovers loses nothing);
 - ``timed_out``  in a batch whose ``write_batch`` took longer than ``sink_timeout_s`` (then cancelled);
 - ``dropped``    never stored for another reason: queue full (``max_queue``), emitted after close began
                  or with no event loop to write on, or still queued when ``close_timeout_s`` ran out.
@@ -41,7 +42,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Final
+from typing import Final, Literal
 
 from .model import ProviderTrace
 from .sinks.base import TraceSink
@@ -57,6 +58,8 @@ class _Stop:
 
 
 _STOP: Final = _Stop()
+
+_Outcome = Literal["written", "failed", "timed_out"]
 
 
 @dataclass(frozen=True)
@@ -81,16 +84,22 @@ class TraceWriter:
         batch_size: int = 256,
         sink_timeout_s: float = 5.0,
         close_timeout_s: float = 30.0,
+        retries: int = 1,
+        retry_backoff_s: float = 0.05,
     ) -> None:
         if max_queue < 1 or batch_size < 1:
             raise ValueError("max_queue and batch_size must be at least 1")
         if sink_timeout_s <= 0 or close_timeout_s <= 0:
             raise ValueError("sink_timeout_s and close_timeout_s must be positive")
+        if retries < 0 or retry_backoff_s < 0:
+            raise ValueError("retries and retry_backoff_s must not be negative")
         self.sink = sink
         self._max_queue = max_queue
         self._batch_size = batch_size
         self._sink_timeout_s = sink_timeout_s
         self._close_timeout_s = close_timeout_s
+        self._retries = retries
+        self._retry_backoff_s = retry_backoff_s
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue[ProviderTrace | _Stop] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -126,6 +135,8 @@ class TraceWriter:
         batch_size: int = 256,
         sink_timeout_s: float = 5.0,
         close_timeout_s: float = 30.0,
+        retries: int = 1,
+        retry_backoff_s: float = 0.05,
     ) -> TraceWriter:
         """A writer running on its own event loop in a background thread; close it with ``close()``."""
         writer = cls(
@@ -134,6 +145,8 @@ class TraceWriter:
             batch_size=batch_size,
             sink_timeout_s=sink_timeout_s,
             close_timeout_s=close_timeout_s,
+            retries=retries,
+            retry_backoff_s=retry_backoff_s,
         )
         loop = asyncio.new_event_loop()
         writer._start_on(loop)
@@ -201,8 +214,11 @@ class TraceWriter:
 
     def _drop(self, count: int, reason: str) -> None:
         with self._drop_lock:
+            before = self._dropped
             self._dropped += count
-        logger.warning("dropped %d trace(s): %s", count, reason)
+        # an overflow drops many traces in a row: log the first and then once per thousand
+        if before == 0 or before // 1000 != self._dropped // 1000:
+            logger.warning("dropped %d trace(s) so far; latest: %s", self._dropped, reason)
 
     # -- writing ----------------------------------------------------------------------------------
 
@@ -221,29 +237,45 @@ class TraceWriter:
                 return
 
     async def _write(self, batch: Sequence[ProviderTrace]) -> None:
+        outcome = "failed"
+        try:
+            for attempt in range(self._retries + 1):
+                if attempt:
+                    await asyncio.sleep(self._retry_backoff_s * attempt)
+                outcome = await self._attempt(batch)
+                if outcome != "failed":
+                    break
+        except asyncio.CancelledError:  # close ran out of time while this batch was being written
+            self._drop(len(batch), "close timed out while the batch was being written")
+            raise
+        if outcome == "written":
+            self._written += len(batch)
+        elif outcome == "timed_out":
+            self._timed_out += len(batch)
+        else:
+            self._failed += len(batch)
+
+    async def _attempt(self, batch: Sequence[ProviderTrace]) -> _Outcome:
         try:
             call = asyncio.ensure_future(self.sink.write_batch(batch))
         except Exception:  # a sink whose write_batch is not awaitable, or raises before awaiting
-            self._failed += len(batch)
             logger.exception("trace sink failed; %d trace(s) not written", len(batch))
-            return
+            return "failed"
         try:
             finished = await self._bounded(call, self._sink_timeout_s)
-        except asyncio.CancelledError:  # close ran out of time while this batch was in flight
+        except asyncio.CancelledError:
             await self._abandon(call)
-            self._drop(len(batch), "close timed out while the batch was being written")
             raise
         if not finished:
             await self._abandon(call)
-            self._timed_out += len(batch)
             logger.warning(
                 "trace sink took over %.3gs; %d trace(s) not written", self._sink_timeout_s, len(batch)
             )
-        elif call.cancelled() or call.exception() is not None:
-            self._failed += len(batch)
-            logger.warning("trace sink failed; %d trace(s) not written: %r", len(batch), _outcome(call))
-        else:
-            self._written += len(batch)
+            return "timed_out"
+        if call.cancelled() or call.exception() is not None:
+            logger.warning("trace sink failed on %d trace(s): %r", len(batch), _outcome(call))
+            return "failed"
+        return "written"
 
     @staticmethod
     async def _bounded(call: asyncio.Future[None], timeout_s: float) -> bool:

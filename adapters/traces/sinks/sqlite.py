@@ -156,6 +156,7 @@ class SQLiteSink:
         self.path = Path(path)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streamproof-sqlite-sink")
         self._connection: sqlite3.Connection | None = None
+        self._closed = False
         # create the table now, so readers of a fresh store see an empty table, not an error
         self._executor.submit(self._connect).result()
 
@@ -178,6 +179,9 @@ class SQLiteSink:
             connection.executemany(_INSERT, rows)
 
     async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         await asyncio.get_running_loop().run_in_executor(self._executor, self._close_connection)
         self._executor.shutdown(wait=False)
 
