@@ -23,6 +23,9 @@ class SSEEvent(NamedTuple):
     id: str | None = None
 
 
+_new_event = tuple.__new__  # builds an SSEEvent without NamedTuple's Python-level __new__ (hot path)
+
+
 class SSEDecoder:
     __slots__ = ("_buf", "_data", "_event", "_id", "_skip_lf", "bytes_seen", "tail_unterminated")
 
@@ -51,6 +54,8 @@ class SSEDecoder:
         self._buf = buf[end + 1 :]
         if buf[end] == 13:  # CR: its LF may be the next chunk's first byte
             self._skip_lf = True
+        elif end and buf[end - 1] == 13:  # the last line ends in CRLF: one line end, not two
+            return self._lines(buf[: end - 1])
         return self._lines(buf[:end])
 
     def close(self) -> list[SSEEvent]:
@@ -71,20 +76,26 @@ class SSEDecoder:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise MalformedStreamError(f"SSE stream is not valid UTF-8 at byte {exc.start} of a line") from None
+            raise MalformedStreamError(
+                f"SSE stream is not valid UTF-8 at byte {exc.start} of a line"
+            ) from None
         if "\r" in text:
             text = text.replace("\r\n", "\n").replace("\r", "\n")
         events: list[SSEEvent] = []
         data = self._data
+        event = self._event
         for line in text.split("\n"):
+            # The shapes every provider sends come first; the general field rules follow.
             if not line:
                 if data:
-                    events.append(SSEEvent(self._event, "\n".join(data), self._id))
-                    data = self._data = []
-                self._event = None
-                continue
-            if line.startswith("data:"):
-                data.append(line[6:] if line[5:6] == " " else line[5:])
+                    joined = data[0] if len(data) == 1 else "\n".join(data)
+                    events.append(_new_event(SSEEvent, (event, joined, self._id)))
+                    data = []
+                event = None
+            elif line[:6] == "data: ":
+                data.append(line[6:])
+            elif line[:7] == "event: ":
+                event = line[7:]
             elif line[0] == ":":
                 continue
             else:
@@ -92,10 +103,12 @@ class SSEDecoder:
                 if value[:1] == " ":
                     value = value[1:]
                 if name == "event":
-                    self._event = value
-                elif name == "data":  # "data" with no colon: an empty data line
+                    event = value
+                elif name == "data":  # also "data" with no colon: an empty data line
                     data.append(value)
                 elif name == "id" and "\0" not in value:
                     self._id = value
                 # "retry" and unknown fields are ignored, as the spec says
+        self._data = data
+        self._event = event
         return events

@@ -39,22 +39,49 @@ from ..events import (
     ToolCallDelta,
     Usage,
 )
+from ..partial_json import TopLevelStringFields
 from ..sse import SSEDecoder, SSEEvent
 
 
 class _ToolCallState:
-    __slots__ = ("arguments", "id", "name", "parts", "requires_approval")
+    __slots__ = ("id", "is_assistant_message", "name", "parts", "reader", "requires_approval")
 
     def __init__(self) -> None:
         self.id: str | None = None
         self.name: str | None = None
         self.parts: list[str] = []  # joined once, at the end: O(n) in total
         self.requires_approval = False
+        self.is_assistant_message = False  # send_message under use_assistant_message: streams as text
+        self.reader: TopLevelStringFields | None = None  # set only when a switch reads the arguments
 
 
 class StreamingInterface:
+    """Bytes in, canonical events out; subclasses translate one wire format.
+
+    The original's switches act on client tool calls, whatever the wire format:
+
+    - ``use_assistant_message``: a call to ``send_message`` is the assistant speaking. Its ``message``
+      argument streams as ``TextDelta`` events (decoded incrementally, escapes resolved) and the call
+      yields no ``ToolCallDelta``; ``result().text`` holds the message. As in Letta, where the agent
+      loop still receives the call from ``get_tool_call_object()`` and runs ``send_message`` to end
+      the step, the call stays in ``result().tool_calls`` with its arguments exactly as streamed.
+    - ``put_inner_thoughts_in_kwargs``: the ``inner_thoughts`` argument of any tool call streams as
+      ``ReasoningDelta`` events (one reasoning block per call); the call's own deltas and its
+      arguments in the result stay exactly as streamed, ``inner_thoughts`` included.
+    - ``requires_approval_tools``: a call to one of these tools streams as ``ApprovalRequest``
+      instead of ``ToolCallDelta`` and is marked ``requires_approval`` in the result.
+
+    Arguments are inspected only when a switch needs them, by a reader that looks at each
+    character once; a tool call whose arguments a switch reads must be valid JSON, or the stream
+    fails with ``MalformedStreamError``. A call is recognised by its name, which every wire format
+    sends on the call's first delta.
+    """
+
     provider: ClassVar[str] = "unknown"
     api: ClassVar[str] = "other"
+    assistant_message_tool: ClassVar[str] = "send_message"
+    assistant_message_argument: ClassVar[str] = "message"
+    inner_thoughts_argument: ClassVar[str] = "inner_thoughts"
 
     def __init__(
         self,
@@ -69,7 +96,7 @@ class StreamingInterface:
         self.put_inner_thoughts_in_kwargs = put_inner_thoughts_in_kwargs
         self.requires_approval_tools = frozenset(requires_approval_tools)
         if provider is not None:
-            self.provider = provider
+            self.provider = provider  # type: ignore[misc]  # an instance may name a compatible provider
         self.message_id = message_id or f"msg-{uuid.uuid4().hex}"
         self._decoder = SSEDecoder()
         self._seq = 0
@@ -79,6 +106,7 @@ class StreamingInterface:
         self._reasoning: dict[int, ReasoningBlock] = {}
         self._hidden: list[HiddenReasoningBlock] = []
         self._tools: dict[int, _ToolCallState] = {}
+        self._inner_thoughts_blocks: dict[int, int] = {}  # tool-call index -> its reasoning block
         self.usage = Usage()
         self.stop_reason: str | None = None
         self.provider_stop_reason: str | None = None
@@ -203,7 +231,11 @@ class StreamingInterface:
         if text or signature:
             self._emit(
                 ReasoningDelta(
-                    message_id=self.message_id, event_id=self._next_id(), block=block, text=text, signature=signature
+                    message_id=self.message_id,
+                    event_id=self._next_id(),
+                    block=block,
+                    text=text,
+                    signature=signature,
                 )
             )
 
@@ -211,11 +243,17 @@ class StreamingInterface:
         self._hidden.append(HiddenReasoningBlock(state=state, data=data))  # type: ignore[arg-type]
         self._emit(
             HiddenReasoning(
-                message_id=self.message_id, event_id=self._next_id(), block=block, state=state, data=data  # type: ignore[arg-type]
+                message_id=self.message_id,
+                event_id=self._next_id(),
+                block=block,
+                state=state,  # type: ignore[arg-type]
+                data=data,
             )
         )
 
-    def _tool_delta(self, index: int, id: str | None = None, name: str | None = None, arguments: str = "") -> None:
+    def _tool_delta(
+        self, index: int, id: str | None = None, name: str | None = None, arguments: str = ""
+    ) -> None:
         """One fragment of client tool call ``index``; identity may come on the first fragment only."""
         call = self._tools.get(index)
         first = call is None
@@ -226,9 +264,13 @@ class StreamingInterface:
         if name and not call.name:
             call.name = name
             call.requires_approval = name in self.requires_approval_tools
+            call.is_assistant_message = self.use_assistant_message and name == self.assistant_message_tool
+            call.reader = self._argument_reader(call)
         if arguments:
             call.parts.append(arguments)
-        if not (first or arguments or id or name):
+            if call.reader is not None:
+                self._read_switched_arguments(index, call.reader, arguments)
+        if call.is_assistant_message or not (first or arguments or id or name):
             return
         cls = ApprovalRequest if call.requires_approval else ToolCallDelta
         self._emit(
@@ -241,6 +283,29 @@ class StreamingInterface:
                 arguments=arguments,
             )
         )
+
+    def _argument_reader(self, call: _ToolCallState) -> TopLevelStringFields | None:
+        fields = []
+        if call.is_assistant_message:
+            fields.append(self.assistant_message_argument)
+        if self.put_inner_thoughts_in_kwargs:
+            fields.append(self.inner_thoughts_argument)
+        return TopLevelStringFields(*fields) if fields else None
+
+    def _read_switched_arguments(self, index: int, reader: TopLevelStringFields, arguments: str) -> None:
+        for field, text in reader.feed(arguments):
+            if field == self.assistant_message_argument:
+                self._text_delta(text)
+            else:
+                self._reasoning_delta(self._inner_thoughts_block(index), text)
+
+    def _inner_thoughts_block(self, index: int) -> int:
+        """A reasoning block of its own for the inner thoughts of tool call ``index``."""
+        block = self._inner_thoughts_blocks.get(index)
+        if block is None:
+            # After every block in use: provider blocks seen so far sort before it.
+            block = self._inner_thoughts_blocks[index] = max(self._reasoning, default=-1) + 1
+        return block
 
     def _stop(self, reason: str, provider_reason: str | None) -> None:
         self.stop_reason = reason

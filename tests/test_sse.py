@@ -1,0 +1,89 @@
+"""The incremental SSE decoder: every line-ending and framing shape, at any chunking."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamproof.adapters.errors import MalformedStreamError
+from streamproof.adapters.sse import SSEDecoder, SSEEvent
+from streamproof.harness.rechunk import at_random_offsets, byte_by_byte
+
+
+def decode(chunks: list[bytes]) -> tuple[list[SSEEvent], bool]:
+    decoder = SSEDecoder()
+    events = [event for chunk in chunks for event in decoder.feed(chunk)]
+    events += decoder.close()
+    return events, decoder.tail_unterminated
+
+
+def decode_every_way(raw: bytes) -> list[SSEEvent]:
+    """Decode whole, byte by byte, cut at every offset and at random offsets; all must agree."""
+    whole, _ = decode([raw])
+    assert decode(list(byte_by_byte(raw)))[0] == whole
+    for cut in range(len(raw) + 1):
+        assert decode([raw[:cut], raw[cut:]])[0] == whole, cut
+    for seed in range(5):
+        assert decode(at_random_offsets(raw, seed, mean_size=3))[0] == whole, seed
+    return whole
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
+def test_line_endings_lf_crlf_and_cr_alone(newline: bytes) -> None:
+    raw = b"event: first\ndata: one\n\nevent: second\ndata: two\n\n".replace(b"\n", newline)
+    assert decode_every_way(raw) == [SSEEvent("first", "one"), SSEEvent("second", "two")]
+
+
+def test_crlf_split_across_chunks_is_one_line_end() -> None:
+    # Cut between CR and LF, and right after a CRLF that ends a field line.
+    assert decode([b"event: a\r", b"\ndata: 1\r\n\r\n"])[0] == [SSEEvent("a", "1")]
+    assert decode([b"event: a\r\n", b"data: 1\r\n\r\n"])[0] == [SSEEvent("a", "1")]
+    assert decode([b"data: 1\r\n\r", b"\n", b"data: 2\r\n\r\n"])[0] == [
+        SSEEvent(None, "1"),
+        SSEEvent(None, "2"),
+    ]
+
+
+def test_comments_are_ignored() -> None:
+    raw = b": OPENROUTER PROCESSING\n\n: keep-alive\ndata: x\n: inside\n\n"
+    assert decode_every_way(raw) == [SSEEvent(None, "x")]
+
+
+def test_multi_line_data_is_joined_with_newlines() -> None:
+    assert decode_every_way(b"data: line one\ndata: line two\ndata:\ndata\n\n") == [
+        SSEEvent(None, "line one\nline two\n\n")
+    ]
+
+
+def test_the_space_after_the_colon_is_optional_and_only_one_is_removed() -> None:
+    raw = b"event:tight\ndata:{}\n\nevent:  padded\ndata:  two spaces\n\n"
+    assert decode_every_way(raw) == [SSEEvent("tight", "{}"), SSEEvent(" padded", " two spaces")]
+
+
+def test_event_without_data_dispatches_nothing_and_does_not_leak_its_name() -> None:
+    raw = b"event: lonely\n\ndata: next\n\n"
+    assert decode_every_way(raw) == [SSEEvent(None, "next")]
+
+
+def test_id_and_unknown_fields() -> None:
+    raw = b"id: 7\nretry: 100\nfuture: x\ndata: a\n\ndata: b\n\n"
+    assert decode_every_way(raw) == [SSEEvent(None, "a", "7"), SSEEvent(None, "b", "7")]
+
+
+def test_utf8_character_split_across_chunks() -> None:
+    raw = "data: naïve — “quotes” \U0001f600\n\n".encode()
+    assert decode_every_way(raw) == [SSEEvent(None, "naïve — “quotes” \U0001f600")]
+
+
+def test_missing_final_blank_line_dispatches_at_close_and_says_so() -> None:
+    events, unterminated = decode([b"data: {}\r\n\r\ndata: last"])
+    assert events == [SSEEvent(None, "{}"), SSEEvent(None, "last")]
+    assert unterminated
+    events, unterminated = decode([b"data: {}\n\n"])
+    assert (events, unterminated) == ([SSEEvent(None, "{}")], False)
+
+
+def test_invalid_utf8_is_a_malformed_stream() -> None:
+    with pytest.raises(MalformedStreamError, match="not valid UTF-8 at byte 6"):
+        decode([b"data: \xff\xfe\n\n"])
+    with pytest.raises(MalformedStreamError, match="not valid UTF-8"):
+        decode([b"data: \xe2\x82"])  # a character cut by the end of the stream
