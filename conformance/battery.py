@@ -1,0 +1,609 @@
+"""The battery: eight checks per recorded interaction (a ``Case``) and adapter.
+
+1. ``outcome``       the adapter's result, and its events folded together, equal the oracle's
+                     answer (``oracle.expected_outcome``): text, reasoning, signatures, tool calls,
+                     usage, stop reasons, error class;
+2. ``streaming``     the first event arrives before the last byte is delivered (the transport holds
+                     the last chunk back until it sees the first event, or gives up after a while);
+3. ``chunking``      the same outcome and events under seeded random chunking and byte by byte;
+4. ``faults``        each fault injected into the recorded response gives the right error class,
+                     within a deadline, and exactly one error trace;
+5. ``traces``        exactly one trace per call, with the billing context, the result's usage, and
+                     latency and time to first token set;
+6. ``cancellation``  a consumer that stops after the first event gets no error, a trace is written
+                     and no task is left behind;
+7. ``request``       the request sent has the recorded stream flag, usage request, model and tools;
+8. ``snapshot``      the canonical event sequence (ids and times normalized) equals the stored
+                     snapshot — compared by the pytest plugin with syrupy; ``snapshot_data`` gives it.
+
+Every failed check names the FIRST differing field or event (``Difference``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx2
+from pydantic import TypeAdapter, ValidationError
+
+from ..adapters import errors
+from ..adapters.billing import BillingContext
+from ..adapters.events import LLMResult, StreamEvent
+from ..harness.cassette import Interaction, load_cassette
+from ..harness.rechunk import at_random_offsets, byte_by_byte
+from ..harness.served import ServedChunk, ServedResponse, served_from_interaction
+from .oracle import USAGE_FIELDS, Expected, error_class_for, expected_outcome
+from .protocol import CHECKS, ConformanceAdapter, ConformanceCall, TraceCollector
+from .transport import CaseTransport, SentRequest, intercept_pools
+
+Status = Literal["pass", "fail", "xfail", "skip"]
+
+RUN_DEADLINE_S = 5.0  # no single call may take longer: a hang is a failure, not a stuck suite
+READ_TIMEOUT_S = 0.2  # the client read timeout the suite asks for; the stall fault waits past it
+HOLD_LAST_CHUNK_S = 0.5  # how long the streaming check waits for a first event before the last byte
+BYTE_BY_BYTE_LIMIT = 16_384  # longer bodies are fed byte by byte up to here, then in random chunks
+CHUNK_SEEDS = (7, 1337)
+BILLING = BillingContext(plan_type="pro", cost_source="credits", customer_id="cust-conformance-1")
+API_KEYS = {"messages": "sk-ant-api03-streamproof-conformance", "chat": "sk-streamproof-conformance"}
+_EVENT = TypeAdapter(StreamEvent)
+_API_SUFFIX = {"chat": "/chat/completions", "responses": "/responses", "messages": "/v1/messages"}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One recorded interaction the battery runs on."""
+
+    cassette: Path
+    root: Path
+    interaction: Interaction
+
+    @property
+    def api(self) -> str:
+        return str(self.interaction.api)
+
+    @property
+    def provider(self) -> str:
+        return str(self.interaction.provider)
+
+    @property
+    def scenario(self) -> str:
+        """The cassette's path under the cassettes folder, without ``.yaml``."""
+        return self.cassette.relative_to(self.root).with_suffix("").as_posix()
+
+    @property
+    def id(self) -> str:
+        return f"{self.scenario}#{self.interaction.index}"
+
+    @property
+    def streamed(self) -> bool:
+        return bool(self.interaction.response.is_sse and self.interaction.response.status < 400)
+
+    @property
+    def base_url(self) -> str:
+        uri = str(self.interaction.request.uri).split("?")[0]
+        suffix = _API_SUFFIX[self.api]
+        return uri[: -len(suffix)] if uri.endswith(suffix) else uri.rsplit("/", 1)[0]
+
+
+def discover_cases(root: Path) -> list[Case]:
+    """Every streamed chat / responses / messages POST in the cassettes under ``root`` (or one file)."""
+    root = Path(root)
+    files = [root] if root.is_file() else sorted(root.rglob("*.yaml"))
+    base = root.parent if root.is_file() else root
+    cases = []
+    for path in files:
+        for interaction in load_cassette(path).interactions:
+            request = interaction.request.json()
+            asks_stream = isinstance(request, dict) and request.get("stream") is True
+            if (
+                interaction.api == "other"
+                or interaction.request.method != "POST"
+                or not isinstance(request, dict)
+            ):
+                continue
+            if interaction.response.is_sse or (interaction.response.status >= 400 and asks_stream):
+                cases.append(Case(path, base, interaction))
+    return cases
+
+
+@dataclass(frozen=True)
+class Difference:
+    """The first place where what the adapter did differs from what it should have done."""
+
+    path: str
+    expected: Any
+    actual: Any
+
+    def __str__(self) -> str:
+        return f"{self.path}: expected {_short(self.expected)}, got {_short(self.actual)}"
+
+
+@dataclass
+class Verdict:
+    check: str
+    status: Status
+    message: str = ""
+    difference: Difference | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)  # the events of the run the verdict judged
+
+
+@dataclass
+class Run:
+    """What one call through the adapter gave."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    result: object | None = None
+    error: BaseException | None = None
+    timed_out: bool = False
+    invalid_event: str | None = None
+    traces: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[SentRequest] = field(default_factory=list)
+    first_event_before_last_byte: bool | None = None
+    leftover_tasks: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def canonical_event(event: object) -> dict[str, Any]:
+    """An adapter's event (ours or a dict of the same shape) without its ids; invalid → ValueError."""
+    if isinstance(event, dict):
+        event = _EVENT.validate_python({"message_id": "-", "event_id": "-", **event})
+    dump = getattr(event, "model_dump", None)
+    if not callable(dump):
+        raise ValueError(f"{type(event).__name__} is neither a canonical event nor a dict")
+    data: dict[str, Any] = dump(mode="json", exclude={"message_id", "event_id"})
+    return data
+
+
+def outcome_of_result(result: object) -> dict[str, Any]:
+    """The adapter's final result, in the oracle's shape."""
+    if isinstance(result, LLMResult):
+        return {
+            "text": result.text,
+            "reasoning": result.reasoning_text,
+            "signatures": [block.signature for block in result.reasoning if block.signature],
+            "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in result.tool_calls],
+            "usage": result.usage.public_dict(),
+            "stop_reason": result.stop_reason,
+            "provider_stop_reason": result.provider_stop_reason,
+            "error": None,
+        }
+    if isinstance(result, dict):
+        usage = result.get("usage") or {}
+        return {
+            "text": result.get("text", ""),
+            "reasoning": result.get("reasoning", ""),
+            "signatures": list(result.get("signatures") or []),
+            "tool_calls": [
+                {"id": c.get("id"), "name": c.get("name"), "arguments": c.get("arguments")}
+                for c in result.get("tool_calls") or []
+            ],
+            "usage": {name: usage.get(name) for name in USAGE_FIELDS},
+            "stop_reason": result.get("stop_reason"),
+            "provider_stop_reason": result.get("provider_stop_reason"),
+            "error": None,
+        }
+    return {"unreadable_result": repr(result)}
+
+
+def outcome_of_events(events: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Text, reasoning, signatures and tool calls as the events tell them."""
+    text, reasoning, signatures = [], [], []
+    calls: dict[int, dict[str, str]] = {}
+    for event in events:
+        kind = event["kind"]
+        if kind == "text":
+            text.append(event["text"])
+        elif kind == "reasoning":
+            reasoning.append(event["text"])
+            if event.get("signature"):
+                signatures.append(event["signature"])
+        elif kind in ("tool_call", "approval_request"):
+            call = calls.setdefault(event["index"], {"id": "", "name": "", "arguments": ""})
+            call["id"] = call["id"] or event.get("id") or ""
+            call["name"] = call["name"] or event.get("name") or ""
+            call["arguments"] += event.get("arguments") or ""
+    return {
+        "text": "".join(text),
+        "reasoning": "".join(reasoning),
+        "signatures": signatures,
+        "tool_calls": list(calls.values()),
+    }
+
+
+def first_difference(expected: Any, actual: Any, path: str) -> Difference | None:
+    """Walks dicts and lists in order; the first leaf that differs."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        for key in list(expected) + [k for k in actual if k not in expected]:
+            found = first_difference(expected.get(key), actual.get(key), f"{path}.{key}")
+            if found:
+                return found
+        return None
+    if isinstance(expected, list) and isinstance(actual, list):
+        for number in range(max(len(expected), len(actual))):
+            if number >= len(expected) or number >= len(actual):
+                missing = "<no such item>"
+                return Difference(
+                    f"{path}[{number}]",
+                    expected[number] if number < len(expected) else missing,
+                    actual[number] if number < len(actual) else missing,
+                )
+            found = first_difference(expected[number], actual[number], f"{path}[{number}]")
+            if found:
+                return found
+        return None
+    return None if expected == actual else Difference(path, expected, actual)
+
+
+# -- running one call ------------------------------------------------------------------------------
+
+
+async def run_call(
+    adapter: ConformanceAdapter,
+    case: Case,
+    served: ServedResponse,
+    chunks: Sequence[bytes] | None = None,
+    *,
+    hold_last_chunk: bool = False,
+    stop_after_events: int | None = None,
+) -> Run:
+    """One call of ``adapter`` on ``served`` (chunked as given), with a deadline; never raises."""
+    run = Run()
+    transport = CaseTransport(
+        served,
+        chunks,
+        read_timeout_s=READ_TIMEOUT_S,
+        hold_last_chunk=hold_last_chunk,
+        hold_timeout_s=HOLD_LAST_CHUNK_S,
+    )
+    collector = TraceCollector()
+    request = case.interaction.request.json()
+    before = asyncio.all_tasks()
+    started = time.perf_counter()
+    async with httpx2.AsyncClient(transport=transport, timeout=READ_TIMEOUT_S) as client:
+        call = ConformanceCall(
+            api=case.api,
+            provider=case.provider,
+            request=request,
+            http_client=client,
+            base_url=case.base_url,
+            api_key=API_KEYS.get(case.api, API_KEYS["chat"]),
+            billing=BILLING,
+            traces=collector,
+            timeout_s=READ_TIMEOUT_S,
+        )
+
+        async def consume() -> None:
+            async with contextlib.aclosing(adapter.stream(call)) as stream:
+                async for event in stream:
+                    if not run.events and hold_last_chunk:
+                        run.first_event_before_last_byte = not transport.last_byte_delivered
+                        transport.release()
+                    try:
+                        run.events.append(canonical_event(event))
+                    except (ValidationError, ValueError) as exc:
+                        run.invalid_event = f"event {len(run.events)} is not a canonical event: {exc}"
+                        return
+                    if stop_after_events is not None and len(run.events) >= stop_after_events:
+                        return
+
+        with intercept_pools(transport):
+            try:
+                await asyncio.wait_for(consume(), RUN_DEADLINE_S)
+            except asyncio.TimeoutError:
+                run.timed_out = True
+            except Exception as exc:  # what the adapter raised is the verdict's input, not ours to handle
+                run.error = exc
+    run.seconds = time.perf_counter() - started
+    for _ in range(3):  # let callbacks scheduled by the adapter's cleanup run
+        await asyncio.sleep(0)
+    run.leftover_tasks = sorted(
+        task.get_name()
+        for task in asyncio.all_tasks() - before
+        if task is not asyncio.current_task() and not task.done()
+    )
+    run.result = call.result
+    run.traces = collector.traces
+    run.requests = transport.requests
+    return run
+
+
+def _run_outcome(run: Run) -> dict[str, Any]:
+    if run.error is not None:
+        return {"error": type(run.error).__name__}
+    return outcome_of_result(run.result)
+
+
+def _judge_outcome(expected: Expected, run: Run) -> Difference | None:
+    """The first field where the run's result (or events) differ from the oracle's answer."""
+    if run.timed_out:
+        return Difference("call", f"an outcome within {RUN_DEADLINE_S}s", "no outcome: the call hung")
+    if run.invalid_event:
+        return Difference("events", "canonical events", run.invalid_event)
+    if expected.error is not None:
+        wanted = getattr(errors, expected.error)
+        if isinstance(run.error, wanted):
+            return None
+        got = f"{type(run.error).__name__}: {run.error}" if run.error is not None else "no error"
+        return Difference("outcome.error", expected.error, got)
+    if run.error is not None:
+        return Difference("outcome.error", None, f"{type(run.error).__name__}: {run.error}")
+    if run.result is None:
+        return Difference("outcome", "a result set with call.set_result()", None)
+    wanted_fields = expected.as_dict()
+    found = first_difference(wanted_fields, outcome_of_result(run.result), "outcome")
+    if found:
+        return found
+    folded = outcome_of_events(run.events)
+    return first_difference({k: wanted_fields[k] for k in folded}, folded, "events")
+
+
+# -- the checks ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A fault injected into a recorded streamed response, and the error class it must give."""
+
+    kind: str
+    expected_error: str
+    served: ServedResponse
+
+
+def _error_response(
+    served: ServedResponse, status: int, body: dict[str, Any], **headers: str
+) -> ServedResponse:
+    kept = tuple((k, v) for k, v in served.headers if k.lower() != "content-type")
+    return replace(
+        served,
+        status=status,
+        headers=(*kept, ("content-type", "application/json"), *headers.items()),
+        chunks=(ServedChunk(json.dumps(body).encode()),),
+        synthetic=f"http_{status}",
+    )
+
+
+# each API's own mid-stream error event (Anthropic ``error``, Responses ``error``, Groq-style Chat ``error``)
+_ERROR_EVENTS: dict[str, dict[str, Any]] = {
+    "messages": {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}},
+    "responses": {
+        "type": "error",
+        "code": "server_error",
+        "message": "The server had an error",
+        "param": None,
+    },
+    "chat": {"error": {"message": "The server had an error", "type": "server_error", "code": "server_error"}},
+}
+
+
+def _error_event(api: str) -> bytes:
+    return b"event: error\ndata: " + json.dumps(_ERROR_EVENTS[api]).encode() + b"\n\n"
+
+
+def _with_events(
+    served: ServedResponse, pieces: Sequence[bytes], kind: str, *, abort: bool = False
+) -> ServedResponse:
+    return replace(served, chunks=tuple(ServedChunk(p) for p in pieces), synthetic=kind, abort=abort)
+
+
+def faults_for(case: Case, served: ServedResponse) -> list[Fault]:
+    """The faults injected into a streamed case: status errors, a mid-stream error, a cut, bad JSON, a stall."""
+    pieces = [c.data for c in served.chunks]
+    head = pieces[: max(1, len(pieces) // 2)]
+    provider_error = {
+        "error": {"message": "injected", "type": "api_error" if case.api == "messages" else "server_error"}
+    }
+    rate_limited = {
+        "error": {"message": "Rate limit reached", "type": "rate_limit_error", "code": "rate_limit_exceeded"}
+    }
+    overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    faults = [
+        Fault(
+            "http_429",
+            "LLMRateLimitError",
+            _error_response(served, 429, rate_limited, **{"retry-after": "1"}),
+        ),
+        Fault("http_500", error_class_for(500, provider_error), _error_response(served, 500, provider_error)),
+        Fault("http_503", error_class_for(503, provider_error), _error_response(served, 503, provider_error)),
+        Fault(
+            "mid_stream_error",
+            error_class_for(None, _ERROR_EVENTS[case.api]),
+            _with_events(served, [*head, _error_event(case.api)], "mid_stream_error"),
+        ),
+        Fault("cut", "LLMIncompleteStreamError", _with_events(served, head, "cut", abort=True)),
+        Fault(
+            "malformed_chunk",
+            "MalformedStreamError",
+            _with_events(served, [*head, b"data: {not json\n\n"], "malformed"),
+        ),
+        Fault(
+            "stall",
+            "LLMTimeoutError",
+            replace(served, stall_before_headers=READ_TIMEOUT_S * 5, synthetic="stall"),
+        ),
+    ]
+    if case.api == "messages":
+        faults.append(
+            Fault("http_529", "LLMProviderOverloadedError", _error_response(served, 529, overloaded))
+        )
+    return faults
+
+
+class Battery:
+    """Runs the checks of one adapter on one case; results are cached per case where runs are shared."""
+
+    def __init__(self, adapter: ConformanceAdapter, case: Case) -> None:
+        self.adapter = adapter
+        self.case = case
+        self.expected = expected_outcome(case.interaction)
+        self.served = served_from_interaction(case.interaction, recorded_timing=False)
+        self._plain: Run | None = None
+        self.checks: dict[str, Callable[[], Awaitable[Verdict]]] = {
+            "outcome": self.check_outcome,
+            "streaming": self.check_streaming,
+            "chunking": self.check_chunking,
+            "faults": self.check_faults,
+            "traces": self.check_traces,
+            "cancellation": self.check_cancellation,
+            "request": self.check_request,
+            "snapshot": self.check_snapshot_run,
+        }
+        assert tuple(self.checks) == CHECKS
+
+    def applicable(self, check: str) -> str | None:
+        """Why ``check`` does not apply to this case and adapter, or None when it does."""
+        caps = self.adapter.capabilities
+        if self.case.api not in caps.apis:
+            return f"the adapter does not speak {self.case.api}"
+        if check in ("streaming", "chunking", "faults", "cancellation") and not self.case.streamed:
+            return "the recorded response is not a successful stream"
+        if check in ("streaming", "cancellation") and self.expected.error is not None:
+            return "the recorded stream fails before it ends"
+        if check == "traces" and not caps.traces:
+            return "the adapter declares no traces"
+        if check == "cancellation" and not caps.cancellation:
+            return "the adapter declares no cancellation support"
+        return None
+
+    async def run(self, check: str) -> Verdict:
+        reason = self.applicable(check)
+        if reason is not None:
+            return Verdict(check, "skip", reason)
+        return await self.checks[check]()
+
+    async def plain_run(self) -> Run:
+        if self._plain is None:
+            self._plain = await run_call(self.adapter, self.case, self.served)
+        return self._plain
+
+    @staticmethod
+    def _verdict(check: str, difference: Difference | None, run: Run, message: str = "") -> Verdict:
+        if difference is None:
+            return Verdict(check, "pass", message or "ok", events=run.events)
+        return Verdict(check, "fail", message or str(difference), difference, events=run.events)
+
+    async def check_outcome(self) -> Verdict:
+        run = await self.plain_run()
+        return self._verdict("outcome", _judge_outcome(self.expected, run), run)
+
+    async def check_streaming(self) -> Verdict:
+        if all(event["kind"] == "stop" for event in (await self.plain_run()).events):
+            return Verdict(
+                "streaming", "skip", "the stream carries only its stop reason, which comes with the last byte"
+            )
+        run = await run_call(self.adapter, self.case, self.served, hold_last_chunk=True)
+        if run.first_event_before_last_byte:
+            return self._verdict("streaming", None, run)
+        got = (
+            "no event at all" if not run.events else "the first event only after the last byte was delivered"
+        )
+        difference = Difference("events[0]", "an event before the last byte is delivered", got)
+        return self._verdict("streaming", difference, run)
+
+    async def check_chunking(self) -> Verdict:
+        body = self.served.body
+        baseline = await self.plain_run()
+        splits = {f"random(seed={seed})": at_random_offsets(body, seed) for seed in CHUNK_SEEDS}
+        head = list(byte_by_byte(body[:BYTE_BY_BYTE_LIMIT]))
+        splits["byte_by_byte"] = head + at_random_offsets(body[BYTE_BY_BYTE_LIMIT:], CHUNK_SEEDS[0])
+        wanted = {"outcome": _run_outcome(baseline), "events": baseline.events}
+        for label, chunks in splits.items():
+            run = await run_call(self.adapter, self.case, self.served, chunks)
+            found = first_difference(wanted, {"outcome": _run_outcome(run), "events": run.events}, label)
+            if found:
+                return self._verdict("chunking", found, run)
+        return self._verdict("chunking", None, baseline)
+
+    async def check_faults(self) -> Verdict:
+        baseline = await self.plain_run()
+        for fault in faults_for(self.case, self.served):
+            run = await run_call(self.adapter, self.case, fault.served)
+            found = _judge_outcome(Expected(error=fault.expected_error), run)
+            if found is None and self.adapter.capabilities.traces:
+                statuses = [trace.get("status") for trace in run.traces]
+                if statuses != ["error"]:
+                    found = Difference("traces", ["error"], statuses)
+            if found is not None:
+                return self._verdict("faults", replace(found, path=f"{fault.kind}: {found.path}"), run)
+        return self._verdict("faults", None, baseline)
+
+    async def check_traces(self) -> Verdict:
+        run = await self.plain_run()
+        if len(run.traces) != 1:
+            return self._verdict(
+                "traces", Difference("traces", "exactly 1 trace", f"{len(run.traces)} traces"), run
+            )
+        trace = run.traces[0]
+        wanted: dict[str, Any] = {
+            "status": "error" if run.error is not None else "success",
+            "billing": BILLING.model_dump(mode="json"),
+        }
+        actual: dict[str, Any] = {"status": trace.get("status"), "billing": trace.get("billing")}
+        if run.error is None and run.result is not None:
+            wanted["usage"] = outcome_of_result(run.result)["usage"]
+            actual["usage"] = {name: (trace.get("usage") or {}).get(name) for name in USAGE_FIELDS}
+        found = first_difference(wanted, actual, "trace")
+        if found is None:
+            found = self._timing_problem(trace, run)
+        return self._verdict("traces", found, run)
+
+    @staticmethod
+    def _timing_problem(trace: dict[str, Any], run: Run) -> Difference | None:
+        latency, ttft = trace.get("latency_ms"), trace.get("ttft_ms")
+        if not isinstance(latency, (int, float)) or latency <= 0:
+            return Difference("trace.latency_ms", "a positive number", latency)
+        if run.events and (not isinstance(ttft, (int, float)) or not 0 < ttft <= latency):
+            return Difference("trace.ttft_ms", f"a number in (0, latency_ms={latency}]", ttft)
+        return None
+
+    async def check_cancellation(self) -> Verdict:
+        run = await run_call(self.adapter, self.case, self.served, stop_after_events=1)
+        found: Difference | None = None
+        if run.timed_out or run.error is not None:
+            got = "a hang" if run.timed_out else f"{type(run.error).__name__}: {run.error}"
+            found = Difference("close after the first event", "no error", got)
+        elif self.adapter.capabilities.traces and len(run.traces) != 1:
+            found = Difference("traces after close", "exactly 1 trace", f"{len(run.traces)} traces")
+        elif run.leftover_tasks:
+            found = Difference("tasks after close", [], run.leftover_tasks)
+        return self._verdict("cancellation", found, run)
+
+    async def check_request(self) -> Verdict:
+        run = await self.plain_run()
+        recorded = self.case.interaction.request.json()
+        if not run.requests:
+            return self._verdict("request", Difference("request", "one request sent", "none"), run)
+        sent = run.requests[0].body if isinstance(run.requests[0].body, dict) else {}
+        wanted: dict[str, Any] = {
+            "stream": True,
+            "model": recorded.get("model"),
+            "tools": recorded.get("tools"),
+        }
+        actual = {"stream": sent.get("stream"), "model": sent.get("model"), "tools": sent.get("tools")}
+        if (recorded.get("stream_options") or {}).get("include_usage"):
+            wanted["stream_options.include_usage"] = True
+            actual["stream_options.include_usage"] = (sent.get("stream_options") or {}).get("include_usage")
+        return self._verdict("request", first_difference(wanted, actual, "request"), run)
+
+    async def check_snapshot_run(self) -> Verdict:
+        """The run whose events the snapshot compares; the comparison itself is syrupy's."""
+        run = await self.plain_run()
+        if run.timed_out or run.invalid_event:
+            return self._verdict("snapshot", Difference("events", "a complete run", "no complete run"), run)
+        return Verdict("snapshot", "pass", "events captured", events=run.events)
+
+
+def snapshot_data(case: Case, verdict: Verdict) -> dict[str, Any]:
+    """What the snapshot stores: the case and its canonical events (no ids, no times)."""
+    return {"case": case.id, "provider": case.provider, "api": case.api, "events": verdict.events}

@@ -1,0 +1,142 @@
+"""The adapter protocol: how any streaming adapter is wrapped so the conformance suite can drive it.
+
+An adapter under test is built by a factory named ``module:factory`` (``--adapter`` /
+``--streamproof-adapter``). The factory takes no arguments and returns an object with:
+
+- ``name``          a short label used in reports;
+- ``capabilities``  a ``Capabilities``: the APIs it speaks (``chat``, ``responses``, ``messages``),
+                    whether it writes traces, whether it survives cancellation;
+- ``known_gaps``    ``{check: reason}`` (or ``{"check:case-glob": reason}``): those checks are
+                    reported as expected failures (xfail) with that reason instead of failures;
+- ``stream(call)``  an async generator. Given a ``ConformanceCall`` it sends ``call.request`` (the
+                    recorded request JSON) to the provider ``call.api`` through ``call.http_client``
+                    (an ``httpx2.AsyncClient`` wired to the cassette) or its own client pointed at
+                    ``call.base_url`` with ``call.api_key``, and yields canonical events as they
+                    arrive: ``streamproof.adapters.events`` objects, or plain dicts of the same shape
+                    (``{"kind": "text", "text": "Hi"}``). When the stream has ended it hands over the
+                    final outcome with ``call.set_result(...)`` (an ``LLMResult`` or a dict with
+                    ``text``, ``reasoning``, ``signatures``, ``tool_calls``, ``usage``, ``stop_reason``,
+                    ``provider_stop_reason``). A failed call raises an ``LLMError`` subclass of
+                    ``streamproof.adapters.errors``. It emits exactly one trace per call to
+                    ``call.traces`` (a ``ProviderTrace`` or a dict with the same field names: ``status``,
+                    ``billing``, ``usage``, ``latency_ms``, ``ttft_ms``, ``error_type``), carrying
+                    ``call.billing``.
+
+Clients the library builds itself are served from the cassette too: during a call the suite routes
+every ``httpx2``/``httpx`` connection pool to the cassette, so nothing reaches the network.
+
+The reference stack's factory is ``streamproof.conformance.reference:factory`` (the default).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import httpx2
+
+from ..adapters.billing import BillingContext
+from ..adapters.errors import StreamproofError
+
+API_NAMES = ("chat", "responses", "messages")
+CHECKS = ("outcome", "streaming", "chunking", "faults", "traces", "cancellation", "request", "snapshot")
+DEFAULT_ADAPTER = "streamproof.conformance.reference:factory"
+
+
+class AdapterLoadError(StreamproofError):  # type: ignore[misc]  # mypy cannot follow the editable install
+    """A ``module:factory`` that cannot be imported, called, or does not give a conforming adapter."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    apis: frozenset[str] = frozenset(API_NAMES)
+    traces: bool = True
+    cancellation: bool = True
+
+
+class TraceCollector:
+    """Receives the traces an adapter writes during one call: ``emit(trace)`` directly, or as the
+    sink of a ``TraceWriter`` (``write_batch`` / ``aclose``)."""
+
+    def __init__(self) -> None:
+        self.traces: list[dict[str, Any]] = []
+
+    def emit(self, trace: object) -> None:
+        self.traces.append(trace_fields(trace))
+
+    async def write_batch(self, traces: Sequence[object]) -> None:
+        for trace in traces:
+            self.emit(trace)
+
+    async def aclose(self) -> None:
+        """Nothing to release: the traces stay readable after the writer closes."""
+
+
+def trace_fields(trace: object) -> dict[str, Any]:
+    """A ``ProviderTrace`` (or anything with ``model_dump``) or a mapping, as a plain dict."""
+    dump = getattr(trace, "model_dump", None)
+    if callable(dump):
+        fields: Any = dump(mode="json")
+        return dict(fields)
+    if isinstance(trace, Mapping):
+        return dict(trace)
+    return {"unreadable_trace": repr(trace)}
+
+
+@dataclass
+class ConformanceCall:
+    """Everything an adapter needs for one call; the adapter reports its outcome back through it."""
+
+    api: str
+    provider: str
+    request: dict[str, Any]
+    http_client: httpx2.AsyncClient
+    base_url: str  # OpenAI style, with /v1 for chat and responses; Anthropic style, without, for messages
+    api_key: str
+    billing: BillingContext
+    traces: TraceCollector = field(default_factory=TraceCollector)
+    timeout_s: float = 2.0  # the read timeout the adapter's client should use
+    result: object | None = None
+
+    def set_result(self, result: object) -> None:
+        self.result = result
+
+
+@runtime_checkable
+class ConformanceAdapter(Protocol):
+    name: str
+    capabilities: Capabilities
+    known_gaps: Mapping[str, str]
+
+    def stream(self, call: ConformanceCall) -> AsyncGenerator[object, None]: ...
+
+
+def load_adapter(spec: str) -> ConformanceAdapter:
+    """Import ``module:factory``, call it, and check that it gives a conforming adapter."""
+    module_name, sep, attribute = spec.partition(":")
+    if not sep or not module_name or not attribute:
+        raise AdapterLoadError(f"adapter {spec!r}: expected MODULE:FACTORY, e.g. {DEFAULT_ADAPTER}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise AdapterLoadError(f"adapter {spec!r}: cannot import {module_name!r}: {exc}") from exc
+    factory = getattr(module, attribute, None)
+    if not callable(factory):
+        raise AdapterLoadError(f"adapter {spec!r}: {module_name} has no callable {attribute!r}")
+    adapter = factory()
+    missing = [
+        name for name in ("name", "capabilities", "known_gaps", "stream") if not hasattr(adapter, name)
+    ]
+    if missing:
+        raise AdapterLoadError(f"adapter {spec!r}: the factory's object lacks {', '.join(missing)}")
+    if not isinstance(adapter.capabilities, Capabilities):
+        raise AdapterLoadError(f"adapter {spec!r}: capabilities must be a streamproof Capabilities")
+    unknown = [key for key in adapter.known_gaps if key.partition(":")[0] not in CHECKS]
+    if unknown:
+        raise AdapterLoadError(
+            f"adapter {spec!r}: known_gaps names unknown checks {unknown}; checks: {CHECKS}"
+        )
+    conforming: ConformanceAdapter = adapter
+    return conforming
