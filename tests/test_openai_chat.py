@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streamproof.adapters.errors import (
     LLMBadRequestError,
@@ -14,6 +16,7 @@ from streamproof.adapters.errors import (
     LLMRateLimitError,
     LLMServerError,
     MalformedStreamError,
+    StreamproofError,
 )
 from streamproof.adapters.events import RefusalDelta, StopReason, TextDelta, ToolCallDelta
 from streamproof.adapters.providers.openai_chat import OpenAIChatInterface
@@ -337,3 +340,46 @@ def test_events_before_a_mid_stream_error_come_out_before_the_error() -> None:
         interface.finish()
     with pytest.raises(LLMServerError, match="boom"):
         OpenAIChatInterface().feed(body[body.index(b"event: error") :])  # nothing before it: raised at once
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=6,
+)
+DELTA_FIELDS = st.sampled_from(
+    [
+        "content",
+        "refusal",
+        "reasoning",
+        "reasoning_content",
+        "reasoning_details",
+        "tool_calls",
+        "function_call",
+        "role",
+    ]
+)
+TOOL_CALL = st.fixed_dictionaries(
+    {},
+    optional={
+        "index": JSON_VALUES,
+        "id": JSON_VALUES,
+        "function": st.dictionaries(st.sampled_from(["name", "arguments"]), JSON_VALUES),
+    },
+)
+DELTAS = st.dictionaries(DELTA_FIELDS, JSON_VALUES | st.lists(TOOL_CALL, max_size=2), max_size=3)
+CHUNKS = st.fixed_dictionaries(
+    {"choices": st.lists(st.fixed_dictionaries({"delta": DELTAS, "finish_reason": JSON_VALUES}), max_size=1)},
+    optional={"usage": JSON_VALUES, "x_groq": JSON_VALUES, "error": JSON_VALUES, "id": JSON_VALUES},
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(CHUNKS, max_size=5), st.booleans(), st.integers(0, 400))
+def test_fuzzed_chunks_raise_only_project_errors(chunks: list[dict[str, Any]], done: bool, cut: int) -> None:
+    body = sse(*chunks, done=done)
+    for data in (body, body[:cut]):
+        try:
+            replay(data)
+        except StreamproofError as exc:
+            assert str(exc)

@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streamproof.adapters.errors import (
     LLMBadRequestError,
@@ -13,6 +15,7 @@ from streamproof.adapters.errors import (
     LLMRateLimitError,
     LLMServerError,
     MalformedStreamError,
+    StreamproofError,
 )
 from streamproof.adapters.events import StopReason, TextDelta, ToolCallDelta
 from streamproof.adapters.providers.openai_responses import OpenAIResponsesInterface
@@ -326,3 +329,39 @@ def test_non_streamed_response_gives_the_same_result_type() -> None:
     assert (result.text, result.reasoning_text) == ("Hello", "Hmm")
     assert [(c.id, c.name, c.arguments) for c in result.tool_calls] == [("call_Z", "f", '{"a":2}')]
     assert result.stop_reason == "tool_calls" and result.usage.cached_input_tokens == 12
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=6,
+)
+EVENT_TYPES = st.sampled_from(
+    [
+        "response.output_text.delta",
+        "response.output_item.added",
+        "response.output_item.done",
+        "response.function_call_arguments.delta",
+        "response.reasoning_summary_text.delta",
+        "response.refusal.delta",
+        "response.completed",
+        "response.incomplete",
+        "response.failed",
+        "error",
+    ]
+)
+FIELDS = st.sampled_from(["delta", "item", "response", "item_id", "output_index", "code", "message"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.tuples(EVENT_TYPES, st.dictionaries(FIELDS, JSON_VALUES, max_size=4)), max_size=6),
+    st.integers(0, 400),
+)
+def test_fuzzed_events_raise_only_project_errors(events: list[tuple[str, dict[str, Any]]], cut: int) -> None:
+    body = sse(*({"type": kind, **fields} for kind, fields in events))
+    for chunks in ([body], [body[:cut]]):
+        try:
+            replay(b"".join(chunks))
+        except StreamproofError as exc:
+            assert str(exc)
