@@ -365,3 +365,24 @@ def test_fuzzed_events_raise_only_project_errors(events: list[tuple[str, dict[st
             replay(b"".join(chunks))
         except StreamproofError as exc:
             assert str(exc)
+
+
+def test_encrypted_reasoning_signs_its_block_when_the_item_is_done() -> None:
+    added = {"id": "rs_1", "type": "reasoning", "encrypted_content": "early", "summary": []}
+    done = {**added, "encrypted_content": "final"}
+    streamed = sse(
+        {"type": "response.output_item.added", "output_index": 0, "item": added},
+        {
+            "type": "response.reasoning_summary_text.delta",
+            "output_index": 0,
+            "summary_index": 0,
+            "delta": "Hm",
+        },
+        {"type": "response.output_item.done", "output_index": 0, "item": done},
+        {"type": "response.output_item.added", "output_index": 1, "item": {**added, "id": "rs_2"}},
+        completed(output=[done, {**done, "id": "rs_2", "encrypted_content": "second"}]),
+    )
+    result = replay(streamed)[0].result()
+    assert [(b.text, b.signature) for b in result.reasoning] == [("Hm", "final"), ("", "second")]
+    parsed = OpenAIResponsesInterface.parse_response(json.dumps(response(output=[done])).encode())
+    assert [(b.text, b.signature) for b in parsed.reasoning] == [("", "final")]

@@ -7,7 +7,8 @@ Wire format: one JSON event per SSE event, typed by its ``type`` field; OpenAI r
 - No event is required first: background streams begin with ``response.queued`` and resumed ones
   (``starting_after``) at sequence 1, without ``response.created``.
 - Text: ``response.output_text.delta``; refusals: ``response.refusal.delta``; reasoning: summary
-  text deltas and ``response.reasoning_text.delta``, one reasoning block per output item.
+  text deltas and ``response.reasoning_text.delta``, one reasoning block per output item, signed
+  with the item's ``encrypted_content`` once the item is done.
 - Client tool calls are ``function_call`` items only (not web_search, file_search, MCP or code
   interpreter items). The item's ``call_id`` is the tool call id; ``output_item.added`` gives id
   and name, argument deltas follow. Items whose ``done`` never comes are taken as they stand when
@@ -53,6 +54,7 @@ class OpenAIResponsesInterface(StreamingInterface):
         self._ended = False  # a terminal event (completed / incomplete) was read
         self._call_by_item: dict[str, int] = {}  # function_call item id (or "@output_index") -> tool index
         self._calls_with_argument_deltas: set[int] = set()
+        self._signed_blocks: set[int] = set()  # reasoning blocks whose encrypted_content was taken
 
     # -- streaming -------------------------------------------------------------------------------
 
@@ -99,6 +101,8 @@ class OpenAIResponsesInterface(StreamingInterface):
         item = event["item"]
         if item.get("type") == "function_call":
             self._take_whole_call(item, event.get("output_index"))
+        elif item.get("type") == "reasoning":
+            self._take_signature(item, event.get("output_index"))
 
     def _on_arguments_delta(self, event: dict[str, Any]) -> None:
         index = self._call_index(event.get("item_id"), event.get("output_index"))
@@ -116,6 +120,8 @@ class OpenAIResponsesInterface(StreamingInterface):
         for position, item in enumerate(response.get("output") or ()):
             if item.get("type") == "function_call":
                 self._take_whole_call(item, position)
+            elif item.get("type") == "reasoning":
+                self._take_signature(item, position)
         self._end(response)
 
     def _on_failed(self, event: dict[str, Any]) -> None:
@@ -151,6 +157,14 @@ class OpenAIResponsesInterface(StreamingInterface):
             self._calls_with_argument_deltas.add(index)
         self._tool_delta(index, item.get("call_id"), item.get("name"), arguments)
 
+    def _take_signature(self, item: dict[str, Any], output_index: int | None) -> None:
+        """A finished reasoning item's ``encrypted_content`` (what a later request sends back) signs its block."""
+        block = output_index or 0
+        encrypted = item.get("encrypted_content")
+        if encrypted and block not in self._signed_blocks:
+            self._signed_blocks.add(block)
+            self._reasoning_delta(block, signature=encrypted)
+
     def _end(self, response: dict[str, Any]) -> None:
         self._identify(response)
         self._ended = True
@@ -182,6 +196,7 @@ class OpenAIResponsesInterface(StreamingInterface):
                 elif kind == "reasoning":
                     for part in (item.get("summary") or []) + (item.get("content") or []):
                         self._reasoning_delta(position, part.get("text") or "")
+                    self._take_signature(item, position)
                 elif kind == "function_call":
                     self._take_whole_call(item, position)
             self._end(body)
