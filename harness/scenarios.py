@@ -28,7 +28,7 @@ PROVIDER_FOR_API: dict[str, str] = {"chat": "openai", "responses": "openai", "me
 DEFAULT_MODELS: dict[str, str] = {
     "chat": "gpt-4o-mini",
     "responses": "gpt-5-mini",
-    "messages": "claude-sonnet-4-5",
+    "messages": "claude-sonnet-4-6",
 }
 
 SCENARIO_HEADER = "x-streamproof-scenario"

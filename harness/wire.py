@@ -387,6 +387,7 @@ def _anthropic_block(block: Any, ctx: WireContext, *, whole: bool) -> dict[str, 
         "id": tool_id,
         "name": block.name,
         "input": orjson.loads(block.arguments) if whole else {},
+        "caller": {"type": "direct"},
     }
 
 
