@@ -1,0 +1,503 @@
+"""Traces from the adapters: exactly one per call (success, error, cancellation), written off the hot
+path, at any concurrency, whatever the sink does; plus the adapter-layer lessons from the original."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import httpx2
+import pytest
+
+from streamproof.adapters import adapter as adapter_module
+from streamproof.adapters import clients as clients_module
+from streamproof.adapters import errors as e
+from streamproof.adapters.adapter import LLMAdapter, LLMRequestAdapter, LLMStreamAdapter
+from streamproof.adapters.billing import billing_context_from_headers
+from streamproof.adapters.clients import AnthropicClient, OpenAIClient, ProviderClient
+from streamproof.adapters.events import RunUsage, StreamEvent, TextDelta
+from streamproof.adapters.llm_config import LLMConfig
+from streamproof.adapters.traces import ProviderTrace, TraceWriter
+from streamproof.adapters.traces.sinks.memory import MemorySink
+from streamproof.adapters.traces.sinks.sqlite import SQLiteSink
+
+SSE = {"content-type": "text/event-stream"}
+CHAT_REQUEST = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+MESSAGES_REQUEST = {"model": "claude-test", "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}
+
+
+def chat_chunks(words: Sequence[str]) -> list[bytes]:
+    """A Chat Completions stream, one chunk per word, as a live server flushes it."""
+    head = '{"id":"c1","model":"gpt-4o","choices":['
+    chunks = [
+        f'data: {head}{{"index":0,"delta":{{"content":"{word}"}},"finish_reason":null}}]}}\n\n'.encode()
+        for word in words
+    ]
+    chunks.append(f'data: {head}{{"index":0,"delta":{{}},"finish_reason":"stop"}}]}}\n\n'.encode())
+    usage = f'"usage":{{"prompt_tokens":5,"completion_tokens":{len(words)},"total_tokens":{len(words) + 5}}}'
+    chunks.append(f'data: {{"id":"c1","model":"gpt-4o","choices":[],{usage}}}\n\ndata: [DONE]\n\n'.encode())
+    return chunks
+
+
+def messages_chunks(words: Sequence[str]) -> list[bytes]:
+    def event(name: str, data: str) -> bytes:
+        return f"event: {name}\ndata: {data}\n\n".encode()
+
+    return [
+        event(
+            "message_start",
+            '{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant",'
+            '"model":"claude-test","content":[],"usage":{"input_tokens":5,"output_tokens":1}}}',
+        ),
+        event(
+            "content_block_start",
+            '{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}',
+        ),
+        *(
+            event(
+                "content_block_delta",
+                f'{{"type":"content_block_delta","index":0,"delta":{{"type":"text_delta","text":"{word}"}}}}',
+            )
+            for word in words
+        ),
+        event("content_block_stop", '{"type":"content_block_stop","index":0}'),
+        event(
+            "message_delta",
+            f'{{"type":"message_delta","delta":{{"stop_reason":"end_turn"}},"usage":{{"output_tokens":{len(words)}}}}}',
+        ),
+        event("message_stop", '{"type":"message_stop"}'),
+    ]
+
+
+WORDS = ["Hello", " there", ",", " friend"]
+BODIES = {"openai": b"".join(chat_chunks(WORDS)), "anthropic": b"".join(messages_chunks(WORDS))}
+REQUESTS = {"openai": CHAT_REQUEST, "anthropic": MESSAGES_REQUEST}
+
+
+def serving(body: bytes) -> httpx2.MockTransport:
+    return httpx2.MockTransport(lambda request: httpx2.Response(200, headers=SSE, content=body))
+
+
+def paced(
+    chunks: Sequence[bytes], *, delay: float = 0.0, gate: asyncio.Event | None = None
+) -> httpx2.MockTransport:
+    """Each chunk ``delay`` seconds after the one before; with ``gate``, all but the first wait for it."""
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        async def content() -> AsyncIterator[bytes]:
+            for number, chunk in enumerate(chunks):
+                await asyncio.sleep(delay)
+                if gate is not None and number > 0:
+                    await gate.wait()
+                yield chunk
+
+        return httpx2.Response(200, headers=SSE, content=content())
+
+    return httpx2.MockTransport(handler)
+
+
+def make_client(provider: str, transport: httpx2.AsyncBaseTransport) -> ProviderClient:
+    cls = AnthropicClient if provider == "anthropic" else OpenAIClient
+    return cls(api_key="sk-trace-test", transport=transport, max_retries=0)
+
+
+def stream_adapter(
+    client: ProviderClient, provider: str, writer: TraceWriter | None, **context: Any
+) -> LLMStreamAdapter:
+    return LLMStreamAdapter(
+        client, LLMConfig(model="m", provider=provider), "agent_step", trace_writer=writer, **context
+    )
+
+
+def other_tasks() -> set[asyncio.Task[Any]]:
+    return asyncio.all_tasks() - {asyncio.current_task()}  # type: ignore[operator]
+
+
+async def settle(until: Any, timeout: float = 2.0) -> None:
+    deadline = time.perf_counter() + timeout
+    while not until():
+        assert time.perf_counter() < deadline, "timed out waiting"
+        await asyncio.sleep(0.001)
+
+
+# -- at scale -------------------------------------------------------------------------------------
+
+
+async def test_thousand_concurrent_streams_give_thousand_traces_with_their_billing_context() -> None:
+    sink = MemorySink()
+    writer = TraceWriter(sink)
+    clients = {provider: make_client(provider, serving(body)) for provider, body in BODIES.items()}
+    billing = billing_context_from_headers(
+        {"X-Billing-Plan-Type": "pro", "X-Billing-Cost-Source": "credits", "X-Billing-Customer-Id": "cus_42"}
+    )
+
+    async def one(number: int) -> str:
+        provider = "openai" if number % 2 else "anthropic"
+        adapter = stream_adapter(
+            clients[provider],
+            provider,
+            writer,
+            step_id=f"step-{number}",
+            agent_tags=["load"],
+            billing_context=billing,
+        )
+        text = "".join(
+            [ev.text async for ev in adapter.invoke_llm(REQUESTS[provider]) if isinstance(ev, TextDelta)]
+        )
+        return text
+
+    try:
+        texts = await asyncio.gather(*(one(n) for n in range(1000)))
+    finally:
+        for client in clients.values():
+            await client.aclose()
+    await writer.aclose()
+
+    assert texts == ["".join(WORDS)] * 1000
+    assert len(sink.traces) == 1000 and writer.stats.written == 1000 and writer.stats.lost == 0
+    assert sorted(t.step_id or "" for t in sink.traces) == sorted(f"step-{n}" for n in range(1000))
+    assert all(
+        t.status == "success" and t.billing == billing and t.agent_tags == ("load",) for t in sink.traces
+    )
+    assert all(t.usage.completion_tokens == len(WORDS) and t.usage.prompt_tokens == 5 for t in sink.traces)
+    assert not other_tasks()  # drained at shutdown: no writer task, no fire-and-forget task left
+
+
+class RaisingSink(MemorySink):
+    async def write_batch(self, traces: Sequence[ProviderTrace]) -> None:
+        raise RuntimeError("disk full")
+
+
+class HangingSink(MemorySink):
+    async def write_batch(self, traces: Sequence[ProviderTrace]) -> None:
+        await asyncio.sleep(3600)
+
+
+@pytest.mark.parametrize("sink_class", [RaisingSink, HangingSink])
+async def test_a_failing_sink_neither_breaks_nor_stalls_the_streams_and_its_losses_are_counted(
+    sink_class: type[MemorySink],
+) -> None:
+    writer = TraceWriter(sink_class(), sink_timeout_s=0.1, close_timeout_s=1.0)
+    client = make_client("openai", serving(BODIES["openai"]))
+    started = time.perf_counter()
+    try:
+        results = await asyncio.gather(
+            *(stream_adapter(client, "openai", writer).complete(CHAT_REQUEST) for _ in range(200))
+        )
+    finally:
+        await client.aclose()
+    streaming_s = time.perf_counter() - started
+    await writer.aclose()
+
+    assert all(result.text == "".join(WORDS) for result in results)
+    assert streaming_s < 3.0  # a sink that hangs for an hour is not felt by the streams
+    stats = writer.stats
+    assert stats.written == 0 and stats.lost == 200
+    assert (stats.failed if sink_class is RaisingSink else stats.timed_out + stats.dropped) == 200
+    assert not other_tasks()
+
+
+async def test_sqlite_sink_stores_the_adapters_traces(tmp_path: Any) -> None:
+    sink = SQLiteSink(tmp_path / "traces.db")
+    writer = TraceWriter(sink)
+    client = make_client("anthropic", serving(BODIES["anthropic"]))
+    billing = billing_context_from_headers({"x-billing-plan-type": "team", "x-billing-customer-id": "cus_7"})
+    try:
+        await stream_adapter(
+            client, "anthropic", writer, billing_context=billing, agent_id="agent-9"
+        ).complete(MESSAGES_REQUEST)
+    finally:
+        await client.aclose()
+    await writer.aclose()
+    (stored,) = sink.recent(5)  # read back from the file
+    assert stored.status == "success" and stored.agent_id == "agent-9" and stored.billing == billing
+    assert stored.usage.prompt_tokens == 5 and stored.usage.completion_tokens == len(WORDS)
+    assert stored.latency_ms is not None and stored.latency_ms > 0
+
+
+# -- one call, one trace --------------------------------------------------------------------------
+
+
+async def test_trace_carries_ids_request_response_config_and_real_timing() -> None:
+    sink = MemorySink()
+    writer = TraceWriter(sink)
+    client = make_client("openai", paced(chat_chunks(WORDS), delay=0.03))
+    adapter = LLMStreamAdapter(
+        client,
+        LLMConfig(model="gpt-4o", provider="openai", context_window=128000),
+        "summarization",
+        agent_id="agent-1",
+        agent_tags=("a", "b"),
+        run_id="run-1",
+        org_id="org-1",
+        user_id="user-1",
+        step_id="step-1",
+        trace_writer=writer,
+    )
+    try:
+        result = await adapter.complete(CHAT_REQUEST)
+    finally:
+        await client.aclose()
+    await writer.aclose()
+
+    (trace,) = sink.traces
+    assert (trace.agent_id, trace.run_id, trace.organization_id, trace.user_id, trace.step_id) == (
+        "agent-1",
+        "run-1",
+        "org-1",
+        "user-1",
+        "step-1",
+    )
+    assert trace.agent_tags == ("a", "b") and trace.call_type == "summarization"
+    assert trace.request_json["messages"] == CHAT_REQUEST["messages"] and trace.request_json["stream"] is True
+    assert trace.response_json is not None and trace.response_json["text"] == result.text == "".join(WORDS)
+    assert trace.llm_config.model == "gpt-4o" and trace.llm_config.api == "chat"
+    assert trace.llm_config.context_window == 128000
+    assert (trace.provider, trace.api, trace.model, trace.response_id) == ("openai", "chat", "gpt-4o", "c1")
+    assert trace.stop_reason == "end_turn" and trace.provider_stop_reason == "stop"
+    assert trace.usage == result.usage
+    # lesson: latency_ms was always 0 and there was no time to first token
+    assert trace.ttft_ms is not None and trace.latency_ms is not None
+    assert trace.ttft_ms >= 30  # the first chunk came 30 ms after the request
+    assert trace.latency_ms >= 30 * (len(WORDS) + 2) * 0.9
+    assert trace.ttft_ms < trace.latency_ms
+    assert (trace.ttft_ms, trace.latency_ms) == (result.ttft_ms, result.latency_ms)
+
+
+async def test_request_adapter_traces_one_success_with_latency() -> None:
+    sink = MemorySink()
+    writer = TraceWriter(sink)
+    body = {
+        "id": "c9",
+        "object": "chat.completion",
+        "model": "gpt-4o",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 2, "completion_tokens": 1, "total_tokens": 3},
+    }
+
+    async def handler(request: httpx2.Request) -> httpx2.Response:
+        await asyncio.sleep(0.02)
+        return httpx2.Response(200, json=body)
+
+    client = make_client("openai", httpx2.MockTransport(handler))
+    adapter = LLMRequestAdapter(client, LLMConfig(model="gpt-4o"), "agent_step", trace_writer=writer)
+    try:
+        result = await adapter.complete({**CHAT_REQUEST, "stream": True})
+    finally:
+        await client.aclose()
+    await writer.aclose()
+    (trace,) = sink.traces
+    assert trace.status == "success" and "stream" not in trace.request_json
+    assert result.text == adapter.content == "Hi" and trace.latency_ms is not None and trace.latency_ms >= 20
+
+
+# -- stopping early is not an error ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+async def test_aclose_after_first_event_gives_one_cancelled_trace_and_no_error(provider: str) -> None:
+    # lesson: `except BaseException` caught GeneratorExit, so an early close wrote an error trace and raised
+    sink = MemorySink()
+    writer = TraceWriter(sink)
+    chunks = chat_chunks(WORDS) if provider == "openai" else messages_chunks(WORDS)
+    client = make_client(provider, paced(chunks, delay=0.005))
+    stream = stream_adapter(client, provider, writer).invoke_llm(REQUESTS[provider])
+    try:
+        first = await anext(stream)
+        await stream.aclose()  # raises nothing
+    finally:
+        await client.aclose()
+    await writer.aclose()
+
+    assert first is not None
+    (trace,) = sink.traces
+    assert trace.status == "cancelled" and trace.error_type is None and trace.error_message is None
+    assert trace.latency_ms is not None and trace.latency_ms > 0 and trace.ttft_ms is not None
+    assert not other_tasks()
+
+
+async def test_break_out_of_the_loop_gives_one_cancelled_trace() -> None:
+    sink = MemorySink()
+    writer = TraceWriter(sink)
+    client = make_client("openai", paced(chat_chunks(WORDS), delay=0.005))
+    adapter = stream_adapter(client, "openai", writer)
+    seen: list[StreamEvent] = []
+    try:
+        async for event in adapter.invoke_llm(CHAT_REQUEST):
+            seen.append(event)
+            break  # the event loop's async-generator hook closes the stream
+        await settle(lambda: writer.stats.emitted == 1)
+    finally:
+        await client.aclose()
+    await writer.aclose()
+    assert len(seen) == 1 and [t.status for t in sink.traces] == ["cancelled"]
+    assert not other_tasks()
+
+
+async def test_cancelling_the_consumer_task_propagates_cancelled_error_and_traces_once() -> None:
+    # lesson: CancelledError was swallowed, and the chunk being processed was processed twice
+    sink = MemorySink()
+    writer = TraceWriter(sink)
+    gate = asyncio.Event()  # never set: the stream stalls after its first chunk
+    client = make_client("openai", paced(chat_chunks(WORDS), gate=gate))
+    adapter = stream_adapter(client, "openai", writer)
+    seen: list[StreamEvent] = []
+    first_seen = asyncio.Event()
+
+    async def consume() -> None:
+        async for event in adapter.invoke_llm(CHAT_REQUEST):
+            seen.append(event)
+            first_seen.set()
+
+    task = asyncio.create_task(consume())
+    try:
+        await first_seen.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        await client.aclose()
+    await writer.aclose()
+
+    assert task.cancelled()  # re-raised, not swallowed
+    assert [e.text for e in seen if isinstance(e, TextDelta)] == [WORDS[0]]
+    (trace,) = sink.traces
+    assert trace.status == "cancelled"
+    assert trace.response_json is not None and trace.response_json["text"] == WORDS[0]  # once, not twice
+    assert not other_tasks()
+
+
+# -- failures -------------------------------------------------------------------------------------
+
+
+async def test_a_failed_stream_writes_one_trace_even_when_the_consumer_closes_it_afterwards() -> None:
+    # lesson: two traces for one failed stream
+    sink = MemorySink()
+    writer = TraceWriter(sink)
+    chunks = [
+        *chat_chunks(WORDS)[:2],
+        b'event: error\ndata: {"error":{"message":"boom","type":"server_error"}}\n\n',
+    ]
+    client = make_client("openai", paced(chunks))
+    stream = stream_adapter(client, "openai", writer).invoke_llm(CHAT_REQUEST)
+    try:
+        with pytest.raises(e.LLMServerError, match="boom"):
+            async for _ in stream:
+                pass
+        await stream.aclose()
+    finally:
+        await client.aclose()
+    await writer.aclose()
+    assert [(t.status, t.error_type) for t in sink.traces] == [("error", "LLMServerError")]
+
+
+async def test_error_traces_depend_only_on_the_failed_calls_own_state() -> None:
+    # lesson: error traces were built from hidden client state (the last request the client saw)
+    sink = MemorySink()
+    writer = TraceWriter(sink)
+
+    async def handler(request: httpx2.Request) -> httpx2.Response:
+        if b"fail-me" in request.content:
+            await asyncio.sleep(0.02)  # the other call's request goes out after this one's
+            return httpx2.Response(
+                400, json={"error": {"message": "bad request", "type": "invalid_request_error"}}
+            )
+        return httpx2.Response(200, headers=SSE, content=BODIES["openai"])
+
+    client = make_client("openai", httpx2.MockTransport(handler))
+    adapter = stream_adapter(client, "openai", writer)
+    try:
+        await adapter.complete(CHAT_REQUEST)  # the same adapter succeeded once before
+        failing = {"model": "fail-me", "messages": [{"role": "user", "content": "x"}]}
+        outcomes = await asyncio.gather(
+            stream_adapter(client, "openai", writer).complete(failing),
+            stream_adapter(client, "openai", writer).complete(CHAT_REQUEST),
+            adapter.complete(failing),
+            return_exceptions=True,
+        )
+    finally:
+        await client.aclose()
+    await writer.aclose()
+
+    assert [type(o).__name__ for o in outcomes] == ["LLMBadRequestError", "LLMResult", "LLMBadRequestError"]
+    errors = [t for t in sink.traces if t.status == "error"]
+    assert len(sink.traces) == 4 and len(errors) == 2
+    for trace in errors:
+        assert trace.request_json["model"] == "fail-me"
+        assert trace.response_json is None and trace.response_id is None  # nothing from the earlier success
+        assert trace.usage.total_tokens is None
+    assert adapter.result is None  # the failed call left no stale result behind
+
+
+async def test_insufficient_quota_is_not_a_retryable_rate_limit() -> None:
+    attempts: list[int] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        attempts.append(1)
+        body = {
+            "error": {
+                "message": "You exceeded your current quota",
+                "type": "insufficient_quota",
+                "code": "insufficient_quota",
+            }
+        }
+        return httpx2.Response(429, json=body, headers={"retry-after-ms": "1"})
+
+    client = OpenAIClient(api_key="sk-x", transport=httpx2.MockTransport(handler), max_retries=0)
+    try:
+        with pytest.raises(e.LLMInsufficientCreditsError) as caught:
+            await stream_adapter(client, "openai", None).complete(CHAT_REQUEST)
+    finally:
+        await client.aclose()
+    assert not caught.value.retryable and not isinstance(caught.value, e.LLMRateLimitError)
+    assert caught.value.status == 429
+
+
+# -- the rest of the adapter's contract -----------------------------------------------------------
+
+
+async def test_run_usage_sums_the_steps_of_a_run() -> None:
+    run_usage = RunUsage()
+    client = make_client("openai", serving(BODIES["openai"]))
+    try:
+        for _ in range(3):
+            adapter = stream_adapter(client, "openai", None, run_usage=run_usage)
+            await adapter.complete(CHAT_REQUEST)
+            assert adapter.usage.step_count == 1
+    finally:
+        await client.aclose()
+    assert run_usage.usage.step_count == 3
+    assert run_usage.usage.completion_tokens == 3 * len(WORDS) and run_usage.usage.prompt_tokens == 15
+    assert run_usage.usage.cached_input_tokens is None  # never reported stays "not reported"
+
+
+def test_no_mutable_default_arguments() -> None:
+    # lesson: mutable default arguments (requires_approval_tools=[] shared between calls)
+    checked = 0
+    for module in (adapter_module, clients_module):
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ != module.__name__:
+                continue
+            for _, function in inspect.getmembers(cls, inspect.isfunction):
+                for parameter in inspect.signature(function).parameters.values():
+                    checked += 1
+                    assert not isinstance(parameter.default, (list, dict, set, bytearray)), (
+                        cls,
+                        function,
+                        parameter,
+                    )
+    assert checked > 30
+
+
+def test_switches_reach_the_interface_and_token_streaming_is_declared() -> None:
+    client = OpenAIClient(api_key="sk-x", transport=serving(b""))
+    adapters: list[LLMAdapter] = [
+        LLMStreamAdapter(client, LLMConfig(model="m"), "agent_step", requires_approval_tools=["rm"]),
+        LLMRequestAdapter(client, LLMConfig(model="m"), "agent_step"),
+    ]
+    assert [a.supports_token_streaming() for a in adapters] == [True, False]
+    assert adapters[0].requires_approval_tools == frozenset({"rm"})
+    assert adapters[1].requires_approval_tools == frozenset()
