@@ -75,6 +75,15 @@ def test_the_real_set_is_present_or_skipped() -> None:
     if not REAL.is_dir():
         pytest.skip("../shared/real-cassettes is not present")
     assert {p.values[0].api for p in STREAMED} == set(APIS)
+    mid_stream_errors = [
+        p.values[0].request.host
+        for p in STREAMED
+        if read(p.values[0].api, 200, "text/event-stream", p.values[0].response.body)["error"] is not None
+    ]
+    assert sorted(mid_stream_errors) == [
+        "api.groq.com",
+        "openrouter.ai",
+    ]  # Groq event: error, OpenRouter in-chunk
 
 
 @pytest.mark.parametrize("interaction", INTERACTIONS)
