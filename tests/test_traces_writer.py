@@ -313,3 +313,31 @@ async def test_a_sink_ignoring_cancellation_is_abandoned_after_the_grace() -> No
     release.set()  # let the abandoned call finish so the test leaves nothing behind
     await asyncio.sleep(0.01)
     assert only_this_task_left()
+
+
+def test_cross_thread_emits_respect_the_queue_bound() -> None:
+    class GatedSink(MemorySink):
+        """Holds the first batch until the test opens the gate."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.gate = threading.Event()
+
+        async def write_batch(self, traces: Sequence[ProviderTrace]) -> None:
+            while not self.gate.is_set():
+                await asyncio.sleep(0.005)
+            await super().write_batch(traces)
+
+    sink = GatedSink()
+    writer = TraceWriter.in_thread(sink, max_queue=10, batch_size=5)
+    for number in range(200):
+        writer.emit(make_trace(number))
+    held = writer.stats
+    sink.gate.set()
+    writer.close()
+
+    # at most max_queue queued (counting those in transit) plus the one batch held by the sink
+    assert held.emitted <= 10 + 5 and held.dropped >= 200 - 15
+    stats = writer.stats
+    assert stats.written == stats.emitted == len(sink.traces)
+    assert stats.emitted + stats.dropped == 200

@@ -108,6 +108,8 @@ class TraceWriter:
         self._closed = False
         self._start_lock = threading.Lock()
         self._drop_lock = threading.Lock()
+        self._handover_lock = threading.Lock()
+        self._in_transit = 0
         self._emitted = 0
         self._written = 0
         self._failed = 0
@@ -197,10 +199,35 @@ class TraceWriter:
             if running is loop:
                 self._enqueue(trace)
             else:
-                loop.call_soon_threadsafe(self._enqueue, trace)
+                self._hand_over(loop, trace)
         except Exception:  # emit must never break the caller's stream
             logger.exception("trace writer could not queue a trace")
             self._drop(1, "queueing failed")
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop, trace: ProviderTrace) -> None:
+        # traces in transit to the loop count against max_queue too, so a flood from other threads
+        # cannot grow the loop's callback queue without bound
+        queue = self._queue
+        with self._handover_lock:
+            if queue is not None and self._in_transit + queue.qsize() >= self._max_queue:
+                full = True
+            else:
+                full = False
+                self._in_transit += 1
+        if full:
+            self._drop(1, f"the queue is full ({self._max_queue})")
+            return
+        try:
+            loop.call_soon_threadsafe(self._arrive, trace)
+        except RuntimeError:  # the writer's loop is closed
+            with self._handover_lock:
+                self._in_transit -= 1
+            self._drop(1, "the writer's event loop is closed")
+
+    def _arrive(self, trace: ProviderTrace) -> None:
+        with self._handover_lock:
+            self._in_transit -= 1
+        self._enqueue(trace)
 
     def _enqueue(self, trace: ProviderTrace) -> None:
         queue = self._queue
