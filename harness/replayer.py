@@ -1,0 +1,591 @@
+"""Replaying cassettes through httpx2 and httpx clients, with their chunking and timing.
+
+Building blocks (each usable alone):
+
+- ``RequestMatcher``: a request matches a recorded one on method, host, path, query and the JSON
+  body, minus ``ignore_paths`` (``"stream_options"``, ``"metadata.user_id"``, ``"messages[*].id"``).
+- ``CassettePlayer``: the recorded interactions; each plays once, in order, like vcrpy. A miss
+  raises ``NoMatchingInteraction`` naming the nearest recorded interaction and the first field
+  (JSON path) that differs.
+- ``ReplayOptions``: pace (``"instant"``, ``"recorded"`` or a float that scales recorded gaps),
+  chunking (``"recorded"``, ``"events"``, ``"random"`` with ``seed``, ``"bytes"``), ``gzip_wire``
+  and ``shape``, the hook that turns an ``Interaction`` into the ``ServedResponse`` to serve
+  (``harness.served``; fault injection passes its own: changed status/headers/chunks, a stall
+  before the headers, or ``abort`` to cut the connection after the last chunk).
+- ``ReplayTransport`` / ``AsyncReplayTransport``: transports for httpx2 *and* httpx clients. The
+  body is served decoded, without framing headers, with a fresh ``content-length`` (never together
+  with ``transfer-encoding``); with ``gzip_wire`` it is gzip-compressed chunk by chunk (sync flush,
+  so each chunk decodes as it arrives) under ``content-encoding: gzip``. A read timeout is
+  enforced the way a network would: a gap longer than the request's read timeout raises
+  ``ReadTimeout`` (under ``"instant"`` pace without waiting, judged on the recorded times).
+  Without a fallback, a transport never opens a socket: a request not in the cassette fails.
+
+``use_cassette(path, mode=...)`` puts these together for one cassette and a record mode (vcrpy's
+meanings: ``none`` replays only; ``once`` records when the file does not exist yet and otherwise
+replays only; ``new_episodes`` replays what matches and records the rest; ``all`` records every
+request and replaces the recorded interactions it matches). It patches nothing by itself; it
+hands out transports::
+
+    with use_cassette("chat.yaml", ignore_paths=["stream_options"]) as cassette:
+        client = openai.OpenAI(http_client=httpx2.Client(transport=cassette.transport()), max_retries=0)
+
+and, for clients a library builds itself, ``cassette.intercept()`` patches the real transports'
+``handle_request``/``handle_async_request`` of httpx2 and httpx (``HTTPTransport`` and
+``AsyncHTTPTransport``) for the duration of a ``with`` block, as vcrpy does, routing every request
+through the cassette; recording then goes through the transport instance that was patched.
+
+SDKs retry on transport errors and wrap them (openai's ``APIConnectionError``): pass
+``max_retries=0`` and read ``__cause__`` for the ``NoMatchingInteraction``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import zlib
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+from unittest import mock
+
+import httpx
+import httpx2
+
+from ..adapters.errors import CassetteError
+from .cassette import Interaction, RecordedRequest, load_cassette
+from .rechunk import at_events, at_random_offsets, byte_by_byte
+from .recorder import AsyncRecordingTransport, CassetteRecorder, RecordingTransport, recorded_request
+from .scrub import Scrubber
+from .served import ServedChunk, ServedResponse, served_from_interaction
+
+RecordMode = Literal["none", "once", "new_episodes", "all"]
+RECORD_MODES: tuple[RecordMode, ...] = ("none", "once", "new_episodes", "all")
+Pace = Literal["instant", "recorded"] | float
+Chunking = Literal["recorded", "events", "random", "bytes"]
+_MISSING = "<missing>"
+
+
+class NoMatchingInteraction(CassetteError):  # type: ignore[misc,unused-ignore]
+    """A request the cassette cannot answer (and may not record)."""
+
+
+# -- matching --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Difference:
+    field: str  # "method", "host", "path", "query", "body" or a JSON path into the body
+    recorded: Any
+    sent: Any
+
+
+class RequestMatcher:
+    def __init__(self, ignore_paths: Iterable[str] = ()) -> None:
+        patterns = [
+            re.escape(p).replace(r"\[\*\]", r"\[\d+\]").replace(r"\*", r"[^.\[]+") for p in ignore_paths
+        ]
+        self._ignored = re.compile(rf"(?:{'|'.join(patterns)})(?:$|[.\[])") if patterns else None
+
+    def matches(self, sent: RecordedRequest, recorded: RecordedRequest) -> bool:
+        return not self.differences(sent, recorded, limit=1)
+
+    def differences(
+        self, sent: RecordedRequest, recorded: RecordedRequest, limit: int = 0
+    ) -> list[Difference]:
+        """Differences in order: method, host, path, query, then body fields; at most ``limit`` (0: all)."""
+        found: list[Difference] = []
+        for name, ours, theirs in (
+            ("method", sent.method, recorded.method),
+            ("host", sent.host, recorded.host),
+            ("path", sent.path.rstrip("/"), recorded.path.rstrip("/")),
+            ("query", _query(sent.uri), _query(recorded.uri)),
+        ):
+            if ours != theirs:
+                found.append(Difference(name, theirs, ours))
+        if not limit or len(found) < limit:
+            self._body_differences(sent, recorded, found, limit)
+        return found[:limit] if limit else found
+
+    def _body_differences(
+        self, sent: RecordedRequest, recorded: RecordedRequest, found: list[Difference], limit: int
+    ) -> None:
+        if (sent.body or b"") == (recorded.body or b""):
+            return
+        ours, theirs = sent.json(), recorded.json()
+        if ours is None or theirs is None:
+            found.append(Difference("body", _short(recorded.body), _short(sent.body)))
+            return
+        self._walk("", theirs, ours, found, limit)
+
+    def _walk(self, path: str, recorded: Any, sent: Any, found: list[Difference], limit: int) -> None:
+        if limit and len(found) >= limit:
+            return
+        if path and self._ignored is not None and self._ignored.match(path):
+            return
+        if isinstance(recorded, dict) and isinstance(sent, dict):
+            for key in [*recorded, *(k for k in sent if k not in recorded)]:
+                child = f"{path}.{key}" if path else str(key)
+                self._walk(child, recorded.get(key, _MISSING), sent.get(key, _MISSING), found, limit)
+        elif isinstance(recorded, list) and isinstance(sent, list):
+            for i in range(max(len(recorded), len(sent))):
+                self._walk(
+                    f"{path}[{i}]",
+                    recorded[i] if i < len(recorded) else _MISSING,
+                    sent[i] if i < len(sent) else _MISSING,
+                    found,
+                    limit,
+                )
+        elif recorded != sent or type(recorded) is not type(sent):
+            found.append(Difference(path or "body", recorded, sent))
+
+
+def _query(uri: str) -> list[tuple[str, str]]:
+    return sorted(httpx2.URL(uri).params.multi_items())
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class CassettePlayer:
+    """Recorded interactions, each played at most once, first unplayed match first."""
+
+    def __init__(self, path: Path, interactions: list[Interaction], matcher: RequestMatcher) -> None:
+        self.path = path
+        self.interactions = interactions
+        self.matcher = matcher
+        self._played = [False] * len(interactions)
+
+    @property
+    def all_played(self) -> bool:
+        return all(self._played)
+
+    def take(self, sent: RecordedRequest) -> Interaction | None:
+        for i, interaction in enumerate(self.interactions):
+            if not self._played[i] and self.matcher.matches(sent, interaction.request):
+                self._played[i] = True
+                return interaction
+        return None
+
+    def no_match(self, sent: RecordedRequest) -> NoMatchingInteraction:
+        asked = f"no recorded interaction matches {sent.method} {sent.uri}"
+        if not self.interactions:
+            return NoMatchingInteraction(self.path, f"{asked}; the cassette has no interactions")
+        weights = {"method": 1000, "host": 100, "path": 100, "query": 10}
+        scored = []
+        for i, interaction in enumerate(self.interactions):
+            found = self.matcher.differences(sent, interaction.request)
+            scored.append((sum(weights.get(d.field, 1) for d in found), self._played[i], i, found))
+        _, _, index, found = min(scored)
+        nearest = self.interactions[index].request
+        where = f"nearest is interaction {index} ({nearest.method} {nearest.uri})"
+        if not found:
+            return NoMatchingInteraction(
+                self.path, f"{asked}; {where} matches but was already played (each interaction plays once)"
+            )
+        first = found[0]
+        return NoMatchingInteraction(
+            self.path,
+            f"{asked}; {where}, first difference at {first.field}: "
+            f"recorded {_short(first.recorded)}, sent {_short(first.sent)}",
+        )
+
+
+# -- serving ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    pace: Pace = "instant"
+    chunking: Chunking = "recorded"
+    seed: int = 0
+    gzip_wire: bool = False
+    shape: Callable[[Interaction], ServedResponse] = field(default=served_from_interaction)
+
+    @property
+    def time_scale(self) -> float:
+        if self.pace == "instant":
+            return 0.0
+        if self.pace == "recorded":
+            return 1.0
+        if isinstance(self.pace, (int, float)) and self.pace >= 0:
+            return float(self.pace)
+        raise CassetteError(
+            "<replay options>", f"pace must be 'instant', 'recorded' or a float >= 0, got {self.pace!r}"
+        )
+
+
+def rechunked(served: ServedResponse, chunking: Chunking, seed: int = 0) -> tuple[ServedChunk, ...]:
+    """``served``'s body cut another way; each new chunk is due when its last byte was due."""
+    body = served.body
+    if chunking == "recorded":
+        return served.chunks
+    if chunking == "events":
+        pieces = at_events(body)
+    elif chunking == "random":
+        pieces = at_random_offsets(body, seed)
+    elif chunking == "bytes":
+        pieces = list(byte_by_byte(body))
+    else:
+        raise CassetteError("<replay options>", f"unknown chunking {chunking!r}")
+    due, ends, total = [], [], 0
+    for chunk in served.chunks:
+        total += len(chunk.data)
+        ends.append(total)
+        due.append(chunk.at)
+    result, position, j = [], 0, 0
+    for piece in pieces:
+        position += len(piece)
+        while j < len(ends) - 1 and ends[j] < position:
+            j += 1
+        result.append(ServedChunk(piece, due[j] if due else 0.0))
+    return tuple(result)
+
+
+def gzipped(chunks: tuple[ServedChunk, ...]) -> tuple[ServedChunk, ...]:
+    """The same chunks gzip-compressed as one stream, flushed at every chunk boundary."""
+    compressor = zlib.compressobj(wbits=16 + zlib.MAX_WBITS)
+    out = [
+        ServedChunk(compressor.compress(c.data) + compressor.flush(zlib.Z_SYNC_FLUSH), c.at) for c in chunks
+    ]
+    tail = compressor.flush()
+    last_at = chunks[-1].at if chunks else 0.0
+    return (*out, ServedChunk(tail, last_at))
+
+
+def prepared(served: ServedResponse, options: ReplayOptions) -> ServedResponse:
+    """``served`` re-chunked (and compressed) as ``options`` ask, with the headers to send."""
+    chunks = rechunked(served, options.chunking, options.seed)
+    headers = tuple(
+        (k, v) for k, v in served.headers if k.lower() not in ("content-length", "content-encoding")
+    )
+    if options.gzip_wire:
+        chunks = gzipped(chunks)
+        headers += (("content-encoding", "gzip"),)
+    headers += (("content-length", str(sum(len(c.data) for c in chunks))),)
+    return replace(served, chunks=chunks, headers=headers)
+
+
+@dataclass(frozen=True)
+class _Step:
+    wait_until: float  # seconds since the request, already scaled
+    data: bytes
+    timeout_after: float | None = None  # set when the gap before this chunk exceeds the read timeout
+
+
+def _steps(served: ServedResponse, scale: float, read_timeout: float | None) -> list[_Step]:
+    """When to deliver each chunk, and where a read timeout fires instead (recorded or scaled time)."""
+    judge = scale if scale > 0 else 1.0  # under "instant", time-outs are judged on recorded times
+    steps, previous = [], served.stall_before_headers
+    for chunk in served.chunks:
+        gap = (chunk.at - previous) * judge
+        if read_timeout is not None and gap > read_timeout:
+            steps.append(_Step(previous * scale, b"", timeout_after=read_timeout if scale > 0 else 0.0))
+            return steps
+        steps.append(_Step(chunk.at * scale, chunk.data))
+        previous = max(previous, chunk.at)
+    return steps
+
+
+def _read_timeout(request: Any) -> float | None:
+    timeout = request.extensions.get("timeout", {})
+    value = timeout.get("read") if isinstance(timeout, dict) else None
+    return float(value) if value is not None else None
+
+
+def _library(request: Any) -> Any:
+    return httpx2 if isinstance(request, httpx2.Request) else httpx
+
+
+class _ReplayStream(httpx2.SyncByteStream, httpx.SyncByteStream):
+    def __init__(self, steps: list[_Step], started: float, abort: bool, request: Any) -> None:
+        self._steps, self._started, self._abort, self._request = steps, started, abort, request
+
+    def __iter__(self) -> Iterator[bytes]:
+        library = _library(self._request)
+        for step in self._steps:
+            delay = self._started + step.wait_until - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            if step.timeout_after is not None:
+                time.sleep(step.timeout_after)
+                raise library.ReadTimeout(
+                    "replayed stream stalled past the read timeout", request=self._request
+                )
+            if step.data:
+                yield step.data
+        if self._abort:
+            raise library.RemoteProtocolError(
+                "peer closed connection without sending complete message body", request=self._request
+            )
+
+
+class _AsyncReplayStream(httpx2.AsyncByteStream, httpx.AsyncByteStream):
+    def __init__(self, steps: list[_Step], started: float, abort: bool, request: Any) -> None:
+        self._steps, self._started, self._abort, self._request = steps, started, abort, request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        library = _library(self._request)
+        for step in self._steps:
+            delay = self._started + step.wait_until - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if step.timeout_after is not None:
+                await asyncio.sleep(step.timeout_after)
+                raise library.ReadTimeout(
+                    "replayed stream stalled past the read timeout", request=self._request
+                )
+            if step.data:
+                yield step.data
+        if self._abort:
+            raise library.RemoteProtocolError(
+                "peer closed connection without sending complete message body", request=self._request
+            )
+
+
+class _Responder:
+    """What both replay transports share: find the interaction, shape it, time it."""
+
+    def __init__(self, player: CassettePlayer, options: ReplayOptions) -> None:
+        self.player = player
+        self.options = options
+        self._scale = options.time_scale
+
+    def plan(
+        self, request: Any, interaction: Interaction
+    ) -> tuple[ServedResponse, float, list[_Step] | None]:
+        """The response, how long to wait before its headers, and its steps (None: the headers
+        never come within the read timeout)."""
+        served = prepared(self.options.shape(interaction), self.options)
+        read_timeout = _read_timeout(request)
+        header_wait = served.stall_before_headers
+        if read_timeout is not None and header_wait * (self._scale or 1.0) > read_timeout:
+            return served, (read_timeout if self._scale else 0.0), None
+        return served, header_wait * self._scale, _steps(served, self._scale, read_timeout)
+
+    def response(self, request: Any, served: ServedResponse, stream: Any) -> Any:
+        return _library(request).Response(
+            served.status,
+            headers=list(served.headers),
+            stream=stream,
+            extensions={
+                "reason_phrase": served.reason.encode("ascii", "replace"),
+                "http_version": b"HTTP/1.1",
+            },
+        )
+
+
+def _header_timeout(request: Any) -> Exception:
+    return _library(request).ReadTimeout(  # type: ignore[no-any-return]
+        "no response headers within the read timeout", request=request
+    )
+
+
+class ReplayTransport(httpx2.BaseTransport, httpx.BaseTransport):
+    """Serves a cassette to sync httpx2/httpx clients; misses go to ``fallback`` (recording) or fail."""
+
+    def __init__(
+        self,
+        player: CassettePlayer,
+        options: ReplayOptions | None = None,
+        *,
+        fallback: RecordingTransport | None = None,
+        replays: bool = True,
+    ) -> None:
+        self._responder = _Responder(player, options or ReplayOptions())
+        self._fallback = fallback
+        self._replays = replays
+
+    def handle_request(self, request: Any) -> Any:
+        started = time.monotonic()
+        sent = recorded_request(request, request.read())
+        interaction = self._responder.player.take(sent) if self._replays else None
+        if interaction is None:
+            if self._fallback is None:
+                raise self._responder.player.no_match(sent)
+            return self._fallback.handle_request(request)
+        served, header_wait, steps = self._responder.plan(request, interaction)
+        if header_wait:
+            time.sleep(header_wait)
+        if steps is None:
+            raise _header_timeout(request)
+        return self._responder.response(request, served, _ReplayStream(steps, started, served.abort, request))
+
+    def close(self) -> None:
+        if self._fallback is not None:
+            self._fallback.close()
+
+
+class AsyncReplayTransport(httpx2.AsyncBaseTransport, httpx.AsyncBaseTransport):
+    """Async twin of ``ReplayTransport``."""
+
+    def __init__(
+        self,
+        player: CassettePlayer,
+        options: ReplayOptions | None = None,
+        *,
+        fallback: AsyncRecordingTransport | None = None,
+        replays: bool = True,
+    ) -> None:
+        self._responder = _Responder(player, options or ReplayOptions())
+        self._fallback = fallback
+        self._replays = replays
+
+    async def handle_async_request(self, request: Any) -> Any:
+        started = time.monotonic()
+        sent = recorded_request(request, await request.aread())
+        interaction = self._responder.player.take(sent) if self._replays else None
+        if interaction is None:
+            if self._fallback is None:
+                raise self._responder.player.no_match(sent)
+            return await self._fallback.handle_async_request(request)
+        served, header_wait, steps = self._responder.plan(request, interaction)
+        if header_wait:
+            await asyncio.sleep(header_wait)
+        if steps is None:
+            raise _header_timeout(request)
+        return self._responder.response(
+            request, served, _AsyncReplayStream(steps, started, served.abort, request)
+        )
+
+    async def aclose(self) -> None:
+        if self._fallback is not None:
+            await self._fallback.aclose()
+
+
+# -- one cassette, one record mode -----------------------------------------------------------
+
+
+class _Unpatched:
+    """A patched transport instance seen through its original methods (where recording sends)."""
+
+    def __init__(self, instance: Any, original: Callable[..., Any]) -> None:
+        self._instance, self._original = instance, original
+
+    def handle_request(self, request: Any) -> Any:
+        return self._original(self._instance, request)
+
+    async def handle_async_request(self, request: Any) -> Any:
+        return await self._original(self._instance, request)
+
+    def close(self) -> None:
+        """The patched instance belongs to its client, which closes it."""
+
+    async def aclose(self) -> None:
+        """The patched instance belongs to its client, which closes it."""
+
+
+class CassetteSession:
+    """One cassette opened in one record mode; hands out transports (see the module docstring)."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        mode: RecordMode = "none",
+        *,
+        ignore_paths: Iterable[str] = (),
+        options: ReplayOptions | None = None,
+        metadata: dict[str, Any] | None = None,
+        scrubber: Scrubber | None = None,
+    ) -> None:
+        if mode not in RECORD_MODES:
+            raise CassetteError(path, f"record mode must be one of {RECORD_MODES}, got {mode!r}")
+        self.path = Path(path)
+        self.mode = mode
+        self.options = options or ReplayOptions()
+        exists = self.path.exists()
+        if mode == "none" and not exists:
+            raise CassetteError(self.path, "no such cassette (record mode 'none' never records)")
+        loaded = load_cassette(self.path) if exists else None
+        interactions = loaded.interactions if loaded is not None else []
+        self.matcher = RequestMatcher(ignore_paths)
+        self.player = CassettePlayer(self.path, interactions, self.matcher)
+        self.replays = mode in ("none", "new_episodes") or (mode == "once" and exists)
+        records = mode in ("new_episodes", "all") or (mode == "once" and not exists)
+        self.recorder = (
+            CassetteRecorder(
+                self.path,
+                kept=interactions,
+                metadata=metadata or (loaded.metadata if loaded is not None and loaded.metadata else None),
+                scrubber=scrubber,
+                supersedes=(lambda new, old: self.matcher.matches(new.request, old.request))
+                if mode == "all"
+                else None,
+            )
+            if records
+            else None
+        )
+
+    def transport(self, real: Any = None) -> ReplayTransport:
+        """A sync transport for httpx2 or httpx clients; ``real`` sends what is recorded."""
+        fallback = RecordingTransport(self.recorder, real) if self.recorder is not None else None
+        return ReplayTransport(self.player, self.options, fallback=fallback, replays=self.replays)
+
+    def async_transport(self, real: Any = None) -> AsyncReplayTransport:
+        fallback = AsyncRecordingTransport(self.recorder, real) if self.recorder is not None else None
+        return AsyncReplayTransport(self.player, self.options, fallback=fallback, replays=self.replays)
+
+    @contextmanager
+    def intercept(self) -> Iterator[CassetteSession]:
+        """Route every httpx2/httpx ``HTTPTransport``/``AsyncHTTPTransport`` through this cassette."""
+
+        def sync_patch(original: Callable[..., Any]) -> Callable[..., Any]:
+            def handle_request(instance: Any, request: Any) -> Any:
+                return self.transport(_Unpatched(instance, original)).handle_request(request)
+
+            return handle_request
+
+        def async_patch(original: Callable[..., Any]) -> Callable[..., Any]:
+            async def handle_async_request(instance: Any, request: Any) -> Any:
+                return await self.async_transport(_Unpatched(instance, original)).handle_async_request(
+                    request
+                )
+
+            return handle_async_request
+
+        patches = []
+        for library in (httpx2, httpx):
+            patches.append(
+                mock.patch.object(
+                    library.HTTPTransport, "handle_request", sync_patch(library.HTTPTransport.handle_request)
+                )
+            )
+            patches.append(
+                mock.patch.object(
+                    library.AsyncHTTPTransport,
+                    "handle_async_request",
+                    async_patch(library.AsyncHTTPTransport.handle_async_request),
+                )
+            )
+        for patch in patches:
+            patch.start()
+        try:
+            yield self
+        finally:
+            for patch in reversed(patches):
+                patch.stop()
+
+
+@contextmanager
+def use_cassette(
+    path: str | Path,
+    mode: RecordMode = "none",
+    *,
+    ignore_paths: Iterable[str] = (),
+    pace: Pace = "instant",
+    chunking: Chunking = "recorded",
+    seed: int = 0,
+    gzip_wire: bool = False,
+    shape: Callable[[Interaction], ServedResponse] = served_from_interaction,
+    metadata: dict[str, Any] | None = None,
+    scrubber: Scrubber | None = None,
+) -> Iterator[CassetteSession]:
+    """Open ``path`` in ``mode`` for a ``with`` block; see the module docstring."""
+    options = ReplayOptions(pace=pace, chunking=chunking, seed=seed, gzip_wire=gzip_wire, shape=shape)
+    yield CassetteSession(
+        path, mode, ignore_paths=ignore_paths, options=options, metadata=metadata, scrubber=scrubber
+    )
