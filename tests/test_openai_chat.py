@@ -383,3 +383,14 @@ def test_fuzzed_chunks_raise_only_project_errors(chunks: list[dict[str, Any]], d
             replay(data)
         except StreamproofError as exc:
             assert str(exc)
+
+
+def test_mistral_list_shaped_content_with_thinking_parts() -> None:
+    thinking = {"type": "thinking", "thinking": [{"type": "text", "text": "Let me think"}]}
+    body = sse(
+        chunk({"role": "assistant", "content": [thinking]}),
+        chunk({"content": [{"type": "text", "text": "Answer"}]}),
+        chunk({"content": " done"}, "stop"),
+    )
+    result = replay(body)[0].result()
+    assert (result.reasoning_text, result.text) == ("Let me think", "Answer done")

@@ -5,7 +5,8 @@ Wire format: ``data: <chunk JSON>`` lines, ending with ``data: [DONE]``. What re
 
 - ``choices`` may be empty (the usage-only chunk, OpenAI's ``moderation`` chunk): only the first
   choice is read, when there is one (``n > 1`` is not supported).
-- ``content`` null or ``""`` is no text; ``refusal`` text streams as refusal deltas.
+- ``content`` null or ``""`` is no text; ``refusal`` text streams as refusal deltas. Mistral may
+  send ``content`` as a list of parts (``text``, and ``thinking`` holding text parts).
 - A tool call's ``id`` and ``name`` come on its first delta only; Groq sends the whole call in one
   delta. A delta without ``index`` (non-streamed messages) starts a new call when it has a new id.
 - Reasoning: DeepSeek ``reasoning_content``, Groq/OpenRouter ``reasoning``, and OpenRouter's
@@ -94,7 +95,7 @@ class OpenAIChatInterface(StreamingInterface):
             delta = choice.get("delta")
             if delta:
                 content = delta.get("content")
-                if content and len(delta) == 1:  # the common text delta: skip the other fields
+                if len(delta) == 1 and type(content) is str:  # the common text delta: skip the other fields
                     self._text_delta(content)
                 else:
                     self._on_message(delta)
@@ -128,7 +129,9 @@ class OpenAIChatInterface(StreamingInterface):
         if details:
             self._on_reasoning_details(details, text_seen=bool(reasoning))
         content = delta.get("content")
-        if content:
+        if isinstance(content, list):
+            self._on_content_parts(content)
+        elif content:
             self._text_delta(content)
         refusal = delta.get("refusal")
         if refusal:
@@ -157,6 +160,15 @@ class OpenAIChatInterface(StreamingInterface):
         if call_id:
             return self._tool_index_by_id[call_id]
         return max(self._tools) if self._tools else 0  # a continuation of the latest call
+
+    def _on_content_parts(self, parts: list[dict[str, Any]]) -> None:
+        """Mistral's list-shaped content: ``text`` parts, and ``thinking`` parts that hold text parts."""
+        for part in parts:
+            if part.get("type") == "text":
+                self._text_delta(part.get("text") or "")
+            elif part.get("type") == "thinking":
+                for inner in part.get("thinking") or ():
+                    self._reasoning_delta(0, inner.get("text") or "")
 
     def _on_reasoning_details(self, details: list[dict[str, Any]], text_seen: bool) -> None:
         for detail in details:
