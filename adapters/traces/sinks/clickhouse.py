@@ -22,12 +22,14 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from clickhouse_connect.driver.client import Client
 
 from ..model import ProviderTrace
+
+if TYPE_CHECKING:  # only the client's command/insert are used; clickhouse-connect is an optional extra
+    from clickhouse_connect.driver.client import Client
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
 
