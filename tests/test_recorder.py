@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -58,7 +59,7 @@ def test_openai_sdk_recording_tees_first_chunk_before_server_sends_last(tmp_path
     assert [end for end, _ in response.chunks] == _ends(events)
     times = [t for _, t in response.chunks]
     assert times == sorted(times)
-    gaps = [b - a for a, b in zip(times[1:-1], times[2:-1])]
+    gaps = [b - a for a, b in itertools.pairwise(times[1:-1])]
     assert all(0.02 <= gap <= 0.5 for gap in gaps), gaps
     assert interaction.request.json()["model"] == "gpt-4o-mini"
     assert cassette.metadata["source"] == "live"
@@ -75,7 +76,9 @@ def test_anthropic_sdk_recording_keeps_chunks(tmp_path: Path) -> None:
     path = tmp_path / "messages.yaml"
     with serve(Script(events, delay=0.02, gate=True)) as (url, server):
         http = httpx2.Client(transport=RecordingTransport(path))
-        client = anthropic.Anthropic(api_key=FAKE_ANTHROPIC_KEY, base_url=url, http_client=http, max_retries=0)
+        client = anthropic.Anthropic(
+            api_key=FAKE_ANTHROPIC_KEY, base_url=url, http_client=http, max_retries=0
+        )
         text = []
         with client.messages.create(
             model="claude-loopback", max_tokens=64, messages=[{"role": "user", "content": "hi"}], stream=True
@@ -98,7 +101,9 @@ async def test_async_openai_recording(tmp_path: Path) -> None:
     path = tmp_path / "async.yaml"
     with serve(Script(events, delay=0.01)) as (url, _server):
         http = httpx2.AsyncClient(transport=AsyncRecordingTransport(path))
-        client = openai.AsyncOpenAI(api_key=FAKE_OPENAI_KEY, base_url=f"{url}/v1", http_client=http, max_retries=0)
+        client = openai.AsyncOpenAI(
+            api_key=FAKE_OPENAI_KEY, base_url=f"{url}/v1", http_client=http, max_retries=0
+        )
         stream = await client.chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True
         )
@@ -115,7 +120,9 @@ def test_plain_httpx_client_and_gzip_body_recorded_decoded(tmp_path: Path) -> No
     path = tmp_path / "gzip.yaml"
     with serve(Script(events, delay=0.01, gzip=True)) as (url, _server):
         with httpx.Client(transport=RecordingTransport(path)) as client:
-            with client.stream("POST", f"{url}/v1/chat/completions", json={"model": "m", "stream": True}) as response:
+            with client.stream(
+                "POST", f"{url}/v1/chat/completions", json={"model": "m", "stream": True}
+            ) as response:
                 received = b"".join(response.iter_bytes())
     assert received == b"".join(events)
     [interaction] = load_cassette(path).interactions
@@ -142,7 +149,9 @@ def test_plain_vcrpy_replays_a_recorded_cassette_through_the_sdk(tmp_path: Path)
     with serve(Script(events)) as (url, _server):
         http = httpx2.Client(transport=RecordingTransport(path))
         client = openai.OpenAI(api_key=FAKE_OPENAI_KEY, base_url=f"{url}/v1", http_client=http, max_retries=0)
-        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True)
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
         for _ in client.chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "again"}], stream=True
         ):
@@ -166,14 +175,17 @@ def test_replay_at_recorded_timing_reproduces_the_gaps(tmp_path: Path) -> None:
             with client.stream("POST", f"{url}/v1/chat/completions", json={"model": "m"}) as response:
                 response.read()
     recorded = [t for _, t in load_cassette(path).interactions[0].response.chunks or []]
-    with use_cassette(path, pace="recorded") as cassette, httpx2.Client(transport=cassette.transport()) as client:
+    with (
+        use_cassette(path, pace="recorded") as cassette,
+        httpx2.Client(transport=cassette.transport()) as client,
+    ):
         started = time.monotonic()
         with client.stream("POST", f"{url}/v1/chat/completions", json={"model": "m"}) as response:
             arrivals = [time.monotonic() - started for _ in response.iter_bytes()]
     assert len(arrivals) == len(recorded)
-    recorded_gaps = [b - a for a, b in zip(recorded, recorded[1:])]
-    replayed_gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
-    for want, got in zip(recorded_gaps, replayed_gaps):
+    recorded_gaps = [b - a for a, b in itertools.pairwise(recorded)]
+    replayed_gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    for want, got in zip(recorded_gaps, replayed_gaps, strict=True):
         assert abs(want - got) < 0.03, (recorded_gaps, replayed_gaps)
 
 
@@ -185,17 +197,26 @@ def _post(client: httpx2.Client, url: str, content: str) -> bytes:
 def test_record_modes_once_new_episodes_all(tmp_path: Path) -> None:
     path = tmp_path / "modes.yaml"
     with serve(Script(openai_events(["one"]))) as (url, server):
-        with use_cassette(path, mode="once") as cassette, httpx2.Client(transport=cassette.transport()) as client:
+        with (
+            use_cassette(path, mode="once") as cassette,
+            httpx2.Client(transport=cassette.transport()) as client,
+        ):
             _post(client, url, "a")  # no file yet: "once" records
         assert len(load_cassette(path).interactions) == 1
-        with use_cassette(path, mode="once") as cassette, httpx2.Client(transport=cassette.transport()) as client:
+        with (
+            use_cassette(path, mode="once") as cassette,
+            httpx2.Client(transport=cassette.transport()) as client,
+        ):
             assert b"one" in _post(client, url, "a")  # file exists: replayed
             with pytest.raises(NoMatchingInteraction):
                 _post(client, url, "b")  # ... and nothing new is recorded
         assert len(server.requests) == 1
 
         server.script = Script(openai_events(["two"]))
-        with use_cassette(path, mode="new_episodes") as cassette, httpx2.Client(transport=cassette.transport()) as client:
+        with (
+            use_cassette(path, mode="new_episodes") as cassette,
+            httpx2.Client(transport=cassette.transport()) as client,
+        ):
             assert b"one" in _post(client, url, "a")  # replayed
             assert b"two" in _post(client, url, "b")  # recorded and appended
         assert len(server.requests) == 2
@@ -203,7 +224,10 @@ def test_record_modes_once_new_episodes_all(tmp_path: Path) -> None:
         assert bodies == [["a"], ["b"]]
 
         server.script = Script(openai_events(["three"]))
-        with use_cassette(path, mode="all") as cassette, httpx2.Client(transport=cassette.transport()) as client:
+        with (
+            use_cassette(path, mode="all") as cassette,
+            httpx2.Client(transport=cassette.transport()) as client,
+        ):
             assert b"three" in _post(client, url, "a")  # never replayed: sent again
         assert len(server.requests) == 3
         interactions = load_cassette(path).interactions
@@ -216,13 +240,17 @@ def test_intercept_records_and_replays_clients_a_library_builds(tmp_path: Path) 
     with serve(Script(openai_events(WORDS))) as (url, _server):
         with use_cassette(path, mode="once") as cassette, cassette.intercept():
             client = openai.OpenAI(api_key=FAKE_OPENAI_KEY, base_url=f"{url}/v1", max_retries=0)
-            for _ in client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}], stream=True):
+            for _ in client.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": "x"}], stream=True
+            ):
                 pass
             client.close()
     assert len(load_cassette(path).interactions) == 1
     with use_cassette(path) as cassette, cassette.intercept():
         client = openai.OpenAI(api_key=FAKE_OPENAI_KEY, base_url=f"{url}/v1", max_retries=0)
-        stream = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}], stream=True)
+        stream = client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "x"}], stream=True
+        )
         assert "".join(c.choices[0].delta.content or "" for c in stream) == "".join(WORDS)
         client.close()
     assert httpx2.HTTPTransport.handle_request.__name__ == "handle_request"
@@ -250,10 +278,10 @@ def test_two_processes_recording_to_different_cassettes_do_not_interfere(tmp_pat
     paths = [tmp_path / "a.yaml", tmp_path / "b.yaml"]
     procs = [
         subprocess.Popen([sys.executable, "-c", _WRITER, str(path), tag])
-        for path, tag in zip(paths, ("alpha", "beta"))
+        for path, tag in zip(paths, ("alpha", "beta"), strict=True)
     ]
     assert [proc.wait(timeout=60) for proc in procs] == [0, 0]
-    for path, tag in zip(paths, ("alpha", "beta")):
+    for path, tag in zip(paths, ("alpha", "beta"), strict=True):
         interactions = load_cassette(path).interactions
         assert [json.loads(i.request.body or b"")["n"] for i in interactions] == list(range(25))
         assert all(i.response.body == f"data: {tag}\n\n".encode() * 200 for i in interactions)
