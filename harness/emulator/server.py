@@ -62,12 +62,13 @@ class _Recorded:
 
 
 class CassetteLibrary:
-    """Every interaction of every cassette under a folder, found by scenario or by request body."""
+    """Every interaction of one cassette or of every cassette under a folder, found by scenario or
+    by request body."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.entries: list[_Recorded] = []
-        for path in sorted(root.rglob("*.yaml")):
+        for path in [root] if root.is_file() else sorted(root.rglob("*.yaml")):
             cassette = load_cassette(path)
             name = str(cassette.metadata.get("scenario") or path.stem)
             for interaction in cassette.interactions:
