@@ -341,3 +341,37 @@ def test_cross_thread_emits_respect_the_queue_bound() -> None:
     stats = writer.stats
     assert stats.written == stats.emitted == len(sink.traces)
     assert stats.emitted + stats.dropped == 200
+
+
+def test_a_writer_whose_loop_ended_without_close_still_closes_and_counts() -> None:
+    sink = MemorySink()
+    writer = TraceWriter(sink)
+
+    async def forget_to_close() -> None:
+        for number in range(5):
+            writer.emit(make_trace(number))
+
+    asyncio.run(forget_to_close())  # the loop ends: its writer task is cancelled mid-way
+
+    async def close_elsewhere() -> None:
+        await asyncio.wait_for(writer.aclose(), timeout=2.0)
+
+    asyncio.run(close_elsewhere())
+    stats = writer.stats
+    assert sink.closed
+    assert stats.emitted == 5 and stats.written + stats.lost == 5
+
+
+async def test_a_sink_with_broken_methods_is_counted_not_raised() -> None:
+    class NotAsyncSink:
+        def write_batch(self, traces: Sequence[ProviderTrace]) -> None:
+            raise TypeError("write_batch is not a coroutine")
+
+        def aclose(self) -> None:
+            raise TypeError("aclose is not a coroutine")
+
+    writer = TraceWriter(NotAsyncSink(), retries=0)  # type: ignore[arg-type]
+    writer.emit(make_trace(1))
+    await writer.aclose()
+    assert writer.stats == WriterStats(emitted=1, failed=1)
+    assert only_this_task_left()

@@ -12,10 +12,11 @@ counted in ``stats`` (a ``WriterStats`` snapshot):
 - ``dropped``    never stored for another reason: queue full (``max_queue``), emitted after close began
                  or with no event loop to write on, or still queued when ``close_timeout_s`` ran out.
 
-A sink that raises or hangs costs at most ``sink_timeout_s`` per batch, on the writer task only; the
-caller never feels it. ``aclose()`` stops accepting, drains everything already queued (bounded by
-``close_timeout_s``), then closes the sink (bounded by ``sink_timeout_s``); afterwards no task of the
-writer is left running.
+A sink that hangs costs at most ``sink_timeout_s`` per batch (one that raises: ``retries`` + 1 tries),
+on the writer task only; the caller never feels it. ``aclose()`` stops accepting, drains everything
+already queued (bounded by ``close_timeout_s``), then closes the sink (bounded by ``sink_timeout_s``);
+afterwards no task of the writer is left running. (A sink call that swallows its cancellation is
+abandoned after a short grace period; only it can outlive ``aclose()``.)
 
 Async code::
 
@@ -272,8 +273,8 @@ class TraceWriter:
                 outcome = await self._attempt(batch)
                 if outcome != "failed":
                     break
-        except asyncio.CancelledError:  # close ran out of time while this batch was being written
-            self._drop(len(batch), "close timed out while the batch was being written")
+        except asyncio.CancelledError:  # close ran out of time, or the loop is shutting down
+            self._drop(len(batch), "the writer was cancelled (close timeout or loop shutdown) mid-batch")
             raise
         if outcome == "written":
             self._written += len(batch)
@@ -322,14 +323,19 @@ class TraceWriter:
         loop = self._loop
         if loop is None or loop is _running_loop():
             await self._close_here()
-        else:
+        elif loop.is_running():
             await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._close_here(), loop))
+        else:
+            await self._close_orphaned()
 
     def close(self) -> None:
         """Sync close, for ``in_thread()`` writers (or any writer whose loop runs in another thread)."""
         loop = self._loop
         if loop is None:
             asyncio.run(self._close_here())
+            return
+        if not loop.is_running():
+            asyncio.run(self._close_orphaned())
             return
         if loop is _running_loop():
             raise RuntimeError("close() would block the writer's own loop; use 'await writer.aclose()'")
@@ -338,6 +344,17 @@ class TraceWriter:
             loop.call_soon_threadsafe(loop.stop)
             self._thread.join()
             self._thread = None
+
+    async def _close_orphaned(self) -> None:
+        """Close a writer whose loop has stopped (e.g. its ``asyncio.run`` ended without ``aclose``):
+        its task can no longer write, so what is still queued is counted as dropped."""
+        if self._closed:
+            return
+        self._closed = True
+        self._accepting = False
+        if self._queue is not None:
+            self._drop(_discard_queued(self._queue), "the writer's event loop stopped before close")
+        await self._close_sink()
 
     async def _close_here(self) -> None:
         if self._closed:
@@ -350,7 +367,14 @@ class TraceWriter:
                 self._task.cancel()
                 await asyncio.wait({self._task}, timeout=_CANCEL_GRACE_S * 2)
                 self._drop(_discard_queued(self._queue), f"close took over {self._close_timeout_s}s")
-        close_call = asyncio.ensure_future(self.sink.aclose())
+        await self._close_sink()
+
+    async def _close_sink(self) -> None:
+        try:
+            close_call = asyncio.ensure_future(self.sink.aclose())
+        except Exception:  # a sink whose aclose is not awaitable, or raises before awaiting
+            logger.exception("trace sink failed to close")
+            return
         if not await self._bounded(close_call, self._sink_timeout_s):
             await self._abandon(close_call)
             logger.warning("trace sink did not close within %.3gs", self._sink_timeout_s)
