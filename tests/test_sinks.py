@@ -239,9 +239,9 @@ async def test_otel_span_follows_genai_conventions_and_carries_billing(span_expo
     assert attributes["server.address"] == "api.openai.com" and attributes["server.port"] == 443
     assert attributes["streamproof.agent_tags"] == ("support", "beta")
     assert "error.type" not in attributes
-    start_ns = int(STARTED.timestamp() * 1e9)
+    start_ns = 1_772_366_400_250_000_000  # 2026-03-01T12:00:00.25Z
     assert span.start_time == start_ns
-    assert span.end_time == start_ns + int(842.5 * 1e6)
+    assert span.end_time == start_ns + 842_500_000
 
 
 async def test_otel_error_and_cancelled_spans(span_exporter: Any) -> None:
@@ -386,3 +386,13 @@ async def test_sqlite_sink_closes_once_and_refuses_later_writes(tmp_path: Path) 
     await sink.aclose()
     with pytest.raises(RuntimeError):
         await sink.write_batch([success_trace(None)])
+
+
+async def test_sqlite_recent_orders_by_time_across_whole_seconds(tmp_path: Path) -> None:
+    whole = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
+    just_before = whole - timedelta(microseconds=1)
+    later = whole + timedelta(microseconds=500)
+    sink = SQLiteSink(tmp_path / "traces.db")
+    # written out of order; the whole-second one has no fractional part to compare
+    await write_all(sink, [ProviderTrace(created_at=t) for t in (whole, later, just_before)])
+    assert [t.created_at for t in sink.recent(3)] == [later, whole, just_before]

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -72,6 +73,8 @@ BILLING_COST_SOURCE: Final = "billing.cost_source"
 BILLING_CUSTOMER_ID: Final = "billing.customer_id"
 
 OPERATION_CHAT: Final = "chat"
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def span_attributes(trace: ProviderTrace) -> dict[str, AttributeValue]:
@@ -133,8 +136,9 @@ def _port(port: int | None, scheme: str | None) -> int | None:
 
 
 def _nanoseconds(trace: ProviderTrace) -> tuple[int, int]:
-    start = int(trace.created_at.timestamp() * 1_000_000_000)
-    return start, start + int((trace.latency_ms or 0.0) * 1_000_000)
+    # integer arithmetic: a float POSIX timestamp would lose the microseconds' last digits
+    start = (trace.created_at - _EPOCH) // timedelta(microseconds=1) * 1_000
+    return start, start + round((trace.latency_ms or 0.0) * 1_000_000)
 
 
 class OTelSink:

@@ -125,7 +125,8 @@ def trace_row(trace: ProviderTrace) -> tuple[Any, ...]:
     """The ``provider_traces`` row for ``trace``, in ``COLUMNS`` order."""
     billing = trace.billing or BillingContext()
     values: dict[str, Any] = {name: getattr(trace, name) for name in _PLAIN_COLUMNS}
-    values["created_at"] = trace.created_at.isoformat()
+    # fixed-width UTC text, so ORDER BY created_at is chronological
+    values["created_at"] = trace.created_at.isoformat(timespec="microseconds")
     values["agent_tags"] = orjson.dumps(list(trace.agent_tags)).decode()
     values["llm_config"] = orjson.dumps(trace.llm_config.model_dump(mode="json")).decode()
     values["request_json"] = orjson.dumps(trace.request_json).decode()
