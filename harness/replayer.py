@@ -34,8 +34,8 @@ and, for clients a library builds itself, ``cassette.intercept()`` patches the r
 ``AsyncHTTPTransport``) for the duration of a ``with`` block, as vcrpy does, routing every request
 through the cassette; recording then goes through the transport instance that was patched.
 
-SDKs retry on transport errors and wrap them (openai's ``APIConnectionError``): pass
-``max_retries=0`` and read ``__cause__`` for the ``NoMatchingInteraction``.
+``NoMatchingInteraction`` is not a transport error, so the SDKs neither retry nor wrap it: it
+reaches the test as it is.
 """
 
 from __future__ import annotations
