@@ -47,9 +47,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _preview(text: str) -> str:
-    if len(text) <= TEXT_PREVIEW_CHARS:
-        return text
-    return f"{text[:TEXT_PREVIEW_CHARS]}… ({len(text) - TEXT_PREVIEW_CHARS} more characters)"
+    """At most TEXT_PREVIEW_CHARS characters, continuation lines indented under their label."""
+    if len(text) > TEXT_PREVIEW_CHARS:
+        text = f"{text[:TEXT_PREVIEW_CHARS]}… ({len(text) - TEXT_PREVIEW_CHARS} more characters)"
+    return text.replace("\n", "\n    ")
 
 
 def describe(path: str, interaction: Interaction, outcome: Outcome) -> Text:
@@ -63,7 +64,10 @@ def describe(path: str, interaction: Interaction, outcome: Outcome) -> Text:
     result = outcome.result
     if result is None:
         if outcome.error is None:
-            out.append("  (not a chat, responses or messages call: not replayed)\n", style="dim")
+            request = interaction.request
+            out.append(
+                f"  {request.method} {request.path}: not a chat, responses or messages call\n", style="dim"
+            )
         return out
     if result.reasoning_text:
         out.append(f"  reasoning: {_preview(result.reasoning_text)}\n", style="dim")

@@ -180,6 +180,7 @@ def test_cli_text_format_is_readable(mixed_cassette: Path, capsys: pytest.Captur
     assert "text: Bonjour" in out
     assert "error: LLMBadRequestError: Invalid temperature" in out
     assert "stop: end_turn (provider: stop)" in out
+    assert "POST /v1/files: not a chat, responses or messages call" in out
 
 
 def _check_types(line: dict[str, Any]) -> None:
