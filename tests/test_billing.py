@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from streamproof.adapters.billing import (
@@ -117,3 +119,24 @@ def test_the_model_enforces_the_same_rules_when_built_directly() -> None:
     with pytest.raises(ValidationError, match="control or non-ASCII"):
         BillingContext(customer_id="a\tb")
     assert BillingContext(cost_source="FREE").cost_source == "free"
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    name=st.sampled_from(
+        ["X-Billing-Plan-Type", "X-Billing-Cost-Source", "X-Billing-Customer-Id", "x-billing-x"]
+    ),
+    value=st.text(max_size=200),
+)
+def test_any_header_value_gives_a_context_or_a_billing_error(name: str, value: str) -> None:
+    try:
+        context = billing_context_from_headers({name: value})
+    except BillingHeaderError as error:
+        assert str(error).startswith(f"{error.header}: ") and error.problem
+        return
+    if name == "x-billing-x":
+        assert context is None
+    else:
+        assert context is not None
+        stored = [v for v in context.model_dump().values() if v is not None]
+        assert len(stored) == 1 and all(" " <= char <= "~" for char in stored[0])
