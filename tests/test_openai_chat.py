@@ -394,3 +394,12 @@ def test_mistral_list_shaped_content_with_thinking_parts() -> None:
     )
     result = replay(body)[0].result()
     assert (result.reasoning_text, result.text) == ("Let me think", "Answer done")
+
+
+def test_only_choice_zero_is_read_when_n_is_above_one() -> None:
+    def other(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {**chunk(None), "choices": [{"index": 1, "delta": delta, "finish_reason": finish}]}
+
+    body = sse(chunk({"content": "A"}), other({"content": "B"}), other({}, "length"), chunk({}, "stop"))
+    result = replay(body)[0].result()
+    assert (result.text, result.provider_stop_reason) == ("A", "stop")

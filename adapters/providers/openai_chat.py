@@ -3,8 +3,8 @@
 Wire format: ``data: <chunk JSON>`` lines, ending with ``data: [DONE]``. What real servers vary
 (REAL-STREAMS.md §3), and how it is read here:
 
-- ``choices`` may be empty (the usage-only chunk, OpenAI's ``moderation`` chunk): only the first
-  choice is read, when there is one (``n > 1`` is not supported).
+- ``choices`` may be empty (the usage-only chunk, OpenAI's ``moderation`` chunk). Only choice 0
+  is read: with ``n > 1`` the other choices' chunks are skipped.
 - ``content`` null or ``""`` is no text; ``refusal`` text streams as refusal deltas. Mistral may
   send ``content`` as a list of parts (``text``, and ``thinking`` holding text parts).
 - A tool call's ``id`` and ``name`` come on its first delta only; Groq sends the whole call in one
@@ -90,7 +90,7 @@ class OpenAIChatInterface(StreamingInterface):
             self.response_id = chunk.get("id")
             self.model = chunk.get("model")
         choices = chunk.get("choices")
-        if choices:
+        if choices and not choices[0].get("index"):  # choice 0 only (absent index: 0)
             choice = choices[0]
             delta = choice.get("delta")
             if delta:
