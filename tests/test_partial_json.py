@@ -141,7 +141,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=150, deadline=None, derandomize=True)
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
 @given(
     others=st.dictionaries(st.text(max_size=8), json_values, max_size=5),
     message=st.text(),

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any, ClassVar
 
 import orjson
+from pydantic import ValidationError
 
 from ..errors import LLMError, MalformedStreamError
 from ..events import (
@@ -328,6 +329,17 @@ class StreamingInterface:
     # -- the outcome -----------------------------------------------------------------------------
 
     def result(self) -> LLMResult:
+        try:
+            return self._build_result()
+        except ValidationError as exc:  # a stream field of the wrong type (say, a list as "model")
+            problem = exc.errors()[0]
+            where = ".".join(str(part) for part in problem["loc"])
+            raise MalformedStreamError(
+                f"{self.provider} {self.api} stream: {where} {problem['input']!r:.60} is invalid ({problem['msg']})",
+                provider=self.provider,
+            ) from None
+
+    def _build_result(self) -> LLMResult:
         tool_calls = [
             ToolCall(
                 id=call.id or "",
