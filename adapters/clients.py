@@ -140,13 +140,16 @@ class OpenAIClient(ProviderClient):
     ) -> None:
         super().__init__(http_client, transport)
         options: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
-        self.sdk_client = openai.AsyncOpenAI(
-            api_key=api_key,
-            base_url=base_url,
-            http_client=self.http_client,
-            max_retries=max_retries,
-            **options,
-        )
+        try:
+            self.sdk_client = openai.AsyncOpenAI(
+                api_key=api_key,
+                base_url=base_url,
+                http_client=self.http_client,
+                max_retries=max_retries,
+                **options,
+            )
+        except openai.OpenAIError as exc:  # no key given and none in OPENAI_API_KEY, and the like
+            raise AdapterConfigError(f"cannot build the openai client: {exc}") from exc
 
     def _create(self, api: str) -> Callable[..., Any]:
         streamed = self.sdk_client.with_streaming_response
@@ -176,6 +179,12 @@ class AnthropicClient(ProviderClient):
             max_retries=max_retries,
             **options,
         )
+        if self.sdk_client.api_key is None and self.sdk_client.auth_token is None:
+            # the SDK would fail only at the first request, with a TypeError
+            raise AdapterConfigError(
+                "cannot build the anthropic client: no api_key given and neither ANTHROPIC_API_KEY"
+                " nor ANTHROPIC_AUTH_TOKEN is set"
+            )
 
     def _create(self, api: str) -> Callable[..., Any]:
         return self.sdk_client.with_streaming_response.messages.create
