@@ -380,7 +380,7 @@ def test_fuzzed_chunks_raise_only_project_errors(chunks: list[dict[str, Any]], d
     body = sse(*chunks, done=done)
     for data in (body, body[:cut]):
         try:
-            replay(data)
+            replay(data)[0].result()
         except StreamproofError as exc:
             assert str(exc)
 
@@ -403,3 +403,8 @@ def test_only_choice_zero_is_read_when_n_is_above_one() -> None:
     body = sse(chunk({"content": "A"}), other({"content": "B"}), other({}, "length"), chunk({}, "stop"))
     result = replay(body)[0].result()
     assert (result.text, result.provider_stop_reason) == ("A", "stop")
+
+
+def test_an_id_or_model_that_is_not_a_string_is_malformed() -> None:
+    with pytest.raises(MalformedStreamError, match="model 42 is not a string"):
+        replay(sse({**chunk({"content": "A"}, "stop"), "model": 42}))

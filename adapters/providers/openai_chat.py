@@ -39,6 +39,13 @@ FINISH_REASONS = {
 }
 
 
+def optional_str(value: Any, what: str) -> str | None:
+    """``value`` when it is a string or absent; anything else is a malformed field (a TypeError)."""
+    if value is None or type(value) is str:
+        return value
+    raise TypeError(f"{what} {value!r:.40} is not a string")
+
+
 def chat_usage(raw: dict[str, Any]) -> Usage:
     """A Chat ``usage`` object: prompt tokens include cached ones."""
     prompt_details = raw.get("prompt_tokens_details") or {}
@@ -87,8 +94,7 @@ class OpenAIChatInterface(StreamingInterface):
 
     def _on_chunk(self, chunk: dict[str, Any]) -> None:
         if self.response_id is None:
-            self.response_id = chunk.get("id")
-            self.model = chunk.get("model")
+            self._identify(chunk)
         choices = chunk.get("choices")
         if choices and not choices[0].get("index"):  # choice 0 only (absent index: 0)
             choice = choices[0]
@@ -107,6 +113,10 @@ class OpenAIChatInterface(StreamingInterface):
             usage = chunk["x_groq"].get("usage")
         if usage:
             self.usage = chat_usage(usage)
+
+    def _identify(self, chunk: dict[str, Any]) -> None:
+        self.response_id = optional_str(chunk.get("id"), "id")
+        self.model = optional_str(chunk.get("model"), "model")
 
     def _on_eof(self) -> None:
         if not self._done:
@@ -194,8 +204,7 @@ class OpenAIChatInterface(StreamingInterface):
         try:
             if body.get("error"):
                 raise map_openai_error(None, body, provider=self.provider)
-            self.response_id = body.get("id")
-            self.model = body.get("model")
+            self._identify(body)
             choices = body.get("choices") or []
             if choices:
                 self._on_message(choices[0].get("message") or {})

@@ -28,6 +28,7 @@ from ..errors import LLMIncompleteStreamError, MalformedStreamError
 from ..events import Usage
 from ..sse import SSEEvent
 from .base import StreamingInterface
+from .openai_chat import optional_str
 
 INCOMPLETE_REASONS = {"max_output_tokens": "max_tokens", "content_filter": "content_filter"}
 
@@ -136,8 +137,8 @@ class OpenAIResponsesInterface(StreamingInterface):
     # -- shared by streams and non-streamed responses --------------------------------------------
 
     def _identify(self, response: dict[str, Any]) -> None:
-        self.response_id = response.get("id") or self.response_id
-        self.model = response.get("model") or self.model
+        self.response_id = optional_str(response.get("id"), "response.id") or self.response_id
+        self.model = optional_str(response.get("model"), "response.model") or self.model
 
     def _call_index(self, item_id: str | None, output_index: int | None) -> int:
         key = item_id or f"@{output_index}"
