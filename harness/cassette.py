@@ -282,6 +282,10 @@ def load_cassette(path: str | Path) -> Cassette:
         raise CassetteError(path, f"not valid YAML: {exc}") from None
     if not isinstance(data, Mapping) or not isinstance(data.get("interactions"), list):
         raise CassetteError(path, "not a vcrpy cassette: no 'interactions' list")
+    if "version" not in data:  # vcrpy writes it last (and we too), so a cut file has none
+        raise CassetteError(path, "no 'version' key: the file is truncated or not a vcrpy cassette")
+    if data["version"] != CASSETTE_FORMAT_VERSION:
+        raise CassetteError(path, f"cassette format version {data['version']!r}, only 1 is supported")
     interactions = [parse_interaction(i, raw, path) for i, raw in enumerate(data["interactions"])]
     meta = data.get("streamproof")
     return Cassette(
@@ -326,17 +330,20 @@ def _sdk_versions() -> dict[str, str]:
     return versions
 
 
-class _Dumper(_BaseDumper):  # type: ignore[misc]
-    """YAML writer. The pure-Python emitter folds NEL/LS/PS in quoted scalars into spaces, so text
-    holding them is written double-quoted (escaped); libyaml's emitter escapes them by itself."""
+def _make_dumper(base: type[Any]) -> type[Any]:
+    """A YAML writer on ``base``. The pure-Python emitter folds NEL/LS/PS inside quoted scalars into
+    spaces, so text holding them is written double-quoted, where they are escaped."""
+
+    def represent_str(dumper: Any, text: str) -> Any:
+        style = '"' if ("\x85" in text or "\u2028" in text or "\u2029" in text) else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+    dumper: Any = type(f"Streamproof{base.__name__}", (base,), {})
+    dumper.add_representer(str, represent_str)
+    return dumper  # type: ignore[no-any-return]
 
 
-def _represent_str(dumper: Any, text: str) -> Any:
-    style = '"' if not HAVE_LIBYAML and any(ch in text for ch in "\x85\u2028\u2029") else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
-
-
-_Dumper.add_representer(str, _represent_str)
+_Dumper = _make_dumper(_BaseDumper)
 
 
 def _body_value(body: bytes | None) -> str | bytes | None:
@@ -393,12 +400,11 @@ def _scrub_metadata(value: Any, scrubber: Scrubber) -> Any:
 def dump_cassette(cassette: Cassette, scrubber: Scrubber | None = None) -> bytes:
     """The scrubbed YAML text of ``cassette`` (what ``save_cassette`` writes)."""
     scrubber = scrubber or Scrubber()
-    data: dict[str, Any] = {
-        "interactions": [_interaction_dict(interaction, scrubber) for interaction in cassette.interactions],
-        "version": CASSETTE_FORMAT_VERSION,
-    }
+    data: dict[str, Any] = {}
     if cassette.metadata:
         data["streamproof"] = _scrub_metadata(cassette.metadata, scrubber)
+    data["interactions"] = [_interaction_dict(interaction, scrubber) for interaction in cassette.interactions]
+    data["version"] = CASSETTE_FORMAT_VERSION  # last: a truncated file has no version (see load_cassette)
     text: str = yaml.dump(data, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=2**31 - 1)
     return text.encode("utf-8")
 
