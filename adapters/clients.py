@@ -3,7 +3,9 @@
 The SDK builds the request, holds auth, the base URL and retries, and raises its status errors
 (``APIStatusError`` and friends, mapped by ``error_mapping.map_sdk_exception``). The body is not
 parsed by the SDK: ``with_streaming_response.create(...)`` returns the raw ``httpx2`` response once
-the status is known, and its decoded bytes go straight to our streaming interface. That skips the
+the status is known, and its decoded bytes go straight to our streaming interface. A request the
+SDK refuses to send (a required argument missing, a non-streamed call too long to wait for) is an
+``LLMBadRequestError``. That skips the
 SDK's per-chunk object construction (~83 µs per OpenAI chunk, PERF-FACTS.md §1) and keeps
 everything else the SDK does.
 
@@ -21,14 +23,14 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, ClassVar
 
 import anthropic
 import httpx2
 import openai
 
-from .errors import AdapterConfigError
+from .errors import AdapterConfigError, LLMBadRequestError
 
 ANTHROPIC_PROVIDERS = frozenset({"anthropic", "bedrock", "minimax"})
 OPENAI_PROVIDERS = frozenset(
@@ -113,7 +115,16 @@ class ProviderClient:
         known = self._parameters.get(api)
         if known is None:
             known = self._parameters[api] = frozenset(inspect.signature(create).parameters)
-        async with create(**_split_known(known, request_data)) as response:
+        async with AsyncExitStack() as stack:
+            try:
+                response = await stack.enter_async_context(create(**_split_known(known, request_data)))
+            except (
+                TypeError,
+                ValueError,
+            ) as exc:  # the SDK's own checks: missing arguments, too long to wait
+                raise LLMBadRequestError(
+                    f"the {self.sdk} SDK refused to send the request: {exc}", provider=self.sdk
+                ) from exc
             yield OpenedResponse(response.http_response)
 
     def _create(self, api: str) -> Callable[..., Any]:

@@ -14,7 +14,7 @@ from streamproof.adapters.clients import (
     api_for_request,
     sdk_for_provider,
 )
-from streamproof.adapters.errors import AdapterConfigError
+from streamproof.adapters.errors import AdapterConfigError, LLMBadRequestError
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 RESPONSES = {"model": "m", "input": "hi"}
@@ -134,3 +134,22 @@ def test_missing_credentials_are_a_config_error_naming_the_variable(monkeypatch:
         OpenAIClient(transport=transport)
     with pytest.raises(AdapterConfigError, match="ANTHROPIC_API_KEY"):
         AnthropicClient(transport=transport)
+
+
+async def test_a_request_the_sdk_refuses_to_send_is_a_bad_request() -> None:
+    sent: list[httpx2.Request] = []
+    client = AnthropicClient(
+        api_key="sk-ant", transport=httpx2.MockTransport(lambda r: sent.append(r) or httpx2.Response(200))
+    )  # type: ignore[func-returns-value]
+    try:
+        with pytest.raises(
+            LLMBadRequestError, match=r"anthropic SDK refused to send the request: .*max_tokens"
+        ):
+            async with client.open("messages", {"model": "c", "messages": []}):
+                pass
+        with pytest.raises(LLMBadRequestError, match="Streaming is required"):
+            async with client.open("messages", {"model": "c", "messages": [], "max_tokens": 1_000_000}):
+                pass
+    finally:
+        await client.aclose()
+    assert sent == []
