@@ -501,3 +501,30 @@ def test_switches_reach_the_interface_and_token_streaming_is_declared() -> None:
     assert [a.supports_token_streaming() for a in adapters] == [True, False]
     assert adapters[0].requires_approval_tools == frozenset({"rm"})
     assert adapters[1].requires_approval_tools == frozenset()
+
+
+async def test_cancelling_a_request_adapter_call_traces_it_cancelled_and_propagates() -> None:
+    sink = MemorySink()
+    writer = TraceWriter(sink)
+    arrived = asyncio.Event()
+
+    async def handler(request: httpx2.Request) -> httpx2.Response:
+        arrived.set()
+        await asyncio.sleep(3600)  # a provider that never answers
+        return httpx2.Response(500)
+
+    client = make_client("openai", httpx2.MockTransport(handler))
+    adapter = LLMRequestAdapter(client, LLMConfig(model="m"), "agent_step", trace_writer=writer)
+    task = asyncio.create_task(adapter.complete(CHAT_REQUEST))
+    try:
+        await arrived.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        await client.aclose()
+    await writer.aclose()
+    assert task.cancelled()
+    (trace,) = sink.traces
+    assert trace.status == "cancelled" and trace.response_json is None and trace.ttft_ms is None
+    assert not other_tasks()

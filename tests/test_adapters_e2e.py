@@ -4,6 +4,7 @@ SSE event. Each result must equal ``streamproof replay``'s outcome for the same 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from streamproof.adapters.events import ReasoningDelta, StopReason, TextDelta, T
 from streamproof.adapters.llm_config import LLMConfig
 from streamproof.harness.cassette import Interaction, load_cassette
 from streamproof.harness.outcome import replay_interaction
-from streamproof.harness.served import served_from_interaction
+from streamproof.harness.served import ServedChunk, served_from_interaction
 
 # the SDK warns about the (real, since retired) models named in the recorded requests
 pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
@@ -216,3 +217,32 @@ async def test_stream_adapter_sends_stream_flag_and_usage_request_without_touchi
     assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
     assert sent["top_k"] == 5  # a field the SDK does not know still reaches an OpenAI-compatible server
     assert orjson.dumps(request_data) == original
+
+
+@pytest.mark.parametrize(
+    ("name", "provider"),
+    [
+        ("test_prefect/test_prefect_agent_run_stream_events.yaml", "openai"),
+        ("test_anthropic/test_anthropic_model_thinking_part_stream.yaml", "anthropic"),
+    ],
+)
+async def test_events_arrive_while_the_server_is_still_sending(
+    server: LoopbackServer, name: str, provider: str
+) -> None:
+    interaction = _interaction(name, 0)
+    served = served_from_interaction(interaction, recorded_timing=False)
+    step = 0.3 / len(served.chunks)  # the body trickles out over 300 ms
+    paced = replace(
+        served, chunks=tuple(ServedChunk(c.data, at=n * step) for n, c in enumerate(served.chunks))
+    )
+    root_url = server.serve(paced)
+    client = _client(provider, root_url)
+    adapter = LLMStreamAdapter(client, LLMConfig(model="recorded", provider=provider), "agent_step")
+    try:
+        await adapter.complete(_request_data(interaction))
+    finally:
+        await client.aclose()
+    result = adapter.result
+    assert result is not None and result.ttft_ms is not None and result.latency_ms is not None
+    assert result.latency_ms >= 250  # the whole stream took as long as the server took to send it
+    assert 0 < result.ttft_ms < result.latency_ms / 2  # the first event did not wait for the last byte
