@@ -1,0 +1,71 @@
+"""``streamproof emulate --port N [--host 127.0.0.1] [--cassettes DIR] [--fault KIND]``: run the provider
+emulator until interrupted (Ctrl-C / SIGTERM) and print the base URLs to give the SDKs.
+
+Pick a scenario per request with the ``x-streamproof-scenario`` header or a model named
+``streamproof-<scenario>``; inject a fault per request with ``x-streamproof-fault: SPEC`` or for
+every response with ``--fault SPEC`` (see ``harness/faults.py`` for the kinds)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from ..adapters.errors import StreamproofError
+from ..harness.emulator import Emulator
+from ..harness.faults import FAULT_KINDS, parse_fault
+from ..harness.scenarios import CATALOGUE
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, required=True, help="port to listen on (0: any free port)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    parser.add_argument(
+        "--cassettes", type=Path, help="serve these recorded cassettes instead of scripted scenarios"
+    )
+    parser.add_argument(
+        "--fault", help=f"inject into every response: {', '.join(FAULT_KINDS)} (KIND[:key=value,...])"
+    )
+    parser.add_argument("--event-delay-ms", type=float, default=0.0, help="pause between scripted SSE events")
+    parser.add_argument(
+        "--instant", action="store_true", help="serve cassettes without their recorded timing"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        fault = parse_fault(args.fault) if args.fault else None
+        emulator = Emulator(
+            args.host,
+            args.port,
+            cassettes=args.cassettes,
+            fault=fault,
+            event_delay=args.event_delay_ms / 1000,
+            recorded_timing=not args.instant,
+        )
+        emulator.start()
+    except (StreamproofError, OSError) as exc:
+        print(f"streamproof emulate: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    serving = f"cassettes from {args.cassettes}" if args.cassettes else f"scenarios: {', '.join(CATALOGUE)}"
+    print(f"streamproof emulator listening on {emulator.base_url}")
+    print(f"  OpenAI (chat, responses): base_url={emulator.openai_base_url}")
+    print(f"  Anthropic (messages):     base_url={emulator.anthropic_base_url}")
+    print(f"  serving {serving}" + (f"; fault on every response: {fault.spec}" if fault else ""))
+    print("  any API key works; Ctrl-C stops", flush=True)
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emulator.stop()
+    return 0

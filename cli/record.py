@@ -1,0 +1,269 @@
+"""``streamproof record``: record catalogue scenarios to cassettes through the real SDKs.
+
+    streamproof record --api chat --scenario tool_call --out cassettes            # live, key from the env
+    streamproof record --all --emulator --out cassettes                           # the bundled set
+    streamproof record --api chat --scenario text --base-url http://localhost:8000/v1 --out DIR
+
+Each scenario's request (``harness/scenarios.py``) goes through the official SDK (``openai`` for
+``chat``/``responses``, ``anthropic`` for ``messages``) over an httpx2 client whose transport is the
+recording transport (``harness/recorder.py``): the stream reaches the SDK as it arrives while its
+chunks and their times are kept. The cassette lands in ``OUT/<provider>/<api>/<scenario>.yaml``,
+scrubbed and written atomically. Keys come from ``OPENAI_API_KEY`` / ``ANTHROPIC_API_KEY``; against
+the emulator a dummy key is used when none is set. ``--emulator`` starts an emulator on a free
+loopback port; a ``--base-url`` that answers the emulator's identity probe counts as one too, and
+the cassette's metadata then says ``source: emulator`` (otherwise ``live``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import anthropic
+import httpx2
+import openai
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from ..harness.cassette import Cassette, api_for_path, load_cassette, new_metadata, save_cassette
+from ..harness.emulator import Emulator
+from ..harness.emulator.server import IDENTITY_PATH
+from ..harness.outcome import replay_interaction
+from ..harness.recorder import CassetteRecorder, RecordingTransport
+from ..harness.scenarios import (
+    APIS,
+    CATALOGUE,
+    PROVIDER_FOR_API,
+    SCENARIO_HEADER,
+    Failure,
+    ScenarioError,
+    catalogue_pairs,
+    model_for,
+    scenario,
+)
+
+KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+DUMMY_KEY = "streamproof-emulator-dummy-key"
+BAD_KEY = "streamproof-deliberately-invalid-key"
+REQUEST_TIMEOUT_S = 120.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--api", choices=APIS, help="which API (with --all: only this one)")
+    parser.add_argument("--scenario", action="append", help="a catalogue scenario (repeatable)")
+    parser.add_argument(
+        "--all", action="store_true", help="every scenario of the catalogue (for --api, or all APIs)"
+    )
+    parser.add_argument(
+        "--provider", help="provider name for the folder and metadata (default: from the API)"
+    )
+    parser.add_argument("--model", help="model to ask for (default: the scenario's)")
+    parser.add_argument(
+        "--base-url", help="send requests here (an OpenAI-compatible server, a proxy, the emulator)"
+    )
+    parser.add_argument("--emulator", action="store_true", help="start a local emulator and record from it")
+    parser.add_argument(
+        "--event-delay-ms", type=float, default=0.0, help="with --emulator: pause between events"
+    )
+    parser.add_argument(
+        "--out", required=True, type=Path, help="folder to write <provider>/<api>/<scenario>.yaml"
+    )
+
+
+@dataclass(frozen=True)
+class Job:
+    provider: str
+    api: str
+    scenario: str
+    model: str
+
+    def path(self, out: Path) -> Path:
+        return out / self.provider / self.api / f"{self.scenario}.yaml"
+
+
+@dataclass
+class JobResult:
+    job: Job
+    path: Path
+    status: int | None = None
+    events: int = 0
+    first_event_s: float | None = None
+    total_s: float = 0.0
+    error: str | None = None
+    expected: bool = False
+
+
+def plan(args: argparse.Namespace) -> list[Job]:
+    if args.all:
+        pairs = [(api, name) for api, name in catalogue_pairs() if args.api in (None, api)]
+        if args.scenario:
+            pairs = [(api, name) for api, name in pairs if name in args.scenario]
+    else:
+        if not args.api or not args.scenario:
+            raise ScenarioError("say which: --api and --scenario, or --all")
+        pairs = []
+        for name in args.scenario:
+            if not scenario(name).applies_to(args.api):
+                raise ScenarioError(
+                    f"scenario {name!r} does not exist for {args.api}: {scenario(name).skip_reason(args.api)}"
+                )
+            pairs.append((args.api, name))
+    for _, name in pairs:
+        scenario(name)  # unknown names fail here, before anything is recorded
+    return [
+        Job(args.provider or PROVIDER_FOR_API[api], api, name, model_for(api, name, args.model))
+        for api, name in pairs
+    ]
+
+
+def is_emulator(base_url: str) -> bool:
+    """Whether ``base_url`` is a streamproof emulator (it answers the identity probe)."""
+    parts = urlsplit(base_url)
+    try:
+        reply = httpx2.get(f"{parts.scheme}://{parts.netloc}{IDENTITY_PATH}", timeout=2.0)
+        return reply.status_code == 200 and reply.json().get("emulator") == "streamproof"
+    except (httpx2.HTTPError, ValueError):
+        return False
+
+
+def run(args: argparse.Namespace) -> int:
+    err = Console(stderr=True)
+    try:
+        jobs = plan(args)
+    except ScenarioError as exc:
+        err.print(f"streamproof record: {exc}")
+        return 2
+    with ExitStack() as stack:
+        base_url: str | None = args.base_url
+        if args.emulator:
+            emulator = stack.enter_context(Emulator(event_delay=args.event_delay_ms / 1000))
+            base_url = emulator.base_url
+        source = "emulator" if base_url is not None and is_emulator(base_url) else "live"
+        keys = {}
+        for sdk in {PROVIDER_FOR_API[job.api] for job in jobs}:
+            key = os.environ.get(KEY_ENV[sdk]) or (DUMMY_KEY if source == "emulator" else None)
+            if key is None:
+                err.print(f"streamproof record: set {KEY_ENV[sdk]} to record {sdk} live (or use --emulator)")
+                return 2
+            keys[sdk] = key
+        results = []
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task(
+                f"recording from {base_url or 'the providers'} ({source})", total=len(jobs)
+            )
+            for job in jobs:
+                progress.update(task, description=f"{job.api} / {job.scenario}")
+                results.append(record(job, args.out, base_url, source, keys))
+                progress.advance(task)
+    console = Console()
+    console.print(summary(results, source))
+    written = sum(1 for r in results if r.path.exists())
+    console.print(f"{written} cassette(s) under {args.out}", soft_wrap=True)
+    return 0 if all(result.expected for result in results) else 1
+
+
+def _client(api: str, base_url: str | None, source: str, key: str, http_client: httpx2.Client) -> Any:
+    if api == "messages":
+        return anthropic.Anthropic(api_key=key, base_url=base_url, http_client=http_client, max_retries=0)
+    if base_url is not None and source == "emulator" and not base_url.rstrip("/").endswith("/v1"):
+        base_url = base_url.rstrip("/") + "/v1"
+    return openai.OpenAI(api_key=key, base_url=base_url, http_client=http_client, max_retries=0)
+
+
+def record(job: Job, out: Path, base_url: str | None, source: str, keys: dict[str, str]) -> JobResult:
+    chosen = CATALOGUE[job.scenario]
+    path = job.path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = new_metadata(
+        source=source, provider=job.provider, api=job.api, scenario=job.scenario, model=job.model
+    )
+    result = JobResult(job, path)
+    key = BAD_KEY if job.scenario == "bad_key" else keys[PROVIDER_FOR_API[job.api]]
+    http_client = httpx2.Client(
+        transport=RecordingTransport(CassetteRecorder(path, metadata=metadata)), timeout=REQUEST_TIMEOUT_S
+    )
+    client = _client(job.api, base_url, source, key, http_client)
+    request = chosen.request(job.api, job.model, for_emulator=source == "emulator")
+    headers = {SCENARIO_HEADER: job.scenario} if source == "emulator" else {}
+    started = time.monotonic()
+    try:
+        if job.api == "chat":
+            stream = client.chat.completions.create(**request, extra_headers=headers)
+        elif job.api == "responses":
+            stream = client.responses.create(**request, extra_headers=headers)
+        else:
+            stream = client.messages.create(**request, extra_headers=headers)
+        with stream:
+            for _ in stream:
+                if result.first_event_s is None:
+                    result.first_event_s = time.monotonic() - started
+                result.events += 1
+        result.status = stream.response.status_code
+        result.expected = not isinstance(chosen.answer, Failure)
+    except (openai.APIStatusError, anthropic.APIStatusError) as exc:
+        result.status = exc.status_code
+        result.error = f"{type(exc).__name__}: HTTP {exc.status_code}"
+        result.expected = isinstance(chosen.answer, Failure)
+    except (openai.APIError, anthropic.APIError, httpx2.HTTPError) as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        result.total_s = time.monotonic() - started
+        http_client.close()
+    if path.exists():
+        finalize(path, source)
+    else:
+        result.expected, result.error = False, result.error or "nothing was recorded"
+    return result
+
+
+def finalize(path: Path, source: str) -> None:
+    """Adds the recorded usage (as the reference stack reads it) to the metadata and, for an
+    emulator recording, puts the provider's own URL in place of the emulator's loopback address, so
+    the cassette replays for clients pointed at the real service."""
+    cassette = load_cassette(path)
+    interactions = cassette.interactions
+    if source == "emulator":
+        interactions = [
+            replace(i, request=replace(i.request, uri=canonical_uri(i.request.uri))) for i in interactions
+        ]
+    outcome = replay_interaction(interactions[-1])
+    usage = outcome.result.contract_dict()["usage"] if outcome.result is not None else None
+    save_cassette(path, Cassette(path, interactions, {**cassette.metadata, "usage": usage}))
+
+
+def canonical_uri(uri: str) -> str:
+    parts = urlsplit(uri)
+    api = api_for_path(parts.path)
+    if api == "other":
+        return uri
+    host = "api.anthropic.com" if api == "messages" else "api.openai.com"
+    path = parts.path[parts.path.index("/v1/") :] if "/v1/" in parts.path else parts.path
+    return urlunsplit(("https", host, path, parts.query, ""))
+
+
+def summary(results: list[JobResult], source: str) -> Table:
+    table = Table(title=f"streamproof record ({source})")
+    for column in ("api", "scenario", "status", "events", "first event", "total", "result"):
+        table.add_column(column, no_wrap=column != "result")
+    for r in results:
+        first = f"{r.first_event_s * 1000:.1f} ms" if r.first_event_s is not None else "-"
+        verdict = "ok" if r.expected else f"UNEXPECTED {r.error or 'success'}"
+        if r.expected and r.error:
+            verdict = f"ok ({r.error})"
+        table.add_row(
+            r.job.api,
+            r.job.scenario,
+            str(r.status or "-"),
+            str(r.events),
+            first,
+            f"{r.total_s * 1000:.1f} ms",
+            verdict,
+        )
+    return table
