@@ -63,10 +63,13 @@ from .traces.writer import TraceWriter
 class _Call:
     """Everything one call knows about itself; its trace is built from this alone."""
 
-    def __init__(self, api: str, payload: dict[str, Any], interface: StreamingInterface) -> None:
+    def __init__(
+        self, api: str, payload: dict[str, Any], interface: StreamingInterface, context: TraceContext
+    ) -> None:
         self.api = api
         self.payload = payload
         self.interface = interface
+        self.context = context  # ids, tags, call type and billing as they were when the call began
         self.created_at = datetime.now(timezone.utc)
         self.started = time.perf_counter()
         self.first_event: float | None = None
@@ -118,8 +121,11 @@ class LLMAdapter:
         self.use_assistant_message = use_assistant_message
         self.put_inner_thoughts_in_kwargs = put_inner_thoughts_in_kwargs
         self.requires_approval_tools = frozenset(requires_approval_tools)
-        # the outcome of the last call, as Letta's adapter holds it
         self.request_data: dict[str, Any] | None = None
+        self._forget_outcome()
+
+    def _forget_outcome(self) -> None:
+        """The outcome of the last call, as Letta's adapter holds it; empty until a call succeeds."""
         self.result: LLMResult | None = None
         self.content: str | None = None
         self.reasoning_content: list[ReasoningBlock | HiddenReasoningBlock] = []
@@ -156,14 +162,24 @@ class LLMAdapter:
         api = api_for_request(self.llm_config.provider, request_data)
         payload = self._payload(request_data, api)
         self.request_data = payload
-        self.result = None
+        self._forget_outcome()
+        context = TraceContext(
+            step_id=self.step_id,
+            agent_id=self.agent_id,
+            run_id=self.run_id,
+            organization_id=self.org_id,
+            user_id=self.user_id,
+            agent_tags=self.agent_tags,
+            call_type=self.call_type,
+            billing=self.billing_context,
+        )
         interface = interface_for_api(api)(
             use_assistant_message=self.use_assistant_message,
             put_inner_thoughts_in_kwargs=self.put_inner_thoughts_in_kwargs,
             requires_approval_tools=self.requires_approval_tools,
             provider=self.llm_config.provider,
         )
-        return _Call(api, payload, interface)
+        return _Call(api, payload, interface, context)
 
     def _succeed(self, call: _Call, result: LLMResult) -> None:
         latency = call.elapsed_ms()
@@ -213,18 +229,8 @@ class LLMAdapter:
     ) -> None:
         if self.trace_writer is None:
             return
-        context = TraceContext(
-            step_id=self.step_id,
-            agent_id=self.agent_id,
-            run_id=self.run_id,
-            organization_id=self.org_id,
-            user_id=self.user_id,
-            agent_tags=self.agent_tags,
-            call_type=self.call_type,
-            billing=self.billing_context,
-        )
         trace = ProviderTrace.from_context(
-            context,
+            call.context,
             created_at=call.created_at,
             request_json=call.payload,
             response_json=result.model_dump(mode="json") if result is not None else None,

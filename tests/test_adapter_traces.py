@@ -429,7 +429,22 @@ async def test_error_traces_depend_only_on_the_failed_calls_own_state() -> None:
         assert trace.request_json["model"] == "fail-me"
         assert trace.response_json is None and trace.response_id is None  # nothing from the earlier success
         assert trace.usage.total_tokens is None
-    assert adapter.result is None  # the failed call left no stale result behind
+    # the failed call left nothing of the earlier success behind
+    assert adapter.result is None and adapter.content is None and adapter.usage.total_tokens is None
+    assert adapter.tool_calls == [] and adapter.message_id is None and adapter.finish_reason is None
+
+
+async def test_each_trace_keeps_the_step_id_its_call_began_with() -> None:
+    sink = MemorySink()
+    writer = TraceWriter(sink)
+    client = make_client("openai", paced(chat_chunks(WORDS), delay=0.005))
+    adapter = stream_adapter(client, "openai", writer)
+    try:
+        await asyncio.gather(*(adapter.complete(CHAT_REQUEST, step_id=f"step-{n}") for n in range(3)))
+    finally:
+        await client.aclose()
+    await writer.aclose()
+    assert sorted(t.step_id or "" for t in sink.traces) == ["step-0", "step-1", "step-2"]
 
 
 async def test_insufficient_quota_is_not_a_retryable_rate_limit() -> None:
