@@ -16,8 +16,16 @@ from types import FrameType
 
 from ..adapters.errors import StreamproofError
 from ..harness.emulator import Emulator
-from ..harness.faults import FAULT_KINDS, parse_fault
+from ..harness.faults import FAULT_KINDS, Fault, FaultError, parse_fault
 from ..harness.scenarios import CATALOGUE
+
+
+def fault_argument(spec: str) -> Fault:
+    """``--fault SPEC`` for argparse: a bad spec becomes a usage error that names the problem."""
+    try:
+        return parse_fault(spec)
+    except FaultError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--cassettes", type=Path, help="serve these recorded cassettes instead of scripted scenarios"
     )
     parser.add_argument(
-        "--fault", help=f"inject into every response: {', '.join(FAULT_KINDS)} (KIND[:key=value,...])"
+        "--fault",
+        type=fault_argument,
+        help=f"inject into every response: {', '.join(FAULT_KINDS)} (KIND[:key=value,...])",
     )
     parser.add_argument("--event-delay-ms", type=float, default=0.0, help="pause between scripted SSE events")
     parser.add_argument(
@@ -37,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        fault = parse_fault(args.fault) if args.fault else None
+        fault = args.fault
         emulator = Emulator(
             args.host,
             args.port,

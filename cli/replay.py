@@ -13,7 +13,9 @@ from rich.text import Text
 
 from ..adapters.errors import CassetteError
 from ..harness.cassette import Interaction, load_cassette
+from ..harness.faults import faulted_interaction
 from ..harness.outcome import Outcome, replay_interaction
+from .emulate import fault_argument
 
 TEXT_PREVIEW_CHARS = 400
 
@@ -22,6 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("cassettes", nargs="+", metavar="CASSETTE", help="vcrpy cassette files (YAML)")
     parser.add_argument(
         "--format", choices=("text", "json"), default="text", help="output format (default: text)"
+    )
+    parser.add_argument(
+        "--fault",
+        type=fault_argument,
+        help="replay each interaction with this fault injected (harness/faults.py)",
     )
 
 
@@ -35,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"streamproof replay: {exc}", file=sys.stderr)
             exit_code = 1
             continue
-        for interaction in cassette.interactions:
+        for recorded in cassette.interactions:
+            interaction = faulted_interaction(recorded, args.fault) if args.fault else recorded
             outcome = replay_interaction(interaction)
             if args.format == "json":
                 line = outcome.contract_dict(path, interaction.index, interaction.provider, interaction.api)

@@ -22,6 +22,12 @@ stall                nothing for ``seconds`` before the status line (slow first 
                      ``after``, a pause of ``seconds`` after that many events
 ===================  ======================================================================
 
+Where it applies: the emulator serves it over a socket (``Emulator(fault=...)``, ``--fault``, or a
+per-request ``x-streamproof-fault`` header); a replay serves it through the replay transports
+(``use_cassette(path, shape=fault_shape(fault))``); ``faulted_interaction`` gives the faulty
+response as an ``Interaction`` for offline replay (``streamproof replay --fault``), where a stall
+changes only the recorded times.
+
 A spec reads ``KIND`` or ``KIND:key=value,...`` (``cut_events:after=3``, ``rate_limit:retry_after=7``,
 ``stall:seconds=30``); a bare number sets ``after`` (``cut_bytes:120``). Every faulty response is
 labelled synthetic: ``ServedResponse.synthetic`` and an ``x-streamproof-synthetic`` header.
@@ -31,12 +37,13 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import orjson
 
 from ..adapters.errors import StreamproofError
-from .cassette import Interaction
+from .cassette import Headers, Interaction, RecordedResponse
 from .rechunk import at_events
 from .served import ServedChunk, ServedResponse, served_from_interaction
 from .wire import error_reply, midstream_error_event
@@ -121,6 +128,29 @@ def fault_interaction(
     """The recorded response of ``interaction`` with ``fault`` applied."""
     served = served_from_interaction(interaction, recorded_timing=recorded_timing)
     return apply_fault(served, fault, api=interaction.api)
+
+
+def fault_shape(fault: Fault) -> Callable[[Interaction], ServedResponse]:
+    """The ``shape`` hook for the replay transports: every replayed interaction gets ``fault``."""
+
+    def shape(interaction: Interaction) -> ServedResponse:
+        return fault_interaction(interaction, fault)
+
+    return shape
+
+
+def faulted_interaction(interaction: Interaction, fault: Fault) -> Interaction:
+    """``interaction`` with its response replaced by the faulty one (chunks and times kept)."""
+    served = fault_interaction(interaction, fault)
+    ends, total = [], 0
+    for chunk in served.chunks:
+        total += len(chunk.data)
+        ends.append((total, chunk.at + served.stall_before_headers))
+    headers: dict[str, list[str]] = {}
+    for name, value in served.headers:
+        headers.setdefault(name, []).append(value)
+    response = RecordedResponse(served.status, served.reason, Headers(headers), served.body, ends or None)
+    return replace(interaction, response=response)
 
 
 def apply_fault(served: ServedResponse, fault: Fault, *, api: str) -> ServedResponse:

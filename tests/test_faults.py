@@ -15,6 +15,7 @@ import openai
 import pytest
 
 from streamproof.adapters.sse import SSEDecoder
+from streamproof.cli.main import main
 from streamproof.harness.cassette import load_cassette
 from streamproof.harness.emulator import Emulator
 from streamproof.harness.faults import (
@@ -23,9 +24,12 @@ from streamproof.harness.faults import (
     FaultError,
     apply_fault,
     fault_interaction,
+    fault_shape,
+    faulted_interaction,
     parse_fault,
 )
 from streamproof.harness.rechunk import at_events
+from streamproof.harness.replayer import use_cassette
 from streamproof.harness.scenarios import CATALOGUE
 from streamproof.harness.served import ServedChunk, ServedResponse
 
@@ -286,3 +290,53 @@ def test_server_wide_fault_and_faults_on_a_real_capture(tmp_path: Path) -> None:
         seen = caught.value.seen  # type: ignore[attr-defined]
         assert [event.type for event in seen[:2]] == ["message_start", "content_block_start"]
         assert caught.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
+
+
+# --- the same faults through the replay transports and the replay CLI ------------------------------
+
+BUNDLED = Path(__file__).parents[1] / "cassettes"
+
+
+def replayed(api: str, name: str, fault: str, timeout: float = 10.0) -> Any:
+    provider = "anthropic" if api == "messages" else "openai"
+    with use_cassette(
+        BUNDLED / provider / api / f"{name}.yaml", shape=fault_shape(parse_fault(fault))
+    ) as cassette:
+        http_client = httpx2.Client(transport=cassette.transport(), timeout=timeout)
+        kwargs = CATALOGUE[name].request(api)
+        if api == "messages":
+            return consume(
+                anthropic.Anthropic(api_key="k", http_client=http_client, max_retries=0).messages.create(
+                    **kwargs
+                )
+            )
+        client = openai.OpenAI(api_key="k", http_client=http_client, max_retries=0)
+        create = client.chat.completions.create if api == "chat" else client.responses.create
+        return consume(create(**kwargs))
+
+
+def test_replay_transports_serve_the_same_faults() -> None:
+    with pytest.raises(openai.RateLimitError) as limited:
+        replayed("chat", "long_text", "rate_limit:retry_after=5")
+    assert limited.value.response.headers["retry-after"] == "5"
+    with pytest.raises(anthropic.OverloadedError):
+        replayed("messages", "text", "overloaded")
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        replayed("messages", "long_text", "mid_stream_error:after=7")
+    assert caught.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
+    with pytest.raises(openai.APIConnectionError) as cut:
+        replayed("chat", "long_text", "cut_events:after=9")
+    assert len(cut.value.seen) == 9  # type: ignore[attr-defined]
+    with pytest.raises(openai.APITimeoutError):
+        replayed("responses", "text", "stall:seconds=5", timeout=0.2)
+
+
+def test_replay_cli_injects_a_fault(capsys: Any) -> None:
+    path = str(BUNDLED / "anthropic" / "messages" / "tool_call.yaml")
+    assert main(["replay", path, "--format", "json", "--fault", "mid_stream_error:after=4"]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["status"] == 200 and line["error"]["type"] == "LLMProviderOverloadedError"
+    assert main(["replay", path, "--format", "json", "--fault", "cut_events:after=4,abort=false"]) == 0
+    assert json.loads(capsys.readouterr().out)["error"]["type"] == "LLMIncompleteStreamError"
+    interaction = faulted_interaction(load_cassette(path).interactions[0], parse_fault("rate_limit"))
+    assert interaction.response.status == 429 and interaction.response.headers["retry-after"] == "2"
