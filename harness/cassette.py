@@ -374,6 +374,7 @@ def _interaction_dict(interaction: Interaction, scrubber: Scrubber) -> dict[str,
         "headers": _response_headers(scrubber.scrub_headers(response.headers.raw), len(body)),
         "body": {"string": _body_value(body)},
     }
+    chunks = _covering(chunks, len(body))
     if chunks:
         response_dict["streamproof_chunks"] = orjson.dumps([[end, round(t, 6)] for end, t in chunks]).decode()
     return {
@@ -385,6 +386,15 @@ def _interaction_dict(interaction: Interaction, scrubber: Scrubber) -> dict[str,
         },
         "response": response_dict,
     }
+
+
+def _covering(chunks: list[tuple[int, float]] | None, length: int) -> list[tuple[int, float]] | None:
+    """Chunk ends that cover exactly ``length`` bytes, for a body edited after it was recorded:
+    ends past the body go, and bytes past the last end arrive with the last chunk."""
+    if not chunks:
+        return chunks
+    kept = [(end, t) for end, t in chunks if end < length]
+    return [*kept, (length, chunks[-1][1])] if length else kept
 
 
 def _scrub_metadata(value: Any, scrubber: Scrubber) -> Any:

@@ -152,19 +152,35 @@ def _short(value: Any, limit: int = 80) -> str:
 
 
 class CassettePlayer:
-    """Recorded interactions, each played at most once, first unplayed match first."""
+    """Recorded interactions, each played at most once, first unplayed match first.
 
-    def __init__(self, path: Path, interactions: list[Interaction], matcher: RequestMatcher) -> None:
+    Cassettes hold scrubbed requests, so a sent request is scrubbed the same way before it is
+    compared (a key in a URL or body would otherwise never match; it never shows in a message).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        interactions: list[Interaction],
+        matcher: RequestMatcher,
+        scrubber: Scrubber | None = None,
+    ) -> None:
         self.path = path
         self.interactions = interactions
         self.matcher = matcher
+        self._scrubber = scrubber or Scrubber()
         self._played = [False] * len(interactions)
+
+    def scrubbed(self, sent: RecordedRequest) -> RecordedRequest:
+        body = self._scrubber.scrub_bytes(sent.body) if sent.body is not None else None
+        return RecordedRequest(sent.method, self._scrubber.scrub_text(sent.uri), sent.headers, body)
 
     @property
     def all_played(self) -> bool:
         return all(self._played)
 
     def take(self, sent: RecordedRequest) -> Interaction | None:
+        sent = self.scrubbed(sent)
         for i, interaction in enumerate(self.interactions):
             if not self._played[i] and self.matcher.matches(sent, interaction.request):
                 self._played[i] = True
@@ -172,6 +188,7 @@ class CassettePlayer:
         return None
 
     def no_match(self, sent: RecordedRequest) -> NoMatchingInteraction:
+        sent = self.scrubbed(sent)
         asked = f"no recorded interaction matches {sent.method} {sent.uri}"
         if not self.interactions:
             return NoMatchingInteraction(self.path, f"{asked}; the cassette has no interactions")
@@ -503,7 +520,7 @@ class CassetteSession:
         loaded = load_cassette(self.path) if exists else None
         interactions = loaded.interactions if loaded is not None else []
         self.matcher = RequestMatcher(ignore_paths)
-        self.player = CassettePlayer(self.path, interactions, self.matcher)
+        self.player = CassettePlayer(self.path, interactions, self.matcher, scrubber)
         self.replays = mode in ("none", "new_episodes") or (mode == "once" and exists)
         records = mode in ("new_episodes", "all") or (mode == "once" and not exists)
         self.recorder = (
@@ -512,13 +529,14 @@ class CassetteSession:
                 kept=interactions,
                 metadata=metadata or (loaded.metadata if loaded is not None and loaded.metadata else None),
                 scrubber=scrubber,
-                supersedes=(lambda new, old: self.matcher.matches(new.request, old.request))
-                if mode == "all"
-                else None,
+                supersedes=self._supersedes if mode == "all" else None,
             )
             if records
             else None
         )
+
+    def _supersedes(self, new: Interaction, old: Interaction) -> bool:
+        return self.matcher.matches(self.player.scrubbed(new.request), old.request)
 
     def transport(self, real: Any = None) -> ReplayTransport:
         """A sync transport for httpx2 or httpx clients; ``real`` sends what is recorded."""
