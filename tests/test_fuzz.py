@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streamproof.adapters.errors import MalformedStreamError, StreamproofError
-from streamproof.adapters.providers import interface_for_api
+from streamproof.adapters.providers import StreamingInterface, interface_for_api
+from streamproof.adapters.sse import SSEEvent
 
 APIS = ["chat", "responses", "messages"]
 SWITCHES: dict[str, Any] = {
@@ -231,13 +232,24 @@ def test_events_dropped_repeated_or_out_of_order(api: str, data: st.DataObject, 
     check(api, [encode([seed[i] for i in order])], switches)
 
 
-def test_a_field_of_the_wrong_type_is_a_malformed_stream_not_a_validation_error() -> None:
-    events = _chat_events()
-    events[0] = (None, {**events[0][1], "model": [[], {}]})
-    interface = interface_for_api("chat")()
-    interface.feed(encode(events))
+class _LooseInterface(StreamingInterface):  # type: ignore[misc]  # mypy sees the mapped package as Any
+    """Takes ``model`` from each event without checking its type, as a careless subclass would."""
+
+    provider = "loose"
+    api = "chat"
+
+    def _on_sse(self, sse: SSEEvent, tail: bool = False) -> None:
+        self.model = self._loads(sse.data, tail)["model"]
+
+    def _on_eof(self) -> None:
+        pass
+
+
+def test_a_result_field_of_the_wrong_type_is_a_malformed_stream_not_a_validation_error() -> None:
+    interface = _LooseInterface()
+    interface.feed(b'data: {"model": [[], {}]}\n\n')
     interface.finish()
-    with pytest.raises(MalformedStreamError, match=r"openai chat stream: model \[\[\], \{\}\] is invalid"):
+    with pytest.raises(MalformedStreamError, match=r"loose chat stream: model \[\[\], \{\}\] is invalid"):
         interface.result()
 
 

@@ -78,7 +78,10 @@ class AnthropicMessagesInterface(StreamingInterface):
     # -- streaming -------------------------------------------------------------------------------
 
     def _on_sse(self, sse: SSEEvent, tail: bool = False) -> None:
-        data = self._loads(sse.data, tail)
+        try:
+            data = orjson.loads(sse.data)
+        except orjson.JSONDecodeError:
+            data = self._loads(sse.data, tail)  # raises the error that says what was wrong
         kind: object = None
         try:
             kind = data["type"]

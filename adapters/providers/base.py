@@ -43,6 +43,8 @@ from ..events import (
 from ..partial_json import TopLevelStringFields
 from ..sse import SSEDecoder, SSEEvent
 
+_validate_text_delta = TextDelta.__pydantic_validator__.validate_python  # dict -> validated TextDelta
+
 
 class _ToolCallState:
     __slots__ = ("id", "is_assistant_message", "name", "parts", "reader", "requires_approval")
@@ -210,9 +212,22 @@ class StreamingInterface:
         self._out.append(event)
 
     def _text_delta(self, text: str) -> None:
+        # The hottest path of every stream: _next_id and _emit inlined, and the event validated by
+        # the model's own validator without BaseModel.__init__'s Python wrapper (~0.4 us saved).
         if text:
             self._text.append(text)
-            self._emit(TextDelta(message_id=self.message_id, event_id=self._next_id(), text=text))
+            self._seq += 1
+            if self.first_event_at is None:
+                self.first_event_at = time.perf_counter()
+            self._out.append(
+                _validate_text_delta(
+                    {
+                        "message_id": self.message_id,
+                        "event_id": f"{self.message_id}:{self._seq}",
+                        "text": text,
+                    }
+                )
+            )
 
     def _refusal_delta(self, text: str) -> None:
         if text:
