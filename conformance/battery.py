@@ -37,9 +37,10 @@ from ..adapters import errors
 from ..adapters.billing import BillingContext
 from ..adapters.events import LLMResult, StreamEvent
 from ..harness.cassette import Interaction, load_cassette
-from ..harness.rechunk import at_random_offsets, byte_by_byte
-from ..harness.served import ServedChunk, ServedResponse, served_from_interaction
-from .oracle import USAGE_FIELDS, Expected, error_class_for, expected_outcome
+from ..harness.faults import apply_fault, parse_fault
+from ..harness.rechunk import at_events, at_random_offsets, byte_by_byte
+from ..harness.served import ServedResponse, served_from_interaction
+from .oracle import USAGE_FIELDS, Expected, expected_for, expected_outcome
 from .protocol import CHECKS, ConformanceAdapter, ConformanceCall, TraceCollector
 from .transport import CaseTransport, SentRequest, intercept_pools
 
@@ -47,6 +48,7 @@ Status = Literal["pass", "fail", "xfail", "skip"]
 
 RUN_DEADLINE_S = 5.0  # no single call may take longer: a hang is a failure, not a stuck suite
 READ_TIMEOUT_S = 0.2  # the client read timeout the suite asks for; the stall fault waits past it
+TASK_GRACE_S = 0.2  # how long tasks the call spawned may take to finish after it ended
 HOLD_LAST_CHUNK_S = 0.5  # how long the streaming check waits for a first event before the last byte
 BYTE_BY_BYTE_LIMIT = 16_384  # longer bodies are fed byte by byte up to here, then in random chunks
 CHUNK_SEEDS = (7, 1337)
@@ -306,12 +308,12 @@ async def run_call(
             except Exception as exc:  # what the adapter raised is the verdict's input, not ours to handle
                 run.error = exc
     run.seconds = time.perf_counter() - started
-    for _ in range(3):  # let callbacks scheduled by the adapter's cleanup run
-        await asyncio.sleep(0)
+    await asyncio.sleep(0)  # let the adapter's cleanup callbacks run
+    spawned = asyncio.all_tasks() - before - {asyncio.current_task()}
+    if spawned:  # finalizers may still be finishing; a task alive after the grace period is left behind
+        await asyncio.wait(spawned, timeout=TASK_GRACE_S)
     run.leftover_tasks = sorted(
-        task.get_name()
-        for task in asyncio.all_tasks() - before
-        if task is not asyncio.current_task() and not task.done()
+        f"{task.get_name()} running {task.get_coro()!r}" for task in spawned if not task.done()
     )
     run.result = call.result
     run.traces = collector.traces
@@ -352,92 +354,47 @@ def _judge_outcome(expected: Expected, run: Run) -> Difference | None:
 # -- the checks ------------------------------------------------------------------------------------
 
 
+# the faults of harness.faults injected into every streamed case; ``after`` is capped for short streams
+STATUS_FAULT_SPECS = ("rate_limit:retry_after=1", "server_error", "unavailable", "overloaded")
+STREAM_FAULT_SPECS = ("mid_stream_error", "cut_events", "cut_bytes", "malformed_chunk")
+STALL_SPEC = f"stall:seconds={READ_TIMEOUT_S * 5:g}"  # a slow first byte, well past the read timeout
+
+
 @dataclass(frozen=True)
-class Fault:
+class InjectedFault:
     """A fault injected into a recorded streamed response, and the error class it must give."""
 
-    kind: str
+    spec: str
     expected_error: str
     served: ServedResponse
 
 
-def _error_response(
-    served: ServedResponse, status: int, body: dict[str, Any], **headers: str
-) -> ServedResponse:
-    kept = tuple((k, v) for k, v in served.headers if k.lower() != "content-type")
-    return replace(
-        served,
-        status=status,
-        headers=(*kept, ("content-type", "application/json"), *headers.items()),
-        chunks=(ServedChunk(json.dumps(body).encode()),),
-        synthetic=f"http_{status}",
-    )
+def _strike_point(events: Sequence[bytes], wanted: int = 3) -> int:
+    """How many events to keep before a stream fault: about ``wanted``, and the next event must carry
+    data a parser has to read (not a comment, not a ping), so that breaking it must be noticed."""
+    for index in range(min(wanted, max(len(events) - 2, 0)), len(events) - 1):
+        if b"data:" in events[index] and b'"ping"' not in events[index]:
+            return index
+    return 0
 
 
-# each API's own mid-stream error event (Anthropic ``error``, Responses ``error``, Groq-style Chat ``error``)
-_ERROR_EVENTS: dict[str, dict[str, Any]] = {
-    "messages": {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}},
-    "responses": {
-        "type": "error",
-        "code": "server_error",
-        "message": "The server had an error",
-        "param": None,
-    },
-    "chat": {"error": {"message": "The server had an error", "type": "server_error", "code": "server_error"}},
-}
-
-
-def _error_event(api: str) -> bytes:
-    return b"event: error\ndata: " + json.dumps(_ERROR_EVENTS[api]).encode() + b"\n\n"
-
-
-def _with_events(
-    served: ServedResponse, pieces: Sequence[bytes], kind: str, *, abort: bool = False
-) -> ServedResponse:
-    return replace(served, chunks=tuple(ServedChunk(p) for p in pieces), synthetic=kind, abort=abort)
-
-
-def faults_for(case: Case, served: ServedResponse) -> list[Fault]:
-    """The faults injected into a streamed case: status errors, a mid-stream error, a cut, bad JSON, a stall."""
-    pieces = [c.data for c in served.chunks]
-    head = pieces[: max(1, len(pieces) // 2)]
-    provider_error = {
-        "error": {"message": "injected", "type": "api_error" if case.api == "messages" else "server_error"}
-    }
-    rate_limited = {
-        "error": {"message": "Rate limit reached", "type": "rate_limit_error", "code": "rate_limit_exceeded"}
-    }
-    overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
-    faults = [
-        Fault(
-            "http_429",
-            "LLMRateLimitError",
-            _error_response(served, 429, rate_limited, **{"retry-after": "1"}),
-        ),
-        Fault("http_500", error_class_for(500, provider_error), _error_response(served, 500, provider_error)),
-        Fault("http_503", error_class_for(503, provider_error), _error_response(served, 503, provider_error)),
-        Fault(
-            "mid_stream_error",
-            error_class_for(None, _ERROR_EVENTS[case.api]),
-            _with_events(served, [*head, _error_event(case.api)], "mid_stream_error"),
-        ),
-        Fault("cut", "LLMIncompleteStreamError", _with_events(served, head, "cut", abort=True)),
-        Fault(
-            "malformed_chunk",
-            "MalformedStreamError",
-            _with_events(served, [*head, b"data: {not json\n\n"], "malformed"),
-        ),
-        Fault(
-            "stall",
-            "LLMTimeoutError",
-            replace(served, stall_before_headers=READ_TIMEOUT_S * 5, synthetic="stall"),
-        ),
-    ]
-    if case.api == "messages":
-        faults.append(
-            Fault("http_529", "LLMProviderOverloadedError", _error_response(served, 529, overloaded))
-        )
-    return faults
+def faults_for(case: Case, served: ServedResponse) -> list[InjectedFault]:
+    """Each fault kind applied to ``served``; the oracle says which error class each must give."""
+    after = _strike_point(at_events(served.body))
+    specs = [*STATUS_FAULT_SPECS, *(f"{spec}:after={after}" for spec in STREAM_FAULT_SPECS)]
+    if (
+        case.api != "messages"
+    ):  # the other mid-stream error shapes: Groq's error event, Responses' error event
+        specs.append(f"mid_stream_error:after={after},style={'groq' if case.api == 'chat' else 'error'}")
+    injected = []
+    for spec in specs:
+        faulty = apply_fault(served, parse_fault(spec), api=case.api)
+        expected = expected_for(case.api, faulty.status, faulty.body).error
+        assert expected is not None, f"fault {spec} left {case.id} a successful stream"
+        injected.append(InjectedFault(spec, expected, faulty))
+    stalled = apply_fault(served, parse_fault(STALL_SPEC), api=case.api)
+    injected.append(InjectedFault(STALL_SPEC, "LLMTimeoutError", stalled))
+    return injected
 
 
 class Battery:
@@ -535,7 +492,7 @@ class Battery:
                 if statuses != ["error"]:
                     found = Difference("traces", ["error"], statuses)
             if found is not None:
-                return self._verdict("faults", replace(found, path=f"{fault.kind}: {found.path}"), run)
+                return self._verdict("faults", replace(found, path=f"{fault.spec}: {found.path}"), run)
         return self._verdict("faults", None, baseline)
 
     async def check_traces(self) -> Verdict:

@@ -272,6 +272,7 @@ class _ResponsesReader:
     def __init__(self) -> None:
         self.expected = Expected()
         self.tools: dict[str, dict[str, str]] = {}  # by item id, in order of appearance
+        self.signed: dict[int, str] = {}  # output index -> the reasoning item's encrypted_content
         self.ended = False
 
     def read(self, events: list[tuple[str | None, str]]) -> Expected:
@@ -282,6 +283,7 @@ class _ResponsesReader:
         if not self.ended:
             raise _StreamError("LLMIncompleteStreamError")
         self.expected.tool_calls = list(self.tools.values())
+        self.expected.signatures = [self.signed[k] for k in sorted(self.signed)]
         if self.expected.tool_calls and self.expected.stop_reason == "end_turn":
             self.expected.stop_reason = "tool_calls"
         return self.expected
@@ -296,6 +298,8 @@ class _ResponsesReader:
             self.expected.stop_reason = "refusal"
         elif kind in ("response.output_item.added", "response.output_item.done"):
             item = event.get("item") or {}
+            if kind.endswith(".done"):
+                self.sign(item, event.get("output_index") or 0)
             if item.get("type") == "function_call":
                 entry = self.tools.setdefault(item.get("id") or "", {"id": "", "name": "", "arguments": ""})
                 entry["id"] = entry["id"] or item.get("call_id") or ""
@@ -311,8 +315,15 @@ class _ResponsesReader:
             response = event.get("response") or {}
             raise _StreamError(error_class_for(None, (response.get("error") and response) or event))
 
+    def sign(self, item: dict[str, Any], position: int) -> None:
+        """A finished reasoning item's encrypted_content is its block's signature (the first one counts)."""
+        if item.get("type") == "reasoning" and item.get("encrypted_content"):
+            self.signed.setdefault(position, item["encrypted_content"])
+
     def end(self, response: dict[str, Any]) -> None:
         self.ended = True
+        for position, item in enumerate(response.get("output") or []):
+            self.sign(item, position)
         status = response.get("status")
         reason = (response.get("incomplete_details") or {}).get("reason")
         refused = self.expected.stop_reason == "refusal"
@@ -426,14 +437,19 @@ _READERS: dict[str, type[_ChatReader | _ResponsesReader | _MessagesReader]] = {
 def expected_outcome(interaction: Interaction) -> Expected:
     """The oracle's answer for one recorded chat / responses / messages interaction."""
     response = interaction.response
-    if response.status >= 400:
+    return expected_for(interaction.api, response.status, response.body)
+
+
+def expected_for(api: str, status: int, body: bytes) -> Expected:
+    """The oracle's answer for a response of ``api`` with this status and (decoded) body."""
+    if status >= 400:
         try:
-            body: Any = json.loads(response.body)
+            error_body: Any = json.loads(body)
         except ValueError:
-            body = {}
-        return Expected(error=error_class_for(response.status, body))
-    reader = _READERS[interaction.api]()
+            error_body = {}
+        return Expected(error=error_class_for(status, error_body))
+    reader = _READERS[api]()
     try:
-        return reader.read(sse_events(response.body))
+        return reader.read(sse_events(body))
     except _StreamError as failure:
         return Expected(error=failure.error_class)
