@@ -174,7 +174,10 @@ def chat_json(reply: Reply, ctx: WireContext) -> dict[str, Any]:
 def _responses_usage(usage: ScriptUsage) -> dict[str, Any]:
     return {
         "input_tokens": usage.input_tokens,
-        "input_tokens_details": {"cached_tokens": usage.cached_tokens},
+        "input_tokens_details": {
+            "cache_write_tokens": usage.cache_write_tokens,
+            "cached_tokens": usage.cached_tokens,
+        },
         "output_tokens": usage.output_tokens,
         "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
         "total_tokens": usage.input_tokens + usage.output_tokens,

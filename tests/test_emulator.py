@@ -252,10 +252,15 @@ def emulator() -> Iterator[Emulator]:
 
 @functools.cache
 def clients(emulator: Emulator) -> tuple[openai.OpenAI, anthropic.Anthropic]:
-    """One pair per emulator: building an SDK client costs ~20 ms (its SSL context)."""
+    """One pair per emulator (building an SDK client costs ~20 ms: its SSL context). Strict
+    validation: every event and body must fit the SDKs' own pydantic models."""
     return (
-        openai.OpenAI(base_url=emulator.openai_base_url, api_key="dummy", max_retries=0),
-        anthropic.Anthropic(base_url=emulator.anthropic_base_url, api_key="dummy", max_retries=0),
+        openai.OpenAI(
+            base_url=emulator.openai_base_url, api_key="dummy", max_retries=0, _strict_response_validation=True
+        ),
+        anthropic.Anthropic(
+            base_url=emulator.anthropic_base_url, api_key="dummy", max_retries=0, _strict_response_validation=True
+        ),
     )
 
 
@@ -327,6 +332,8 @@ def test_every_scenario_streams_through_the_real_sdk(emulator: Emulator, api: st
         },
     }[api].get(answer.stop, "completed")
     assert stop == expected_stop
+    whole = call(emulator, api, name, stream=False, **({"stream_options": None} if api == "chat" else {}))
+    assert whole.usage is not None  # the JSON answer passed the SDK's strict validation too
 
 
 def test_error_scenarios_raise_the_sdk_status_errors(emulator: Emulator) -> None:
