@@ -101,6 +101,7 @@ class StreamingInterface:
         if provider is not None:
             self.provider = provider  # type: ignore[misc]  # an instance may name a compatible provider
         self.message_id = message_id or f"msg-{uuid.uuid4().hex}"
+        self._id_prefix = f"{self.message_id}:"  # event ids are "<message id>:<n>"
         self._decoder = SSEDecoder()
         self._seq = 0
         self._out: list[StreamEvent] = []
@@ -204,7 +205,7 @@ class StreamingInterface:
 
     def _next_id(self) -> str:
         self._seq += 1
-        return f"{self.message_id}:{self._seq}"
+        return f"{self._id_prefix}{self._seq}"
 
     def _emit(self, event: StreamEvent) -> None:
         if self.first_event_at is None:
@@ -223,7 +224,7 @@ class StreamingInterface:
                 _validate_text_delta(
                     {
                         "message_id": self.message_id,
-                        "event_id": f"{self.message_id}:{self._seq}",
+                        "event_id": f"{self._id_prefix}{self._seq}",
                         "text": text,
                     }
                 )
