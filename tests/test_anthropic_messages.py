@@ -553,3 +553,17 @@ def test_real_anthropic_streams_parse_identically_at_any_chunking() -> None:
         assert reference[1]["stop_reason"] is not None, name
         for seed in range(3):
             assert _outcome(at_random_offsets(raw, seed, mean_size=64)) == reference, (name, seed)
+
+
+def test_a_compatible_endpoint_is_named_in_its_errors() -> None:
+    interface = AnthropicMessagesInterface(provider="minimax")
+    interface.feed(body(message_start())[:20])
+    with pytest.raises(
+        LLMIncompleteStreamError, match="minimax messages stream ended before message_start"
+    ) as cut:
+        interface.finish()
+    assert cut.value.provider == "minimax"
+    error = event({"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}).encode()
+    with pytest.raises(LLMProviderOverloadedError) as overloaded:
+        list(AnthropicMessagesInterface(provider="minimax").iter_events([error]))
+    assert overloaded.value.provider == "minimax"

@@ -128,7 +128,7 @@ class AnthropicMessagesInterface(StreamingInterface):
         else:
             where = "after message_start"
         raise LLMIncompleteStreamError(
-            f"anthropic messages stream ended {where}, without message_stop", provider=self.provider
+            f"{self.provider} messages stream ended {where}, without message_stop", provider=self.provider
         )
 
     def _on_message_start(self, message: dict[str, Any]) -> None:
@@ -328,4 +328,4 @@ class AnthropicMessagesInterface(StreamingInterface):
         return kind if isinstance(kind, str) else "an"
 
     def _malformed(self, problem: str) -> MalformedStreamError:
-        return MalformedStreamError(f"anthropic messages stream: {problem}", provider=self.provider)
+        return MalformedStreamError(f"{self.provider} messages stream: {problem}", provider=self.provider)
