@@ -18,6 +18,7 @@ replaces the file atomically, so a reader or a killed writer never sees half a c
 from __future__ import annotations
 
 import gzip
+import operator
 import os
 import tempfile
 import zlib
@@ -44,6 +45,7 @@ except AttributeError:  # PyYAML built without libyaml: ~100x slower (see ``stre
     _BaseDumper = yaml.SafeDumper
     HAVE_LIBYAML = False
 
+YAML_LOADER = _Loader  # the loader load_cassette uses (libyaml's when PyYAML has it)
 CASSETTE_FORMAT_VERSION = 1  # vcrpy's
 SOURCES = ("live", "emulator", "imported")
 
@@ -205,20 +207,23 @@ def _chunks(raw: Any, body_length: int, where: str, path: Path) -> list[tuple[in
             raise CassetteError(path, f"{where}: streamproof_chunks is not valid JSON: {exc}") from None
     if not isinstance(raw, list):
         raise CassetteError(path, f"{where}: streamproof_chunks is a {type(raw).__name__}, expected a list")
-    chunks: list[tuple[int, float]] = []
-    for item in raw:
-        if not (isinstance(item, list) and len(item) == 2):
-            raise CassetteError(
-                path, f"{where}: streamproof_chunks entry {item!r} is not [end_offset, seconds]"
-            )
-        end, seconds = int(item[0]), float(item[1])
-        if chunks and (end < chunks[-1][0] or seconds < chunks[-1][1]):
-            raise CassetteError(path, f"{where}: streamproof_chunks not monotonic at {item!r}")
-        if end > body_length:
-            raise CassetteError(
-                path, f"{where}: streamproof_chunks offset {end} is past the body ({body_length} bytes)"
-            )
-        chunks.append((end, seconds))
+    try:  # whole-list passes instead of a Python loop per entry: a long stream has tens of thousands
+        chunks = [(int(end), float(seconds)) for end, seconds in raw]
+    except (TypeError, ValueError):
+        bad = next(item for item in raw if not (isinstance(item, list) and len(item) == 2))
+        raise CassetteError(
+            path, f"{where}: streamproof_chunks entry {bad!r} is not [end_offset, seconds]"
+        ) from None
+    ends, times = [end for end, _ in chunks], [seconds for _, seconds in chunks]
+    if any(map(operator.gt, ends, ends[1:])) or any(map(operator.gt, times, times[1:])):
+        at = next(i for i in range(1, len(chunks)) if ends[i] < ends[i - 1] or times[i] < times[i - 1])
+        raise CassetteError(
+            path, f"{where}: streamproof_chunks not monotonic at entry {at} {list(chunks[at])}"
+        )
+    if ends and ends[-1] > body_length:
+        raise CassetteError(
+            path, f"{where}: streamproof_chunks offset {ends[-1]} is past the body ({body_length} bytes)"
+        )
     return chunks
 
 
@@ -331,11 +336,16 @@ def _sdk_versions() -> dict[str, str]:
 
 
 def _make_dumper(base: type[Any]) -> type[Any]:
-    """A YAML writer on ``base``. The pure-Python emitter folds NEL/LS/PS inside quoted scalars into
+    """A YAML writer on ``base``. Multi-line text goes in a literal block (``|``): readable, and
+    the quickest style for libyaml to load (the emitter falls back to double quotes where a block
+    cannot hold the text). The pure-Python emitter folds NEL/LS/PS inside quoted scalars into
     spaces, so text holding them is written double-quoted, where they are escaped."""
 
     def represent_str(dumper: Any, text: str) -> Any:
-        style = '"' if ("\x85" in text or "\u2028" in text or "\u2029" in text) else None
+        if "\x85" in text or "\u2028" in text or "\u2029" in text:
+            style: str | None = '"'
+        else:
+            style = "|" if "\n" in text else None
         return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
 
     dumper: Any = type(f"Streamproof{base.__name__}", (base,), {})

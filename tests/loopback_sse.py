@@ -20,8 +20,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 def openai_events(words: list[str], model: str = "gpt-4o-mini") -> list[bytes]:
     base = {"id": "chatcmpl-loop1", "object": "chat.completion.chunk", "created": 1, "model": model}
-    chunks = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}]
-    chunks += [{**base, "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]} for w in words]
+    chunks = [
+        {
+            **base,
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
+        }
+    ]
+    chunks += [
+        {**base, "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]} for w in words
+    ]
     chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
     events = [b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks]
     return [*events, b"data: [DONE]\n\n"]
@@ -50,7 +57,10 @@ def anthropic_events(words: list[str], model: str = "claude-loopback") -> list[b
     ]
     events += [
         event("content_block_stop", {"index": 0}),
-        event("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {"output_tokens": 5}}),
+        event(
+            "message_delta",
+            {"delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {"output_tokens": 5}},
+        ),
         event("message_stop", {}),
     ]
     return events
