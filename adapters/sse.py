@@ -12,7 +12,6 @@ tail is a complete event or a cut.
 
 from __future__ import annotations
 
-import re
 from typing import NamedTuple
 
 from .errors import MalformedStreamError
@@ -24,9 +23,6 @@ class SSEEvent(NamedTuple):
     id: str | None = None
 
 
-# "event: NAME" (optional) + one "data: ..." line + the blank line, whose end may be the end of the
-# text: _lines gets whole lines without the last line's terminator.
-_COMMON_EVENT = re.compile(r"(?:event: ([^\n]*)\n)?data: ([^\n]*)\n(?:\n|\Z)")
 _new_event = tuple.__new__  # builds an SSEEvent without NamedTuple's Python-level __new__ (hot path)
 
 
@@ -91,22 +87,10 @@ class SSEDecoder:
         if "\r" in text:
             text = text.replace("\r\n", "\n").replace("\r", "\n")
         events: list[SSEEvent] = []
-        if len(text) > 256 and not self._data and self._event is None:
-            # Leading events of the shape every provider sends are found in C by one regex; the
-            # general line rules below take over where that run ends (always a line start). Worth
-            # it for many events at once (a replayed body), not for one event per chunk.
-            start = 0
-            for match in _COMMON_EVENT.finditer(text):
-                if match.start() != start:
-                    break
-                events.append(_new_event(SSEEvent, (*match.groups(), self._id)))
-                start = match.end()
-            if start == len(text):
-                return events
-            text = text[start:]
         data = self._data
         event = self._event
         for line in text.split("\n"):
+            # The shapes every provider sends come first; the general field rules follow.
             if not line:
                 if data:
                     joined = data[0] if len(data) == 1 else "\n".join(data)
