@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 import time
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
@@ -170,6 +171,7 @@ class CassettePlayer:
         self.matcher = matcher
         self._scrubber = scrubber or Scrubber()
         self._played = [False] * len(interactions)
+        self._lock = threading.Lock()  # clients on several threads may share one cassette
 
     def scrubbed(self, sent: RecordedRequest) -> RecordedRequest:
         body = self._scrubber.scrub_bytes(sent.body) if sent.body is not None else None
@@ -181,10 +183,11 @@ class CassettePlayer:
 
     def take(self, sent: RecordedRequest) -> Interaction | None:
         sent = self.scrubbed(sent)
-        for i, interaction in enumerate(self.interactions):
-            if not self._played[i] and self.matcher.matches(sent, interaction.request):
-                self._played[i] = True
-                return interaction
+        with self._lock:
+            for i, interaction in enumerate(self.interactions):
+                if not self._played[i] and self.matcher.matches(sent, interaction.request):
+                    self._played[i] = True
+                    return interaction
         return None
 
     def no_match(self, sent: RecordedRequest) -> NoMatchingInteraction:

@@ -51,7 +51,7 @@ DEFAULT_SHAPES: tuple[SecretShape, ...] = (
     SecretShape("aws-access-key", r"(?<![A-Za-z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Za-z0-9])"),
     SecretShape("github-token", r"(?<![A-Za-z0-9_])gh[pousr]_[A-Za-z0-9]{30,}"),
     SecretShape("google-api-key", r"(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}"),
-    SecretShape("bearer-token", r"[A-Za-z0-9._~+/=-]{12,}", prefix=r"\b[Bb]earer\s+"),
+    SecretShape("bearer-token", r"[A-Za-z0-9._~+/=-]{12,}", prefix=r"\bBearer\s+"),  # not prose "bearer"
     SecretShape(
         "url-secret",
         r"[^&\s\"'#<>]{8,}",

@@ -296,3 +296,23 @@ def test_recorder_appending_keeps_existing_interactions(tmp_path: Path) -> None:
         with httpx2.Client(transport=RecordingTransport(recorder, inner)) as client:
             client.post("http://127.0.0.1:1/x", content=f"round {round_}".encode())
     assert [i.response.body for i in load_cassette(path).interactions] == [b"round 0", b"round 1"]
+
+
+async def test_intercept_async_clients_of_both_libraries(tmp_path: Path) -> None:
+    path = tmp_path / "async-intercepted.yaml"
+    events = openai_events(WORDS)
+    with serve(Script(events, delay=0.005)) as (url, server):
+        with use_cassette(path, mode="new_episodes") as cassette, cassette.intercept():
+            async with httpx2.AsyncClient() as client:
+                first = await client.post(f"{url}/v1/chat/completions", json={"model": "a"})
+            async with httpx.AsyncClient() as client:
+                second = await client.post(f"{url}/v1/chat/completions", json={"model": "b"})
+        assert len(server.requests) == 2
+    assert first.content == second.content == b"".join(events)
+    interactions = load_cassette(path).interactions
+    assert [i.request.json()["model"] for i in interactions] == ["a", "b"]
+    assert all([end for end, _ in i.response.chunks or []] == _ends(events) for i in interactions)
+    with use_cassette(path) as cassette, cassette.intercept():  # server gone: replayed
+        async with httpx.AsyncClient() as client:
+            replayed = await client.post(f"{url}/v1/chat/completions", json={"model": "b"})
+    assert replayed.content == b"".join(events)
