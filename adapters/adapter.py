@@ -72,13 +72,15 @@ class _Call:
         self.context = context  # ids, tags, call type and billing as they were when the call began
         self.created_at = datetime.now(timezone.utc)
         self.started = time.perf_counter()
-        self.first_event: float | None = None
+        self.answered_at: float | None = None  # a non-streamed response: when it was read whole
         self.responded = False  # the status line arrived: a dropped connection now cuts the stream
         self.request_id: str | None = None
 
-    def saw_event(self) -> None:
-        if self.first_event is None:
-            self.first_event = time.perf_counter()
+    @property
+    def first_event(self) -> float | None:
+        """When the first event was produced (the interface notes it as it parses, at no extra cost)."""
+        streamed = self.interface.first_event_at
+        return streamed if streamed is not None else self.answered_at
 
     def elapsed_ms(self, since: float | None = None) -> float:
         return ((since if since is not None else time.perf_counter()) - self.started) * 1000
@@ -274,10 +276,8 @@ class LLMStreamAdapter(LLMAdapter):
                 call.request_id = response.request_id
                 async for chunk in response.aiter_bytes():
                     for event in interface.feed(chunk):
-                        call.saw_event()
                         yield event
                 for event in interface.finish():
-                    call.saw_event()
                     yield event
         except (GeneratorExit, asyncio.CancelledError):
             self._cancel(call)  # the consumer stopped: not an error, and nothing to raise at it
@@ -321,7 +321,7 @@ class LLMRequestAdapter(LLMAdapter):
             if error is exc:
                 raise
             raise error from exc
-        call.saw_event()  # the whole response is the first (and only) arrival
+        call.answered_at = time.perf_counter()  # the whole response is the first (and only) arrival
         self._succeed(call, result)
         for event in events_of(result):
             yield event

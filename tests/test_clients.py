@@ -97,7 +97,8 @@ async def test_anthropic_client_sends_its_key_and_version_to_messages() -> None:
 
     client = AnthropicClient(api_key="sk-ant", transport=httpx2.MockTransport(handler))
     try:
-        async with client.open("messages", {"model": "c", "max_tokens": 5, "messages": []}) as response:
+        data = {"model": "c", "max_tokens": 5, "messages": [], "temperature": 0.2, "top_k": 5}
+        async with client.open("messages", data) as response:
             assert orjson.loads(await response.read()) == {"ok": True}
         with pytest.raises(AdapterConfigError, match="cannot call api 'chat'"):
             async with client.open("chat", CHAT):
@@ -108,6 +109,8 @@ async def test_anthropic_client_sends_its_key_and_version_to_messages() -> None:
     assert str(request.url) == "https://api.anthropic.com/v1/messages"
     credentials = request.headers.get("x-api-key", "") + request.headers.get("authorization", "")
     assert "sk-ant" in credentials and "anthropic-version" in request.headers
+    sent = orjson.loads(request.content)
+    assert (sent["temperature"], sent["top_k"], sent["max_tokens"]) == (0.2, 5, 5)  # known or not, all sent
 
 
 async def test_a_callers_http_client_is_used_and_left_open() -> None:
