@@ -12,6 +12,11 @@ does: ``tool_call`` / ``tool_calls``, ``reasoning_content``, ``content``, ``usag
         ...
     adapter.result, adapter.usage
 
+``await adapter.complete(request_data)`` runs a call to its end and returns the ``LLMResult``. A call
+is complete when its consumer has read the last event; one that stops reading earlier is cancelled.
+The request adapter yields the events of the whole response at once (``events_of``: one per block),
+so one consumer loop serves both adapters.
+
 Every call writes exactly ONE ``ProviderTrace`` through ``trace_writer.emit`` (never blocks):
 ``"success"``; ``"error"`` (the ``LLMError`` the caller gets, its class and message); or
 ``"cancelled"`` when the consumer stops early (``aclose()``, ``break``, task cancellation). Stopping

@@ -113,7 +113,7 @@ def stream_adapter(
 
 
 def other_tasks() -> set[asyncio.Task[Any]]:
-    return asyncio.all_tasks() - {asyncio.current_task()}  # type: ignore[operator]
+    return {task for task in asyncio.all_tasks() if task is not asyncio.current_task()}
 
 
 async def settle(until: Any, timeout: float = 2.0) -> None:

@@ -108,7 +108,8 @@ def _request_data(interaction: Interaction) -> dict[str, Any]:
 def _expected(interaction: Interaction) -> dict[str, object]:
     outcome = replay_interaction(interaction)
     assert outcome.error is None and outcome.result is not None
-    return outcome.result.contract_dict()
+    expected: dict[str, object] = outcome.result.contract_dict()
+    return expected
 
 
 def _check_request_sent(

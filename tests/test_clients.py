@@ -115,9 +115,12 @@ async def test_anthropic_client_sends_its_key_and_version_to_messages() -> None:
 
 async def test_a_callers_http_client_is_used_and_left_open() -> None:
     calls: list[str] = []
-    http_client = httpx2.AsyncClient(
-        transport=httpx2.MockTransport(lambda r: calls.append(r.url.path) or httpx2.Response(200, json={}))
-    )
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        calls.append(request.url.path)
+        return httpx2.Response(200, json={})
+
+    http_client = httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
     client = OpenAIClient(api_key="sk-x", http_client=http_client)
     async with client.open("chat", CHAT) as response:
         await response.read()
@@ -126,7 +129,7 @@ async def test_a_callers_http_client_is_used_and_left_open() -> None:
     assert not http_client.is_closed  # the caller's to close
     await http_client.aclose()
     with pytest.raises(AdapterConfigError, match="either http_client or transport"):
-        OpenAIClient(api_key="sk-x", http_client=http_client, transport=httpx2.MockTransport(lambda r: None))  # type: ignore[arg-type,return-value]
+        OpenAIClient(api_key="sk-x", http_client=http_client, transport=httpx2.MockTransport(handler))
 
 
 def test_missing_credentials_are_a_config_error_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -141,9 +144,12 @@ def test_missing_credentials_are_a_config_error_naming_the_variable(monkeypatch:
 
 async def test_a_request_the_sdk_refuses_to_send_is_a_bad_request() -> None:
     sent: list[httpx2.Request] = []
-    client = AnthropicClient(
-        api_key="sk-ant", transport=httpx2.MockTransport(lambda r: sent.append(r) or httpx2.Response(200))
-    )  # type: ignore[func-returns-value]
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        sent.append(request)
+        return httpx2.Response(200)
+
+    client = AnthropicClient(api_key="sk-ant", transport=httpx2.MockTransport(handler))
     try:
         with pytest.raises(
             LLMBadRequestError, match=r"anthropic SDK refused to send the request: .*max_tokens"
