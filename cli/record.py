@@ -9,7 +9,8 @@ Each scenario's request (``harness/scenarios.py``) goes through the official SDK
 recording transport (``harness/recorder.py``): the stream reaches the SDK as it arrives while its
 chunks and their times are kept. The cassette lands in ``OUT/<provider>/<api>/<scenario>.yaml``,
 scrubbed and written atomically. Keys come from ``OPENAI_API_KEY`` / ``ANTHROPIC_API_KEY``; against
-the emulator a dummy key is used when none is set. ``--emulator`` starts an emulator on a free
+the emulator a dummy key is used when none is set; ``--key-env`` names another variable (for an
+OpenAI-compatible server reached with ``--base-url`` and ``--provider``). ``--emulator`` starts an emulator on a free
 loopback port; a ``--base-url`` that answers the emulator's identity probe counts as one too, and
 the cassette's metadata then says ``source: emulator`` (otherwise ``live``).
 """
@@ -67,6 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model to ask for (default: the scenario's)")
     parser.add_argument(
         "--base-url", help="send requests here (an OpenAI-compatible server, a proxy, the emulator)"
+    )
+    parser.add_argument(
+        "--key-env", help="read the key from this variable (an OpenAI-compatible server's, e.g. GROQ_API_KEY)"
     )
     parser.add_argument("--emulator", action="store_true", help="start a local emulator and record from it")
     parser.add_argument(
@@ -148,9 +152,10 @@ def run(args: argparse.Namespace) -> int:
         source = "emulator" if base_url is not None and is_emulator(base_url) else "live"
         keys = {}
         for sdk in {PROVIDER_FOR_API[job.api] for job in jobs}:
-            key = os.environ.get(KEY_ENV[sdk]) or (DUMMY_KEY if source == "emulator" else None)
+            variable = args.key_env or KEY_ENV[sdk]
+            key = os.environ.get(variable) or (DUMMY_KEY if source == "emulator" else None)
             if key is None:
-                err.print(f"streamproof record: set {KEY_ENV[sdk]} to record {sdk} live (or use --emulator)")
+                err.print(f"streamproof record: set {variable} to record {sdk} live (or use --emulator)")
                 return 2
             keys[sdk] = key
         results = []

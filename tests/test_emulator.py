@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import random
@@ -256,10 +257,16 @@ def clients(emulator: Emulator) -> tuple[openai.OpenAI, anthropic.Anthropic]:
     validation: every event and body must fit the SDKs' own pydantic models."""
     return (
         openai.OpenAI(
-            base_url=emulator.openai_base_url, api_key="dummy", max_retries=0, _strict_response_validation=True
+            base_url=emulator.openai_base_url,
+            api_key="dummy",
+            max_retries=0,
+            _strict_response_validation=True,
         ),
         anthropic.Anthropic(
-            base_url=emulator.anthropic_base_url, api_key="dummy", max_retries=0, _strict_response_validation=True
+            base_url=emulator.anthropic_base_url,
+            api_key="dummy",
+            max_retries=0,
+            _strict_response_validation=True,
         ),
     )
 
@@ -494,3 +501,24 @@ def test_serves_a_cassette_with_its_recorded_chunks_and_timing(tmp_path: Path) -
             json={"model": "other"},
         )
         assert miss.status_code == 400 and "counting" in miss.json()["error"]["message"]
+
+
+async def test_many_concurrent_async_streams(emulator: Emulator) -> None:
+    oa = openai.AsyncOpenAI(base_url=emulator.openai_base_url, api_key="dummy", max_retries=0)
+    an = anthropic.AsyncAnthropic(base_url=emulator.anthropic_base_url, api_key="dummy", max_retries=0)
+
+    async def one(i: int) -> str:
+        api = ("chat", "responses", "messages")[i % 3]
+        kwargs = CATALOGUE["text"].request(api)
+        if api == "messages":
+            stream: Any = await an.messages.create(**kwargs)
+        elif api == "responses":
+            stream = await oa.responses.create(**kwargs)
+        else:
+            stream = await oa.chat.completions.create(**kwargs)
+        return api if len([event async for event in stream]) > 10 else "short"
+
+    results = await asyncio.gather(*(one(i) for i in range(30)))
+    assert sorted(results) == sorted(["chat", "responses", "messages"] * 10)
+    await oa.close()
+    await an.close()

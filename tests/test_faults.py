@@ -16,7 +16,13 @@ import pytest
 
 from streamproof.adapters.sse import SSEDecoder
 from streamproof.cli.main import main
-from streamproof.harness.cassette import load_cassette
+from streamproof.harness.cassette import (
+    Headers,
+    Interaction,
+    RecordedRequest,
+    RecordedResponse,
+    load_cassette,
+)
 from streamproof.harness.emulator import Emulator
 from streamproof.harness.faults import (
     SYNTHETIC_HEADER,
@@ -31,7 +37,7 @@ from streamproof.harness.faults import (
 from streamproof.harness.rechunk import at_events
 from streamproof.harness.replayer import use_cassette
 from streamproof.harness.scenarios import CATALOGUE
-from streamproof.harness.served import ServedChunk, ServedResponse
+from streamproof.harness.served import ServedChunk, ServedResponse, served_from_interaction
 
 REAL = Path(__file__).parents[1].parent / "shared" / "real-cassettes" / "pydantic-ai"
 THINKING = REAL / "test_anthropic" / "test_anthropic_model_thinking_part_stream.yaml"
@@ -340,3 +346,27 @@ def test_replay_cli_injects_a_fault(capsys: Any) -> None:
     assert json.loads(capsys.readouterr().out)["error"]["type"] == "LLMIncompleteStreamError"
     interaction = faulted_interaction(load_cassette(path).interactions[0], parse_fault("rate_limit"))
     assert interaction.response.status == 429 and interaction.response.headers["retry-after"] == "2"
+
+
+# --- served_from_interaction: what every fault starts from -------------------------------------------
+
+
+def recorded(
+    body: bytes, chunks: list[tuple[int, float]] | None, content_type: str = "text/event-stream"
+) -> Interaction:
+    headers = Headers({"Content-Type": content_type, "Content-Length": "9", "Transfer-Encoding": "chunked"})
+    request = RecordedRequest("POST", "https://api.openai.com/v1/chat/completions", Headers({}), b"{}")
+    return Interaction(0, request, RecordedResponse(200, "OK", headers, body, chunks))
+
+
+def test_served_keeps_recorded_chunks_and_times_and_drops_framing_headers() -> None:
+    body = b"data: 1\n\ndata: 2\n\ndata: [DONE]\n\n"
+    served = served_from_interaction(recorded(body, [(5, 0.1), (20, 0.25)]))
+    assert [(c.data, c.at) for c in served.chunks] == [(body[:5], 0.1), (body[5:20], 0.25), (body[20:], 0.25)]
+    assert served.headers == (("Content-Type", "text/event-stream"),)
+    instant = served_from_interaction(recorded(body, [(5, 0.1), (20, 0.25)]), recorded_timing=False)
+    assert {c.at for c in instant.chunks} == {0.0}
+    unrecorded = served_from_interaction(recorded(body, None))
+    assert [c.data for c in unrecorded.chunks] == [b"data: 1\n\n", b"data: 2\n\n", b"data: [DONE]\n\n"]
+    as_json = served_from_interaction(recorded(b'{"a":1}', None, "application/json"))
+    assert [c.data for c in as_json.chunks] == [b'{"a":1}'] and not as_json.is_sse

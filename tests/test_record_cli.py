@@ -16,9 +16,10 @@ from streamproof.adapters.sse import SSEDecoder
 from streamproof.cli.main import main
 from streamproof.cli.record import Job, record
 from streamproof.harness.cassette import load_cassette
-from streamproof.harness.emulator import Emulator
+from streamproof.harness.emulator import Emulator, IncomingRequest
 from streamproof.harness.outcome import replay_interaction
 from streamproof.harness.scenarios import CATALOGUE, PROVIDER_FOR_API, Failure, Reply, Text, catalogue_pairs
+from streamproof.harness.served import ServedChunk, ServedResponse
 
 BUNDLED = Path(__file__).parents[1] / "cassettes"
 
@@ -194,3 +195,37 @@ def test_bundled_cassettes_are_recreated_by_the_one_command(tmp_path: Path) -> N
 def test_readme_documents_the_command() -> None:
     readme = (BUNDLED / "README.md").read_text()
     assert "streamproof record --all --emulator --out cassettes" in readme
+
+
+class _Anonymous(Emulator):
+    """An OpenAI-compatible server that does not say it is an emulator (stands in for a live one)."""
+
+    def respond(self, request: IncomingRequest) -> ServedResponse:
+        if request.path.endswith("/streamproof/identity"):
+            return ServedResponse(404, (("content-type", "application/json"),), (ServedChunk(b"{}"),))
+        return super().respond(request)
+
+
+def test_recording_an_openai_compatible_server_counts_as_live(tmp_path: Path, monkeypatch: Any) -> None:
+    key = "gsk_live_looking_key_0123456789abcdefXYZ"
+    monkeypatch.setenv("GROQ_API_KEY", key)
+    with _Anonymous() as server:
+        args = [
+            "record",
+            "--api",
+            "chat",
+            "--scenario",
+            "text",
+            "--provider",
+            "groq",
+            "--key-env",
+            "GROQ_API_KEY",
+        ]
+        assert main([*args, "--base-url", server.openai_base_url, "--out", str(tmp_path)]) == 0
+    path = tmp_path / "groq" / "chat" / "text.yaml"
+    cassette = load_cassette(path)
+    assert cassette.metadata["source"] == "live" and cassette.metadata["provider"] == "groq"
+    assert cassette.interactions[0].request.uri.startswith(server.base_url)  # a live URL is kept as it was
+    assert key not in path.read_text()
+    monkeypatch.delenv("GROQ_API_KEY")
+    assert main([*args, "--base-url", server.openai_base_url, "--out", str(tmp_path)]) == 2

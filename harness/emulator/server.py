@@ -283,6 +283,7 @@ def _error_response(reply: ErrorReply, api: str, status: int | None = None) -> S
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a handler stalled on purpose must not hold up shutdown
+    request_queue_size = 128  # socketserver's default backlog of 5 refuses bursts of clients
     emulator: Emulator
 
     def handle_error(self, request: Any, client_address: Any) -> None:
