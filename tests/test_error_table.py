@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import httpx2
 import pytest
 from loopback import LoopbackServer
@@ -15,6 +16,7 @@ from loopback import LoopbackServer
 from streamproof.adapters import errors as e
 from streamproof.adapters.adapter import LLMAdapter, LLMRequestAdapter, LLMStreamAdapter
 from streamproof.adapters.clients import AnthropicClient, OpenAIClient, ProviderClient
+from streamproof.adapters.error_mapping import map_sdk_exception
 from streamproof.adapters.llm_config import LLMConfig
 from streamproof.adapters.traces import ProviderTrace, TraceWriter
 from streamproof.adapters.traces.sinks.memory import MemorySink
@@ -365,3 +367,31 @@ def test_every_row_has_a_distinct_name_per_provider() -> None:
         e.LLMIncompleteStreamError,
         e.MalformedStreamError,
     }
+
+
+@pytest.mark.parametrize(
+    ("exc", "mid_stream", "expected"),
+    [
+        (httpx2.ReadTimeout("timed out"), False, e.LLMTimeoutError),
+        (httpx2.RemoteProtocolError("peer closed"), True, e.LLMIncompleteStreamError),
+        (httpx2.RemoteProtocolError("peer closed"), False, e.LLMConnectionError),
+        (httpx2.DecodingError("bad gzip"), True, e.MalformedStreamError),
+        (ConnectionResetError("reset by peer"), True, e.LLMIncompleteStreamError),
+        # the OpenAI SDK also runs on a legacy httpx client
+        (httpx.ReadTimeout("timed out"), True, e.LLMTimeoutError),
+        (httpx.RemoteProtocolError("peer closed"), True, e.LLMIncompleteStreamError),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, Exception) else str(value),
+)
+def test_transport_exceptions_map_by_kind_and_by_whether_the_body_had_started(
+    exc: Exception, mid_stream: bool, expected: type[e.LLMError]
+) -> None:
+    mapped = map_sdk_exception(exc, "groq", mid_stream=mid_stream)
+    assert type(mapped) is expected and mapped.provider == "groq"
+    assert type(exc).__name__ in mapped.message  # says what the transport reported
+
+
+def test_our_errors_pass_through_and_bugs_are_not_mapped() -> None:
+    ours = e.LLMServerError("boom", provider="openai")
+    assert map_sdk_exception(ours, "openai") is ours
+    assert map_sdk_exception(KeyError("choices"), "openai") is None
