@@ -183,10 +183,11 @@ def test_replay_at_recorded_timing_reproduces_the_gaps(tmp_path: Path) -> None:
         with client.stream("POST", f"{url}/v1/chat/completions", json={"model": "m"}) as response:
             arrivals = [time.monotonic() - started for _ in response.iter_bytes()]
     assert len(arrivals) == len(recorded)
-    recorded_gaps = [b - a for a, b in itertools.pairwise(recorded)]
-    replayed_gaps = [b - a for a, b in itertools.pairwise(arrivals)]
-    for want, got in zip(recorded_gaps, replayed_gaps, strict=True):
-        assert abs(want - got) < 0.03, (recorded_gaps, replayed_gaps)
+    # each chunk is due at its recorded offset from the first one (not from the previous one, so
+    # one late wake-up on a busy machine does not shift the rest)
+    for want, got in zip(recorded, arrivals, strict=True):
+        assert abs((want - recorded[0]) - (got - arrivals[0])) < 0.04, (recorded, arrivals)
+    assert arrivals[-1] - arrivals[0] >= (recorded[-1] - recorded[0]) - 0.01
 
 
 def _post(client: httpx2.Client, url: str, content: str) -> bytes:

@@ -219,9 +219,9 @@ def test_recorded_and_scaled_pace(tmp_path: Path) -> None:
             return time.monotonic() - started
 
     instant, recorded, half = duration("instant"), duration("recorded"), duration(0.5)
-    assert instant < 0.05
-    assert 0.24 <= recorded < 0.4
-    assert 0.12 <= half < 0.22
+    assert instant < 0.1
+    assert 0.24 <= recorded < 0.6  # 0.25 s of recorded gaps; the upper bound only allows for a busy machine
+    assert 0.12 <= half < 0.4 and half < recorded * 0.8
 
 
 def _shaped(path: Path, shape: object, **options: object) -> httpx2.Response:
