@@ -22,7 +22,7 @@ from streamproof.adapters.sse import SSEDecoder
 from streamproof.harness.cassette import load_cassette
 from streamproof.harness.emulator import EMULATOR_HEADER, Emulator
 from streamproof.harness.scenarios import CATALOGUE, Refusal, Reply, Text, ToolUse, catalogue_pairs, model_for
-from streamproof.harness.wire import RENDER_EVENTS, WireContext
+from streamproof.harness.wire import RENDER_EVENTS, WireContext, error_reply
 
 REAL = Path(__file__).parents[1].parent / "shared" / "real-cassettes"
 
@@ -522,3 +522,30 @@ async def test_many_concurrent_async_streams(emulator: Emulator) -> None:
     assert sorted(results) == sorted(["chat", "responses", "messages"] * 10)
     await oa.close()
     await an.close()
+
+
+def test_error_bodies_have_the_real_shapes() -> None:
+    """Every error body the emulator and the faults send has the key sets of the real error bodies."""
+    if not REAL.is_dir():
+        pytest.skip(f"real captures not present at {REAL}")
+    real_shapes: dict[str, set[tuple[frozenset[str], frozenset[str]]]] = defaultdict(set)
+    for path in sorted(REAL.rglob("*.yaml")):
+        for interaction in load_cassette(path).interactions:
+            if interaction.response.status >= 400 and interaction.provider in ("openai", "anthropic"):
+                body = json.loads(interaction.response.body)
+                real_shapes[interaction.provider].add((frozenset(body), frozenset(body["error"])))
+    assert real_shapes["openai"] and real_shapes["anthropic"]
+    kinds = (
+        "bad_key",
+        "unknown_model",
+        "context_overflow",
+        "rate_limit",
+        "server_error",
+        "unavailable",
+        "overloaded",
+    )
+    for api in ("chat", "responses", "messages"):
+        provider = "anthropic" if api == "messages" else "openai"
+        for kind in kinds:
+            body = error_reply(api, kind, model="m", request_id="req_1").body
+            assert (frozenset(body), frozenset(body["error"])) in real_shapes[provider], (api, kind)
