@@ -1,1 +1,239 @@
-"""pytest plugin of the conformance suite (options --streamproof-adapter / --streamproof-cassettes)."""
+"""pytest plugin of the conformance suite (entry point ``streamproof``; loaded by every pytest run).
+
+Options:
+
+    --streamproof-adapter MODULE:FACTORY   the adapter under test (default: the reference stack)
+    --streamproof-cassettes DIR            the cassettes to run on (default: the bundled ones)
+    --streamproof-snapshots DIR            where the event-sequence snapshots live (default: the
+                                           shipped ones for the bundled cassettes, else
+                                           DIR/__snapshots__ beside the cassettes)
+    --streamproof-report FILE.html         write the HTML matrix when the run ends
+
+The suite adds tests ONLY when ``--streamproof-adapter`` or ``--streamproof-cassettes`` is given:
+then ``conformance/suite.py`` joins the run with one test per cassette case × check, e.g.
+``test_conformance[openai/chat/text#0-outcome]``. Without them, nothing is added, except to a test
+of your own that requests the ``streamproof_case`` fixture (it is parametrized the same way).
+
+Declared known gaps become xfail with their reason; checks that do not apply to a case (a check of
+a stream on an error response, an API the adapter does not speak) are skipped with the reason.
+Snapshots use syrupy's JSON extension: ``--snapshot-update`` writes them, unused ones are reported
+by syrupy, and it all works under pytest-xdist (each item is independent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from syrupy.extensions.json import JSONSnapshotExtension
+
+    from .battery import Battery, Case, Verdict
+    from .protocol import ConformanceAdapter
+
+SUITE_MODULE = Path(__file__).with_name("suite.py")
+SHIPPED_SNAPSHOTS = Path(__file__).with_name("snapshots")
+
+
+def bundled_cassettes() -> Path:
+    """The cassettes shipped with streamproof (beside the package's adapters/ folder)."""
+    import streamproof.adapters
+
+    return Path(streamproof.adapters.__file__).parent.parent / "cassettes"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("streamproof", "streamproof conformance suite")
+    group.addoption(
+        "--streamproof-adapter", default=None, metavar="MODULE:FACTORY", help="adapter under test"
+    )
+    group.addoption(
+        "--streamproof-cassettes", default=None, metavar="DIR", help="cassettes to run the suite on"
+    )
+    group.addoption("--streamproof-snapshots", default=None, metavar="DIR", help="event-sequence snapshots")
+    group.addoption("--streamproof-report", default=None, metavar="FILE.html", help="write the HTML matrix")
+
+
+@dataclass(frozen=True)
+class SuiteCase:
+    """One parametrized item: a case and the check to run on it."""
+
+    case: Case
+    check: str
+
+
+@dataclass
+class CheckRecord:
+    """What the report shows for one item."""
+
+    case: Case
+    check: str
+    status: str = "fail"
+    message: str = ""
+    verdict: Verdict | None = None
+
+
+@dataclass
+class SuiteState:
+    adapter_spec: str
+    cassettes: Path
+    snapshots: Path
+    report: Path | None
+    adapter: ConformanceAdapter | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    batteries: dict[str, Battery] = field(default_factory=dict)
+    records: dict[str, CheckRecord] = field(default_factory=dict)  # by node id
+    extension: type[JSONSnapshotExtension] | None = None
+
+    def load_adapter(self) -> ConformanceAdapter:
+        if self.adapter is None:
+            from .protocol import load_adapter
+
+            self.adapter = load_adapter(self.adapter_spec)
+        return self.adapter
+
+
+STATE = pytest.StashKey[SuiteState]()
+
+
+def _state(config: pytest.Config) -> SuiteState:
+    state = config.stash.get(STATE, None)
+    if state is None:
+        from .protocol import DEFAULT_ADAPTER
+
+        cassettes = Path(config.getoption("streamproof_cassettes") or bundled_cassettes())
+        snapshots = config.getoption("streamproof_snapshots")
+        if snapshots is None:
+            snapshots = (
+                SHIPPED_SNAPSHOTS
+                if cassettes.resolve() == bundled_cassettes().resolve()
+                else cassettes / "__snapshots__"
+            )
+        report = config.getoption("streamproof_report")
+        state = SuiteState(
+            adapter_spec=config.getoption("streamproof_adapter") or DEFAULT_ADAPTER,
+            cassettes=cassettes,
+            snapshots=Path(snapshots),
+            report=Path(report) if report else None,
+        )
+        config.stash[STATE] = state
+    return state
+
+
+def suite_requested(config: pytest.Config) -> bool:
+    return bool(config.getoption("streamproof_adapter") or config.getoption("streamproof_cassettes"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "streamproof: a streamproof conformance check")
+    config.pluginmanager.register(SuiteRecorder(config), "streamproof-recorder")
+    if suite_requested(config) and str(SUITE_MODULE) not in config.args:
+        config.args.append(str(SUITE_MODULE))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "streamproof_case" not in metafunc.fixturenames:
+        return
+    from .battery import discover_cases
+    from .protocol import CHECKS
+
+    state = _state(metafunc.config)
+    gaps = state.load_adapter().known_gaps
+    params = []
+    for case in discover_cases(state.cassettes):
+        for check in CHECKS:
+            reason = known_gap(gaps, case, check)
+            marks = [pytest.mark.streamproof]
+            if reason is not None:
+                marks.append(pytest.mark.xfail(reason=reason, strict=False))
+            # dots, not slashes, in ids: they name the snapshot files too
+            case_id = case.id.replace("/", ".")
+            params.append(pytest.param(SuiteCase(case, check), id=f"{case_id}-{check}", marks=marks))
+    metafunc.parametrize("streamproof_case", params)
+
+
+def known_gap(gaps: dict[str, str] | Any, case: Case, check: str) -> str | None:
+    """The declared reason when ``check`` on ``case`` is a known gap (``check`` or ``check:case-glob``)."""
+    for key, reason in gaps.items():
+        name, _, pattern = key.partition(":")
+        if name == check and (not pattern or fnmatch.fnmatch(case.id, pattern)):
+            return str(reason)
+    return None
+
+
+def run_case_check(config: pytest.Config, item: SuiteCase, node_id: str) -> Verdict:
+    """Runs one check (sharing the case's battery, so the plain run is made once per case)."""
+    from .battery import Battery
+
+    state = _state(config)
+    battery = state.batteries.get(item.case.id)
+    if battery is None:
+        battery = state.batteries[item.case.id] = Battery(state.load_adapter(), item.case)
+    if state.loop is None:
+        state.loop = asyncio.new_event_loop()
+    verdict = state.loop.run_until_complete(battery.run(item.check))
+    state.records[node_id] = CheckRecord(item.case, item.check, verdict=verdict)
+    return verdict
+
+
+def snapshot_extension(config: pytest.Config) -> type[JSONSnapshotExtension]:
+    """syrupy's JSON extension, storing every snapshot flat in the suite's snapshot folder."""
+    from syrupy.extensions.json import JSONSnapshotExtension
+
+    state = _state(config)
+    if state.extension is None:
+        folder = str(state.snapshots)
+
+        class StreamproofSnapshot(JSONSnapshotExtension):
+            @classmethod
+            def dirname(cls, *, test_location: Any) -> str:
+                return str(Path(folder) / test_location.basename)
+
+        state.extension = StreamproofSnapshot
+    return state.extension
+
+
+class SuiteRecorder:
+    """Keeps each conformance item's final status (pass / fail / xfail / skip) for the report."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        state = self.config.stash.get(STATE, None)
+        record = state.records.get(report.nodeid) if state is not None else None
+        if record is None:
+            return
+        if hasattr(report, "wasxfail"):
+            record.status, record.message = "xfail", str(report.wasxfail)
+        elif report.skipped:
+            record.status = "skip"
+            record.message = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
+        elif report.failed:
+            record.status = "fail"
+            verdict = record.verdict
+            record.message = verdict.message if verdict and verdict.status == "fail" else _last_line(report)
+        elif report.when == "call":
+            record.status, record.message = "pass", ""
+
+
+def _last_line(report: pytest.TestReport) -> str:
+    lines = str(report.longreprtext).strip().splitlines()
+    return lines[-1] if lines else "failed"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = session.config.stash.get(STATE, None)
+    if state is None:
+        return
+    if state.loop is not None:
+        state.loop.close()
+    if state.report is not None and state.records:
+        from .report import write_html
+
+        write_html(state.report, state.adapter_spec, list(state.records.values()))

@@ -48,7 +48,6 @@ class _ServedStream(httpx2.AsyncByteStream):
                     await asyncio.wait_for(hold.wait(), self._transport.hold_timeout_s)
             if number == last:
                 self._transport.last_byte_delivered = True
-            await asyncio.sleep(0)  # a network read: let the consumer run between chunks
             yield chunk
         if self._abort:
             raise httpx2.RemoteProtocolError("peer closed connection without sending complete message body")

@@ -1,0 +1,120 @@
+"""``streamproof check [--adapter MODULE:FACTORY] [--cassettes DIR] [--report FILE.html] [--junit FILE.xml]``
+
+Runs the conformance battery through pytest in this process (the same items as
+``pytest --streamproof-adapter ...``), with a progress bar and a summary table on the terminal.
+Exit 0 exactly when every check passes (expected failures of declared known gaps and checks that do
+not apply are allowed); 1 when a check fails; 2 when the run cannot start (bad adapter, bad folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..conformance.plugin import STATE, SUITE_MODULE, CheckRecord, bundled_cassettes
+from ..conformance.protocol import DEFAULT_ADAPTER
+
+_STATUSES = ("pass", "fail", "xfail", "skip")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--adapter", default=DEFAULT_ADAPTER, metavar="MODULE:FACTORY", help="adapter under test"
+    )
+    parser.add_argument(
+        "--cassettes", type=Path, default=None, metavar="DIR", help="default: the bundled cassettes"
+    )
+    parser.add_argument(
+        "--snapshots", type=Path, default=None, metavar="DIR", help="event-sequence snapshots"
+    )
+    parser.add_argument("--snapshot-update", action="store_true", help="write or refresh the snapshots")
+    parser.add_argument(
+        "--report", type=Path, default=None, metavar="FILE.html", help="write the HTML matrix"
+    )
+    parser.add_argument("--junit", type=Path, default=None, metavar="FILE.xml", help="write JUnit XML")
+
+
+class _Progress:
+    """A pytest plugin object: advances the bar per item and keeps the suite's records at the end."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task = progress.add_task("checks", total=None)
+        self.records: list[CheckRecord] = []
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.progress.update(self.task, total=len(session.items))
+
+    def pytest_runtest_logfinish(self) -> None:
+        self.progress.advance(self.task)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        state = session.config.stash.get(STATE, None)
+        if state is not None:
+            self.records = list(state.records.values())
+
+
+def run(args: argparse.Namespace) -> int:
+    console = Console(stderr=True)
+    cassettes: Path = args.cassettes or bundled_cassettes()
+    if not cassettes.exists():
+        console.print(f"[red]cassettes folder {cassettes} does not exist[/red]")
+        return 2
+    with tempfile.TemporaryDirectory(prefix="streamproof-check-") as scratch:
+        ini = Path(scratch) / "pytest.ini"
+        # nothing of the caller's pytest configuration applies
+        ini.write_text("[pytest]\nasyncio_default_fixture_loop_scope = function\n", encoding="utf-8")
+        pytest_args = [
+            str(SUITE_MODULE),
+            "-c",
+            str(ini),
+            "--rootdir",
+            scratch,
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:terminal",  # the progress bar and the summary table replace pytest's own output
+            f"--streamproof-adapter={args.adapter}",
+            f"--streamproof-cassettes={cassettes}",
+        ]
+        if args.snapshots:
+            pytest_args.append(f"--streamproof-snapshots={args.snapshots}")
+        if args.snapshot_update:
+            pytest_args.append("--snapshot-update")
+        if args.report:
+            pytest_args.append(f"--streamproof-report={args.report}")
+        if args.junit:
+            pytest_args.append(f"--junitxml={args.junit}")
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=True) as progress:
+            recorder = _Progress(progress)
+            code = pytest.main(pytest_args, plugins=[recorder])
+    _summary(console, args.adapter, recorder.records)
+    if code == pytest.ExitCode.OK:
+        return 0
+    return 1 if code == pytest.ExitCode.TESTS_FAILED else 2
+
+
+def _summary(console: Console, adapter: str, records: list[CheckRecord]) -> None:
+    table = Table(title=f"streamproof check: {adapter}")
+    table.add_column("provider/API")
+    for status in _STATUSES:
+        table.add_column(status, justify="right")
+    by_api: dict[str, Counter[str]] = {}
+    for record in records:
+        by_api.setdefault(f"{record.case.provider}/{record.case.api}", Counter())[record.status] += 1
+    for name, counts in sorted(by_api.items()):
+        table.add_row(name, *(str(counts.get(status, 0)) for status in _STATUSES))
+    console.print(table)
+    failures = [record for record in records if record.status == "fail"]
+    for record in failures[:20]:
+        console.print(f"[red]FAIL[/red] {record.case.id} {record.check}: {record.message}")
+    if len(failures) > 20:
+        console.print(f"... and {len(failures) - 20} more failures (see the HTML report)")

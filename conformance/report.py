@@ -1,0 +1,126 @@
+"""The HTML matrix: adapter × provider/API × scenario × check, self-contained (inline CSS, no scripts,
+no external URL), with each failure linked to a section that shows its first differing field or event.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .protocol import CHECKS
+
+if TYPE_CHECKING:
+    from .plugin import CheckRecord
+
+_CSS = """
+body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; }
+th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: left; }
+th { background: #f3f3f3; }
+td.pass { background: #d9f2d9; } td.fail { background: #f8d0d0; font-weight: bold; }
+td.xfail { background: #fbefc8; } td.skip { background: #eee; color: #777; }
+td a { color: inherit; }
+section.failure { border-left: 4px solid #c33; padding: 0 1em; margin: 1.5em 0; }
+pre { background: #f7f7f7; padding: .5em; overflow-x: auto; }
+.differs { background: #f8d0d0; }
+"""
+
+
+def _cell_id(number: int) -> str:
+    return f"failure-{number}"
+
+
+def write_html(path: Path, adapter: str, records: Sequence[CheckRecord]) -> None:
+    """Writes the matrix for one adapter's run to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(adapter, records), encoding="utf-8")
+
+
+def render_html(adapter: str, records: Sequence[CheckRecord]) -> str:
+    rows: dict[tuple[str, str], dict[str, tuple[CheckRecord, int | None]]] = {}
+    failures: list[CheckRecord] = []
+    for record in sorted(records, key=lambda r: (r.case.provider, r.case.api, r.case.id)):
+        number = None
+        if record.status == "fail":
+            failures.append(record)
+            number = len(failures)
+        key = (f"{record.case.provider}/{record.case.api}", record.case.id)
+        rows.setdefault(key, {})[record.check] = (record, number)
+    counts = Counter(record.status for record in records)
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>streamproof conformance: {html.escape(adapter)}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>streamproof conformance report</h1><p>Adapter: <code>{html.escape(adapter)}</code></p>",
+        "<p>" + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("pass", "fail", "xfail", "skip")) + "</p>",
+        '<table class="matrix"><thead><tr><th>adapter</th><th>provider/API</th><th>scenario</th>',
+        *(f"<th>{check}</th>" for check in CHECKS),
+        "</tr></thead><tbody>",
+    ]
+    for (provider_api, scenario), cells in rows.items():
+        out.append(
+            f"<tr><td>{html.escape(adapter)}</td><td>{html.escape(provider_api)}</td><td>{html.escape(scenario)}</td>"
+        )
+        for check in CHECKS:
+            if check not in cells:
+                out.append('<td class="skip">-</td>')
+                continue
+            record, number = cells[check]
+            title = html.escape(record.message, quote=True)
+            label = record.status
+            if number is not None:
+                label = f'<a href="#{_cell_id(number)}">fail</a>'
+            out.append(f'<td class="{record.status}" data-check="{check}" title="{title}">{label}</td>')
+        out.append("</tr>")
+    out.append("</tbody></table>")
+    if failures:
+        out.append("<h2>Failures</h2>")
+    for number, record in enumerate(failures, 1):
+        out.append(_failure_section(number, record))
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def _failure_section(number: int, record: CheckRecord) -> str:
+    verdict = record.verdict
+    difference = verdict.difference if verdict else None
+    parts = [
+        f'<section class="failure" id="{_cell_id(number)}">',
+        f"<h3>{html.escape(record.case.id)} — {html.escape(record.check)}</h3>",
+        f"<p>{html.escape(record.message)}</p>",
+    ]
+    if difference is not None:
+        parts.append(
+            '<p class="first-difference">First difference at <code>'
+            + html.escape(difference.path)
+            + "</code>:</p><pre>expected: "
+            + html.escape(json.dumps(difference.expected, default=str, indent=1))
+            + "\nactual:   "
+            + html.escape(json.dumps(difference.actual, default=str, indent=1))
+            + "</pre>"
+        )
+    events = verdict.events if verdict else []
+    if events:
+        parts.append("<p>Events of that run (first differing one highlighted):</p><pre>")
+        marked = _event_index(difference.path) if difference else None
+        start = max(0, (marked or 0) - 3)
+        for index, event in enumerate(events[start : start + 8], start):
+            line = html.escape(f"[{index}] {json.dumps(event, default=str)[:300]}")
+            parts.append(f'<span class="differs">{line}</span>' if index == marked else line)
+        parts.append("</pre>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _event_index(path: str) -> int | None:
+    """``events[3].text`` -> 3; None when the difference is not in the event list."""
+    head, _, rest = path.partition("events[")
+    if not rest or "outcome" in head:
+        return None
+    number = rest.split("]", 1)[0]
+    return int(number) if number.isdigit() else None

@@ -1,0 +1,30 @@
+"""The conformance test the plugin parametrizes: one item per cassette case × check.
+
+Collected only when ``--streamproof-adapter`` or ``--streamproof-cassettes`` is given (the plugin
+adds this file to the run) or when a test module of your own requests the ``streamproof_case``
+fixture. Each item runs one check of the battery; the snapshot check compares the canonical event
+sequence with syrupy (``--snapshot-update`` writes or refreshes the snapshots).
+
+pytest imports this file by its path (under whatever package name its folders give), so it
+imports the rest of streamproof absolutely.
+"""
+
+from __future__ import annotations
+
+import pytest
+from syrupy.assertion import SnapshotAssertion
+
+from streamproof.conformance.battery import snapshot_data
+from streamproof.conformance.plugin import SuiteCase, run_case_check, snapshot_extension
+
+
+def test_conformance(
+    streamproof_case: SuiteCase, snapshot: SnapshotAssertion, request: pytest.FixtureRequest
+) -> None:
+    verdict = run_case_check(request.config, streamproof_case, request.node.nodeid)
+    if verdict.status == "skip":
+        pytest.skip(verdict.message)
+    assert verdict.status == "pass", verdict.message
+    if streamproof_case.check == "snapshot":
+        expected = snapshot(extension_class=snapshot_extension(request.config))
+        assert expected == snapshot_data(streamproof_case.case, verdict)
