@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import httpx2
+import orjson
 import pytest
 
 from streamproof.adapters import adapter as adapter_module
@@ -18,7 +19,7 @@ from streamproof.adapters import errors as e
 from streamproof.adapters.adapter import LLMAdapter, LLMRequestAdapter, LLMStreamAdapter
 from streamproof.adapters.billing import billing_context_from_headers
 from streamproof.adapters.clients import AnthropicClient, OpenAIClient, ProviderClient
-from streamproof.adapters.events import RunUsage, StreamEvent, TextDelta
+from streamproof.adapters.events import ApprovalRequest, RunUsage, StreamEvent, TextDelta
 from streamproof.adapters.llm_config import LLMConfig
 from streamproof.adapters.traces import ProviderTrace, TraceWriter
 from streamproof.adapters.traces.sinks.memory import MemorySink
@@ -507,15 +508,63 @@ def test_no_mutable_default_arguments() -> None:
     assert checked > 30
 
 
-def test_switches_reach_the_interface_and_token_streaming_is_declared() -> None:
-    client = OpenAIClient(api_key="sk-x", transport=serving(b""))
-    adapters: list[LLMAdapter] = [
-        LLMStreamAdapter(client, LLMConfig(model="m"), "agent_step", requires_approval_tools=["rm"]),
-        LLMRequestAdapter(client, LLMConfig(model="m"), "agent_step"),
+def tool_call_chunks(calls: Sequence[tuple[str, str]]) -> bytes:
+    """A Chat stream of client tool calls (name, arguments), each in two deltas as OpenAI sends them."""
+    head = '{"id":"c2","model":"gpt-4o","choices":[{"index":0,"delta":'
+    lines = []
+    for index, (name, arguments) in enumerate(calls):
+        first = {
+            "index": index,
+            "id": f"call_{index}",
+            "type": "function",
+            "function": {"name": name, "arguments": ""},
+        }
+        lines.append(head + orjson.dumps({"tool_calls": [first]}).decode() + "}]}")
+        rest = {"index": index, "function": {"arguments": arguments}}
+        lines.append(head + orjson.dumps({"tool_calls": [rest]}).decode() + "}]}")
+    lines.append(head + '{},"finish_reason":"tool_calls"}]}')
+    return ("".join(f"data: {line}\n\n" for line in lines) + "data: [DONE]\n\n").encode()
+
+
+@pytest.mark.parametrize("adapter_class", [LLMStreamAdapter, LLMRequestAdapter])
+async def test_switches_reach_the_interface(adapter_class: type[LLMAdapter]) -> None:
+    calls = [("send_message", '{"message": "Hi there"}'), ("rm", '{"path": "/tmp/x"}')]
+    message = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": f"call_{n}", "type": "function", "function": {"name": name, "arguments": arguments}}
+            for n, (name, arguments) in enumerate(calls)
+        ],
+    }
+    completion = {
+        "id": "c2",
+        "object": "chat.completion",
+        "model": "gpt-4o",
+        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+    }
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        if orjson.loads(request.content).get("stream"):
+            return httpx2.Response(200, headers=SSE, content=tool_call_chunks(calls))
+        return httpx2.Response(200, json=completion)
+
+    client = make_client("openai", httpx2.MockTransport(handler))
+    adapter = adapter_class(
+        client, LLMConfig(model="m"), "agent_step", use_assistant_message=True, requires_approval_tools=["rm"]
+    )
+    try:
+        events = [event async for event in adapter.invoke_llm(CHAT_REQUEST)]
+    finally:
+        await client.aclose()
+    assert adapter.supports_token_streaming() is (adapter_class is LLMStreamAdapter)
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Hi there" == adapter.content
+    assert {e.name for e in events if isinstance(e, ApprovalRequest) and e.name} == {"rm"}
+    assert [(c.name, c.requires_approval) for c in adapter.tool_calls] == [
+        ("send_message", False),
+        ("rm", True),
     ]
-    assert [a.supports_token_streaming() for a in adapters] == [True, False]
-    assert adapters[0].requires_approval_tools == frozenset({"rm"})
-    assert adapters[1].requires_approval_tools == frozenset()
+    assert adapter.tool_call is not None and adapter.tool_call.name == "send_message"
 
 
 async def test_cancelling_a_request_adapter_call_traces_it_cancelled_and_propagates() -> None:
