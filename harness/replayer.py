@@ -66,7 +66,16 @@ RecordMode = Literal["none", "once", "new_episodes", "all"]
 RECORD_MODES: tuple[RecordMode, ...] = ("none", "once", "new_episodes", "all")
 Pace = Literal["instant", "recorded"] | float
 Chunking = Literal["recorded", "events", "random", "bytes"]
-_MISSING = "<missing>"
+
+
+class _Missing:
+    """A key or list item one side lacks (a sentinel no JSON value can equal)."""
+
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING = _Missing()
 
 
 class NoMatchingInteraction(CassetteError):  # type: ignore[misc,unused-ignore]
@@ -84,6 +93,9 @@ class Difference:
 
 
 class RequestMatcher:
+    """Method, host, path, query and JSON body equality, minus ``ignore_paths``: dotted JSON paths
+    (``metadata.user_id``), ``[*]`` for any list index, ``*`` for any key; a path covers what is under it."""
+
     def __init__(self, ignore_paths: Iterable[str] = ()) -> None:
         patterns = [
             re.escape(p).replace(r"\[\*\]", r"\[\d+\]").replace(r"\*", r"[^.\[]+") for p in ignore_paths
@@ -117,7 +129,7 @@ class RequestMatcher:
             return
         ours, theirs = sent.json(), recorded.json()
         if ours is None or theirs is None:
-            found.append(Difference("body", _short(recorded.body), _short(sent.body)))
+            found.append(Difference("body", recorded.body, sent.body))
             return
         self._walk("", theirs, ours, found, limit)
 
@@ -226,6 +238,11 @@ class ReplayOptions:
     gzip_wire: bool = False
     shape: Callable[[Interaction], ServedResponse] = field(default=served_from_interaction)
 
+    def __post_init__(self) -> None:
+        self.time_scale  # noqa: B018 -- validates pace now rather than at the first response
+        if self.chunking not in ("recorded", "events", "random", "bytes"):
+            raise CassetteError("<replay options>", f"unknown chunking {self.chunking!r}")
+
     @property
     def time_scale(self) -> float:
         if self.pace == "instant":
@@ -248,10 +265,8 @@ def rechunked(served: ServedResponse, chunking: Chunking, seed: int = 0) -> tupl
         pieces = at_events(body)
     elif chunking == "random":
         pieces = at_random_offsets(body, seed)
-    elif chunking == "bytes":
-        pieces = list(byte_by_byte(body))
     else:
-        raise CassetteError("<replay options>", f"unknown chunking {chunking!r}")
+        pieces = list(byte_by_byte(body))
     due, ends, total = [], [], 0
     for chunk in served.chunks:
         total += len(chunk.data)

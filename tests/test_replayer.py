@@ -133,9 +133,25 @@ def test_mode_none_never_opens_a_socket(tmp_path: Path, monkeypatch: pytest.Monk
     assert attempts == []
 
 
-def test_mode_none_without_a_cassette_is_an_error(tmp_path: Path) -> None:
+def test_bad_options_are_cassette_errors(tmp_path: Path) -> None:
     with pytest.raises(CassetteError, match="no such cassette"), use_cassette(tmp_path / "missing.yaml"):
         pass
+    path = _write(tmp_path / "c.yaml")
+    with pytest.raises(CassetteError, match="record mode must be one of"), use_cassette(path, "sometimes"):  # type: ignore[arg-type]
+        pass
+    with pytest.raises(CassetteError, match="pace must be"), use_cassette(path, pace=-1.0):
+        pass
+    with pytest.raises(CassetteError, match="unknown chunking 'lines'"), use_cassette(path, chunking="lines"):  # type: ignore[arg-type]
+        pass
+
+
+def test_all_played_tracks_the_cassette(tmp_path: Path) -> None:
+    path = _write(tmp_path / "c.yaml", bodies=[_request_body("a"), _request_body("b")])
+    with use_cassette(path) as cassette, httpx2.Client(transport=cassette.transport()) as client:
+        client.post(URL, json=_request_body("b"))
+        assert not cassette.player.all_played
+        client.post(URL, json=_request_body("a"))
+        assert cassette.player.all_played
 
 
 @pytest.mark.parametrize("library", [httpx2, httpx])
