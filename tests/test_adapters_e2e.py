@@ -4,6 +4,7 @@ SSE event. Each result must equal ``streamproof replay``'s outcome for the same 
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -247,3 +248,26 @@ async def test_events_arrive_while_the_server_is_still_sending(
     assert result is not None and result.ttft_ms is not None and result.latency_ms is not None
     assert result.latency_ms >= 250  # the whole stream took as long as the server took to send it
     assert 0 < result.ttft_ms < result.latency_ms / 2  # the first event did not wait for the last byte
+
+
+async def test_gzip_on_the_wire_is_decoded_before_the_interface(server: LoopbackServer) -> None:
+    # real Anthropic SSE arrives gzip-compressed (REAL-STREAMS.md §3.18)
+    interaction = _interaction("test_anthropic/test_anthropic_model_thinking_part_stream.yaml", 0)
+    served = served_from_interaction(interaction, recorded_timing=False)
+    compressor = zlib.compressobj(wbits=31)  # gzip framing, flushed per event as a live server would
+    chunks = tuple(
+        ServedChunk(compressor.compress(c.data) + compressor.flush(zlib.Z_SYNC_FLUSH)) for c in served.chunks
+    )
+    gzipped = replace(
+        served,
+        headers=(*served.headers, ("content-encoding", "gzip")),
+        chunks=(*chunks, ServedChunk(compressor.flush())),
+    )
+    root_url = server.serve(gzipped)
+    client = _client("anthropic", root_url)
+    adapter = LLMStreamAdapter(client, LLMConfig(model="recorded", provider="anthropic"), "agent_step")
+    try:
+        result = await adapter.complete(_request_data(interaction))
+    finally:
+        await client.aclose()
+    assert result.contract_dict() == _expected(interaction)
