@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
             fault=fault,
             event_delay=args.event_delay_ms / 1000,
             recorded_timing=not args.instant,
+            gzip_sse=args.gzip,
         )
         emulator.start()
     except (StreamproofError, OSError) as exc:

@@ -506,7 +506,8 @@ def error_reply(
     """The provider's real status and body for one error kind.
 
     Kinds: bad_key, unknown_model, context_overflow, rate_limit, server_error, unavailable,
-    overloaded, invalid_request (its message goes in ``model``'s place: see ``invalid_request``).
+    overloaded. A 400 with a message of one's own is ``invalid_request``. The statuses and bodies
+    follow the real captures (e.g. Responses answers an unknown model with 400, not 404).
     """
     anthropic = api == "messages"
     reply: ErrorReply

@@ -19,6 +19,7 @@ import openai
 import pytest
 
 from streamproof.adapters.sse import SSEDecoder
+from streamproof.cli.record import Job, record
 from streamproof.harness.cassette import load_cassette
 from streamproof.harness.emulator import EMULATOR_HEADER, Emulator
 from streamproof.harness.scenarios import CATALOGUE, Refusal, Reply, Text, ToolUse, catalogue_pairs, model_for
@@ -549,3 +550,30 @@ def test_error_bodies_have_the_real_shapes() -> None:
         for kind in kinds:
             body = error_reply(api, kind, model="m", request_id="req_1").body
             assert (frozenset(body), frozenset(body["error"])) in real_shapes[provider], (api, kind)
+
+
+def test_gzip_on_the_wire_streams_and_records_decoded(tmp_path: Path) -> None:
+    with Emulator(gzip_sse=True, event_delay=0.01) as emulator:
+        with httpx2.stream(
+            "POST",
+            emulator.base_url + "/v1/messages",
+            headers={"x-api-key": "k", "accept-encoding": "gzip"},
+            json={"model": "claude-sonnet-4-6", "max_tokens": 64, "stream": True},
+        ) as response:
+            assert response.headers["content-encoding"] == "gzip"
+            pieces = list(response.iter_bytes())  # httpx decodes each sync-flushed piece as it comes
+        assert b"".join(pieces).startswith(b"event: message_start") and b"event: message_stop" in pieces[-1]
+        assert len(pieces) >= 10
+        text, _, stop = collect("messages", call(emulator, "messages", "text"))
+        assert stop == "end_turn" and text.startswith("Hello")
+        result = record(
+            Job("anthropic", "messages", "text", "claude-sonnet-4-6"),
+            tmp_path,
+            emulator.base_url,
+            "emulator",
+            {"anthropic": "k"},
+        )
+    interaction = load_cassette(result.path).interactions[0]
+    assert "content-encoding" not in interaction.response.headers
+    assert interaction.response.body.startswith(b"event: message_start")
+    assert interaction.response.chunks is not None and len(interaction.response.chunks) >= 10

@@ -19,7 +19,9 @@ Like the real services it wants a key (``Authorization: Bearer …`` or ``x-api-
 a model, and Anthropic's ``max_tokens``. Faults (``harness/faults.py``) apply to every response when
 the emulator is started with one, or per request with an ``x-streamproof-fault: SPEC`` header.
 Streams are sent with chunked transfer encoding, one flush per SSE event, ``TCP_NODELAY``;
-``event_delay`` (or the ``x-streamproof-event-delay-ms`` header) spaces events out.
+``event_delay`` (or the ``x-streamproof-event-delay-ms`` header) spaces events out. With
+``gzip_sse`` an SSE body goes gzip-compressed to clients that accept it, each event sync-flushed,
+as real Anthropic streams arrive.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import socket
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -108,8 +111,10 @@ class Emulator:
         fault: Fault | str | None = None,
         event_delay: float = 0.0,
         recorded_timing: bool = True,
+        gzip_sse: bool = False,
     ) -> None:
         self.host, self.port = host, port
+        self.gzip_sse = gzip_sse
         self.library = CassetteLibrary(Path(cassettes)) if cassettes is not None else None
         self.fault = parse_fault(fault) if isinstance(fault, str) else fault
         self.event_delay = event_delay
@@ -318,19 +323,24 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         headers = {name.lower(): value for name, value in self.headers.items()}
         served = emulator.respond(IncomingRequest(self.command, self.path, headers, body))
+        gzip = emulator.gzip_sse and served.is_sse and "gzip" in headers.get("accept-encoding", "")
         try:
-            self._write(served, started, emulator.stopping)
+            self._write(served, started, emulator.stopping, gzip)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (a read timeout, a cancel)
             self.close_connection = True
 
-    def _write(self, served: ServedResponse, started: float, stopping: threading.Event) -> None:
+    def _write(self, served: ServedResponse, started: float, stopping: threading.Event, gzip: bool) -> None:
         if served.stall_before_headers and stopping.wait(served.stall_before_headers):
             self.close_connection = True
             return
         self.send_response(served.status, served.reason or None)
         for name, value in served.headers:
             self.send_header(name, value)
-        chunked = served.is_sse or served.abort or len(served.chunks) != 1
+        # gzip: each chunk sync-flushed, so it decodes as soon as it arrives (as Anthropic's SSE does)
+        compressor = zlib.compressobj(wbits=31) if gzip else None
+        if compressor is not None:
+            self.send_header("Content-Encoding", "gzip")
+        chunked = served.is_sse or served.abort or compressor is not None or len(served.chunks) != 1
         if chunked:
             self.send_header("Transfer-Encoding", "chunked")
         else:
@@ -340,12 +350,18 @@ class _Handler(BaseHTTPRequestHandler):
             wait = started + chunk.at - time.monotonic()
             if wait > 0 and stopping.wait(wait):
                 break
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk.data), chunk.data) if chunked else chunk.data)
+            data = chunk.data
+            if compressor is not None:
+                data = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
             self.wfile.flush()
         if served.abort or stopping.is_set():
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)  # no final chunk: the client sees a broken body
             return
+        if compressor is not None:
+            tail = compressor.flush()
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(tail), tail))
         if chunked:
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
