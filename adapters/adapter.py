@@ -266,8 +266,10 @@ class LLMStreamAdapter(LLMAdapter):
 
     def _payload(self, request_data: Mapping[str, Any], api: str) -> dict[str, Any]:
         payload = {**request_data, "stream": True}
-        if api == "chat" and "stream_options" not in payload:
-            payload["stream_options"] = {"include_usage": True}  # else Chat streams report no usage
+        if api == "chat" and self.llm_config.provider == "openai" and "stream_options" not in payload:
+            # without it OpenAI streams report no usage; compatible servers differ (some reject the
+            # field), so for them the caller's request decides
+            payload["stream_options"] = {"include_usage": True}
         return payload
 
     async def invoke_llm(

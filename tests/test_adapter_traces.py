@@ -592,3 +592,25 @@ async def test_cancelling_a_request_adapter_call_traces_it_cancelled_and_propaga
     (trace,) = sink.traces
     assert trace.status == "cancelled" and trace.response_json is None and trace.ttft_ms is None
     assert not other_tasks()
+
+
+@pytest.mark.parametrize(
+    ("provider", "asks_for_usage"), [("openai", True), ("mistral", False), ("groq", False)]
+)
+async def test_stream_usage_is_requested_from_openai_and_left_to_the_caller_elsewhere(
+    provider: str, asks_for_usage: bool
+) -> None:
+    sent: list[dict[str, Any]] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        sent.append(orjson.loads(request.content))
+        return httpx2.Response(200, headers=SSE, content=BODIES["openai"])
+
+    client = make_client("openai", httpx2.MockTransport(handler))
+    try:
+        await stream_adapter(client, provider, None).complete(CHAT_REQUEST)
+        await stream_adapter(client, provider, None).complete({**CHAT_REQUEST, "stream_options": {"x": 1}})
+    finally:
+        await client.aclose()
+    assert ("stream_options" in sent[0]) is asks_for_usage and sent[0]["stream"] is True
+    assert sent[1]["stream_options"] == {"x": 1}  # the caller's choice is kept
