@@ -73,6 +73,7 @@ class Script:
     gzip: bool = False
     gate: bool = False
     status: int = 200
+    content_type: str = "text/event-stream; charset=utf-8"
     extra_headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -101,7 +102,7 @@ def _handler(state: ServerState) -> type[BaseHTTPRequestHandler]:
             state.requests.append(("POST", self.path, dict(self.headers.items()), body))
             script = state.script
             self.send_response(script.status)
-            self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+            self.send_header("Content-Type", script.content_type)
             self.send_header("Transfer-Encoding", "chunked")
             self.send_header("x-request-id", "req_loopback")
             self.send_header("openai-organization", "org-secretorganization")

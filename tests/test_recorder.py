@@ -317,3 +317,31 @@ async def test_intercept_async_clients_of_both_libraries(tmp_path: Path) -> None
         async with httpx.AsyncClient() as client:
             replayed = await client.post(f"{url}/v1/chat/completions", json={"model": "b"})
     assert replayed.content == b"".join(events)
+
+
+def test_error_status_is_recorded_and_replays_as_the_same_sdk_error(tmp_path: Path) -> None:
+    path = tmp_path / "overloaded.yaml"
+    body = b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}'
+    script = Script([body], status=529, content_type="application/json", extra_headers={"retry-after": "2"})
+
+    def call(client: anthropic.Anthropic) -> anthropic.APIStatusError:
+        with pytest.raises(anthropic.APIStatusError) as caught:
+            client.messages.create(
+                model="claude-loopback", max_tokens=8, messages=[{"role": "user", "content": "x"}]
+            )
+        return caught.value
+
+    with serve(script) as (url, _server):
+        http = httpx2.Client(transport=RecordingTransport(path))
+        recorded = call(
+            anthropic.Anthropic(api_key=FAKE_ANTHROPIC_KEY, base_url=url, http_client=http, max_retries=0)
+        )
+    with use_cassette(path) as cassette:
+        http = httpx2.Client(transport=cassette.transport())
+        replayed = call(
+            anthropic.Anthropic(api_key=FAKE_ANTHROPIC_KEY, base_url=url, http_client=http, max_retries=0)
+        )
+    assert recorded.status_code == replayed.status_code == 529
+    assert type(recorded) is type(replayed)
+    assert replayed.response.headers["retry-after"] == "2"
+    assert replayed.body == recorded.body
