@@ -1,0 +1,111 @@
+"""The battery proves its own power: the correct third-party adapter passes every check, and each
+broken one (one realistic bug) fails exactly the checks that name its bug."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from thirdparty.broken import BUGS
+from thirdparty.sdk_adapter import SDKAdapter
+
+from streamproof.conformance.battery import (
+    Battery,
+    Case,
+    Verdict,
+    discover_cases,
+    first_difference,
+    snapshot_data,
+)
+from streamproof.conformance.plugin import SHIPPED_SNAPSHOTS, bundled_cassettes
+from streamproof.conformance.protocol import CHECKS, ConformanceAdapter
+
+# one case per bug family: thinking with a signature, cached tokens, parallel tool calls, Responses
+CASE_IDS = (
+    "anthropic/messages/reasoning#0",
+    "anthropic/messages/prompt_caching#0",
+    "openai/chat/parallel_tool_calls#0",
+    "openai/responses/text#0",
+)
+
+
+@pytest.fixture(scope="module")
+def cases() -> list[Case]:
+    by_id = {case.id: case for case in discover_cases(bundled_cassettes())}
+    missing = [case_id for case_id in CASE_IDS if case_id not in by_id]
+    assert not missing, f"bundled cassettes lack {missing}"
+    return [by_id[case_id] for case_id in CASE_IDS]
+
+
+def stored_snapshot(case: Case) -> Any:
+    path = SHIPPED_SNAPSHOTS / "suite" / f"test_conformance[{case.id.replace('/', '.')}-snapshot].json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+async def failing_checks(adapter: ConformanceAdapter, cases: list[Case]) -> dict[str, list[str]]:
+    """check -> the messages of its failures, over every case (the snapshot compared as the plugin does)."""
+    failures: dict[str, list[str]] = {}
+    for case in cases:
+        battery = Battery(adapter, case)
+        for check in CHECKS:
+            verdict: Verdict = await battery.run(check)
+            if verdict.status == "pass" and check == "snapshot":
+                difference = first_difference(stored_snapshot(case), snapshot_data(case, verdict), "snapshot")
+                if difference is not None:
+                    failures.setdefault(check, []).append(f"{case.id}: {difference}")
+            elif verdict.status == "fail":
+                failures.setdefault(check, []).append(f"{case.id}: {verdict.message}")
+    return failures
+
+
+async def test_the_correct_third_party_adapter_passes_every_check(cases: list[Case]) -> None:
+    assert await failing_checks(SDKAdapter(), cases) == {}
+
+
+@pytest.mark.parametrize("bug", sorted(BUGS))
+async def test_each_broken_adapter_fails_the_check_that_names_its_bug(bug: str, cases: list[Case]) -> None:
+    adapter_class, catching_checks = BUGS[bug]
+    failures = await failing_checks(adapter_class(), cases)
+    assert set(failures) == catching_checks, failures
+
+
+async def test_a_failure_names_the_first_differing_field(cases: list[Case]) -> None:
+    adapter_class, _ = BUGS["ignores_cached_tokens"]
+    verdict = await Battery(adapter_class(), cases[1]).run("outcome")
+    assert verdict.status == "fail"
+    assert verdict.difference is not None
+    assert verdict.difference.path == "outcome.usage.cached_input_tokens"
+    assert verdict.difference.expected == 1408 and verdict.difference.actual is None
+
+
+async def test_a_failure_names_the_first_differing_event(cases: list[Case]) -> None:
+    adapter_class, _ = BUGS["loses_thinking_signature"]
+    reference = await Battery(SDKAdapter(), cases[0]).plain_run()
+    verdict = await Battery(adapter_class(), cases[0]).run("outcome")
+    assert verdict.difference is not None and verdict.difference.path == "outcome.signatures[0]"
+    signed = next(n for n, event in enumerate(reference.events) if event.get("signature"))
+    difference = first_difference(reference.events, verdict.events, "events")
+    assert difference is not None and difference.path.startswith(f"events[{signed}]")
+
+
+async def test_checks_that_do_not_apply_are_skipped_with_a_reason() -> None:
+    error_case = next(
+        case for case in discover_cases(bundled_cassettes()) if case.id == "openai/chat/bad_key#0"
+    )
+    battery = Battery(SDKAdapter(), error_case)
+    outcome = await battery.run("outcome")
+    assert outcome.status == "pass", outcome.message  # the error class is the expected outcome
+    streaming = await battery.run("streaming")
+    assert streaming.status == "skip" and "not a successful stream" in streaming.message
+
+
+def test_the_oracle_imports_nothing_of_the_reference_adapter() -> None:
+    tree = ast.parse((Path(__file__).parents[1] / "conformance" / "oracle.py").read_text(encoding="utf-8"))
+    imported = {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {
+        alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    }
+    assert imported == {"__future__", "json", "re", "dataclasses", "typing", "harness.cassette"}
