@@ -14,6 +14,10 @@ decoded bytes with their chunk boundaries. When the caller closes the response t
 appended and the cassette is saved (scrubbed, atomically) at once, so a later crash loses nothing
 already recorded. A caller that stops reading early still gets a complete recording: the rest of
 the body is drained from the network before the stream is closed.
+
+``CassetteRecorder(path)`` starts a new cassette (its first save replaces the file);
+``CassetteRecorder.appending(path)`` keeps what the file holds. Record modes (none / once /
+new_episodes / all) combine recording with replay: see ``replayer.use_cassette``.
 """
 
 from __future__ import annotations
