@@ -40,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"inject into every response: {', '.join(FAULT_KINDS)} (KIND[:key=value,...])",
     )
     parser.add_argument("--event-delay-ms", type=float, default=0.0, help="pause between scripted SSE events")
+    parser.add_argument("--gzip", action="store_true", help="gzip SSE bodies on the wire, as Anthropic does")
     parser.add_argument(
         "--instant", action="store_true", help="serve cassettes without their recorded timing"
     )
