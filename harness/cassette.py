@@ -434,16 +434,21 @@ def save_cassette(path: str | Path, cassette: Cassette, scrubber: Scrubber | Non
     fsync, then ``os.replace`` (a crash leaves the previous file or the new one, never a mix)."""
     path = Path(path)
     data = dump_cassette(cassette, scrubber)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise CassetteError(path, f"cannot write: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as temp:
             temp.write(data)
             temp.flush()
             os.fsync(temp.fileno())
         os.replace(temp_name, path)
-    except BaseException:
+    except BaseException as exc:
         Path(temp_name).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise CassetteError(path, f"cannot write: {exc.strerror or exc}") from None
         raise
     _fsync_directory(path.parent)
 

@@ -268,6 +268,20 @@ def test_import_marks_source_and_keeps_bodies(tmp_path: Path) -> None:
     assert imported.interactions[0].response.body == b"event: ping\ndata: {}\n\n"
 
 
+def test_unwritable_destination_is_a_cassette_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    target = blocker / "c.yaml"
+    with pytest.raises(CassetteError, match="cannot write") as caught:
+        save_cassette(target, _cassette(target, b"x"))
+    assert str(target) in str(caught.value)
+    directory = tmp_path / "c.yaml"
+    directory.mkdir()  # os.replace cannot put a file over a directory
+    with pytest.raises(CassetteError, match="cannot write"):
+        save_cassette(directory, _cassette(directory, b"x"))
+    assert sorted(tmp_path.iterdir()) == sorted([blocker, directory])  # no temp file left behind
+
+
 def test_dump_is_deterministic_apart_from_metadata(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     cassette = _cassette(path, b"data: x\n\n", [(9, 0.1)])
