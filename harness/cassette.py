@@ -380,7 +380,7 @@ def _interaction_dict(interaction: Interaction, scrubber: Scrubber) -> dict[str,
     request_body = scrubber.scrub_bytes(request.body) if request.body is not None else None
     body, chunks = scrubber.scrub_body(response.body, response.chunks)
     response_dict: dict[str, Any] = {
-        "status": {"code": response.status, "message": response.reason},
+        "status": {"code": response.status, "message": scrubber.scrub_text(response.reason)},
         "headers": _response_headers(scrubber.scrub_headers(response.headers.raw), len(body)),
         "body": {"string": _body_value(body)},
     }
