@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -31,6 +32,7 @@ from streamproof.harness.cassette import (
     new_metadata,
     save_cassette,
 )
+from streamproof.harness.scrub import Scrubber
 
 URL = "http://127.0.0.1:9/v1/chat/completions"
 TRICKY_TEXT = "C1 \x95 NEL \x85 LS \u2028 PS \u2029 CRLF\r\nCR\r tab\t bom \ufeff emoji \U0001f600 esc \x1b nul \x00 end"
@@ -287,3 +289,21 @@ def test_dump_is_deterministic_apart_from_metadata(tmp_path: Path) -> None:
     cassette = _cassette(path, b"data: x\n\n", [(9, 0.1)])
     assert dump_cassette(cassette) == dump_cassette(cassette)
     assert os.path.exists(path) is False  # dumping writes nothing
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    body=st.one_of(
+        st.binary(max_size=300), st.text(max_size=300).map(lambda t: t.encode("utf-8", "surrogatepass"))
+    ),
+    cuts=st.lists(st.integers(min_value=1, max_value=299), max_size=6),
+)
+def test_any_body_and_chunking_survive_save_and_load(body: bytes, cuts: list[int]) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "c.yaml"
+        ends = sorted({c for c in cuts if c < len(body)} | ({len(body)} if body else set()))
+        chunks = [(end, round(i * 0.003, 6)) for i, end in enumerate(ends)] or None
+        save_cassette(path, _cassette(path, body, chunks), Scrubber(environ={}))
+        response = load_cassette(path).interactions[0].response
+    assert response.body == body
+    assert response.chunks == chunks
