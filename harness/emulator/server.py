@@ -78,12 +78,21 @@ class CassetteLibrary:
             for interaction in cassette.interactions:
                 self.entries.append(_Recorded(interaction.api, name, interaction, interaction.request.json()))
 
-    def find(self, api: str, scenario_name: str | None, request: Any) -> Interaction | None:
+    def find(
+        self, api: str, scenario_name: str | None, body: Any, method: str, target: str
+    ) -> Interaction | None:
+        """By scenario, else by an equal JSON body, else (a bodiless GET, like a Responses resume)
+        by method, path and query."""
         for entry in self.entries:
             if entry.api == api and scenario_name is not None and entry.scenario == scenario_name:
                 return entry.interaction
         for entry in self.entries:
-            if entry.api == api and entry.request == request:
+            if entry.api == api and body is not None and entry.request == body:
+                return entry.interaction
+        for entry in self.entries:
+            recorded = urlsplit(entry.interaction.request.uri)
+            same_target = recorded.path + (f"?{recorded.query}" if recorded.query else "") == target
+            if body is None and entry.interaction.request.method == method and same_target:
                 return entry.interaction
         return None
 
@@ -168,7 +177,7 @@ class Emulator:
             body = {"emulator": "streamproof", "version": EMULATOR_VERSION, "scenarios": list(CATALOGUE)}
             return _json_response(200, body, ())
         api = api_for_path(path)
-        if api == "other" or request.method != "POST":
+        if api == "other" or (request.method != "POST" and self.library is None):
             message = f"streamproof emulator: no route for {request.method} {path}; it serves POST " + (
                 "/v1/chat/completions, /v1/responses and /v1/messages"
             )
@@ -177,43 +186,44 @@ class Emulator:
             payload = orjson.loads(request.body) if request.body else None
         except orjson.JSONDecodeError:
             payload = None
-        if not isinstance(payload, dict):
+        if not isinstance(payload, dict) and request.method == "POST":
             return _error_response(
                 invalid_request(api, "We could not parse the JSON body of your request."), api
             )
-        served = self._answer(api, request, payload)
+        served = self._answer(api, request, payload or {})
         fault = self._fault_for(request, served, api)
         if isinstance(fault, ServedResponse):
             return fault
         return apply_fault(served, fault, api=api) if fault is not None else served
 
     def _answer(self, api: str, request: IncomingRequest, payload: dict[str, Any]) -> ServedResponse:
-        anthropic = api == "messages"
         key = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix(
             "Bearer "
         )
         if not key.strip():
             return _error_response(error_reply(api, "bad_key", request_id=_request_id(api)), api)
         model = payload.get("model")
+        name = request.headers.get(SCENARIO_HEADER)
+        if name is None and isinstance(model, str) and model.startswith(SCENARIO_MODEL_PREFIX):
+            name = model[len(SCENARIO_MODEL_PREFIX) :]
+        if self.library is not None:  # recorded answers: the request only has to be found
+            return self._from_cassettes(api, name, payload, request)
         if not isinstance(model, str) or not model:
             return _error_response(invalid_request(api, "model: Field required", param="model"), api)
-        if anthropic and not isinstance(payload.get("max_tokens"), int):
+        if api == "messages" and not isinstance(payload.get("max_tokens"), int):
             return _error_response(invalid_request(api, "max_tokens: Field required"), api)
-        name = request.headers.get(SCENARIO_HEADER)
-        if name is None and model.startswith(SCENARIO_MODEL_PREFIX):
-            name = model[len(SCENARIO_MODEL_PREFIX) :]
-        if self.library is not None:
-            return self._from_cassettes(api, name, payload)
         return self._scripted(api, name or "text", model, payload, request)
 
-    def _from_cassettes(self, api: str, name: str | None, payload: dict[str, Any]) -> ServedResponse:
+    def _from_cassettes(
+        self, api: str, name: str | None, payload: dict[str, Any], request: IncomingRequest
+    ) -> ServedResponse:
         assert self.library is not None
-        interaction = self.library.find(api, name, payload)
+        interaction = self.library.find(api, name, payload or None, request.method, request.path)
         if interaction is None:
             known = ", ".join(self.library.scenarios(api)) or "none"
             message = (
                 f"streamproof emulator: no cassette under {self.library.root} for api {api!r}, "
-                f"scenario {name!r} or this request body; scenarios recorded for {api}: {known}"
+                f"scenario {name!r} or this request; scenarios recorded for {api}: {known}"
             )
             return _error_response(invalid_request(api, message), api)
         served = served_from_interaction(interaction, recorded_timing=self.recorded_timing)
