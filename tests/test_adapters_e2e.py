@@ -7,7 +7,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import pytest
@@ -15,7 +15,7 @@ from loopback import LoopbackServer
 
 from streamproof.adapters.adapter import LLMRequestAdapter, LLMStreamAdapter
 from streamproof.adapters.clients import AnthropicClient, OpenAIClient, ProviderClient
-from streamproof.adapters.events import ReasoningDelta, StopReason, TextDelta, ToolCallDelta
+from streamproof.adapters.events import LLMResult, ReasoningDelta, StopReason, TextDelta, ToolCallDelta
 from streamproof.adapters.llm_config import LLMConfig
 from streamproof.harness.cassette import Interaction, load_cassette
 from streamproof.harness.outcome import replay_interaction
@@ -27,59 +27,53 @@ pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:Depre
 REAL = Path(__file__).parents[1].parent / "shared" / "real-cassettes" / "pydantic-ai"
 API_KEY = "sk-loopback-test"
 
-# (cassette, interaction, provider, what it shows)
-STREAMED = [
-    ("test_prefect/test_prefect_agent_run_stream_events.yaml", 0, "openai", "chat text"),
-    ("test_temporal/test_complex_agent_run_in_workflow.yaml", 0, "openai", "chat parallel tool calls"),
-    ("test_temporal/test_complex_agent_run_in_workflow.yaml", 1, "openai", "chat tool call"),
-    ("test_deepseek/test_deepseek_model_thinking_stream.yaml", 0, "deepseek", "chat reasoning (DeepSeek)"),
-    ("test_openai_responses/test_openai_responses_stream.yaml", 0, "openai", "responses tool call"),
-    ("test_openai_responses/test_openai_responses_stream.yaml", 1, "openai", "responses text"),
-    (
-        "test_openai_responses/test_openai_responses_thinking_part_iter.yaml",
-        0,
-        "openai",
-        "responses reasoning",
-    ),
-    (
-        "test_openai_responses/test_openai_responses_phase_streamed_on_part_start.yaml",
-        0,
-        "openai",
-        "responses reasoning, text and tool call",
-    ),
-    ("test_anthropic/test_request_stream_fallback_for_high_max_tokens.yaml", 0, "anthropic", "messages text"),
-    (
-        "test_anthropic/test_anthropic_model_thinking_part_stream.yaml",
-        0,
-        "anthropic",
-        "thinking with signature",
-    ),
-    (
-        "test_anthropic/test_anthropic_model_thinking_part_redacted_stream.yaml",
-        0,
-        "anthropic",
-        "redacted thinking",
-    ),
-    (
-        "test_tool_search/test_anthropic_native_tool_search_streaming.yaml",
-        0,
-        "anthropic",
-        "messages tool call",
-    ),
-]
 
+class Case(NamedTuple):
+    cassette: str
+    index: int
+    provider: str
+    shows: str
+    text: bool = False  # the result has assistant text
+    tool_calls: int = 0  # client tool calls in the result
+    reasoning: bool = False  # visible reasoning text
+    signed: bool = False  # a reasoning block carries a signature
+    hidden: int = 0  # redacted reasoning blocks
+
+
+STREAMED = [
+    Case("test_prefect/test_prefect_agent_run_stream_events.yaml", 0, "openai", "chat text", text=True),
+    Case("test_temporal/test_complex_agent_run_in_workflow.yaml", 0, "openai", "chat parallel tool calls", tool_calls=2),
+    Case("test_temporal/test_complex_agent_run_in_workflow.yaml", 1, "openai", "chat tool call", tool_calls=1),
+    Case("test_deepseek/test_deepseek_model_thinking_stream.yaml", 0, "deepseek", "chat reasoning (DeepSeek)", text=True, reasoning=True),
+    Case("test_openai_responses/test_openai_responses_stream.yaml", 0, "openai", "responses tool call", tool_calls=1),
+    Case("test_openai_responses/test_openai_responses_stream.yaml", 1, "openai", "responses text", text=True),
+    Case("test_openai_responses/test_openai_responses_thinking_part_iter.yaml", 0, "openai", "responses reasoning with signature", text=True, reasoning=True, signed=True),
+    Case("test_openai_responses/test_openai_responses_phase_streamed_on_part_start.yaml", 0, "openai", "responses reasoning, text and tool call", text=True, tool_calls=1, signed=True),
+    Case("test_anthropic/test_request_stream_fallback_for_high_max_tokens.yaml", 0, "anthropic", "messages text", text=True),
+    Case("test_anthropic/test_anthropic_model_thinking_part_stream.yaml", 0, "anthropic", "thinking with signature", text=True, reasoning=True, signed=True),
+    Case("test_anthropic/test_anthropic_model_thinking_part_redacted_stream.yaml", 0, "anthropic", "redacted thinking", text=True, hidden=2),
+    Case("test_tool_search/test_anthropic_native_tool_search_streaming.yaml", 0, "anthropic", "messages tool call", text=True, tool_calls=1),
+]  # fmt: skip
+
+# no parallel tool calls were recorded streamed for Responses or Anthropic: the non-streamed ones stand in
 NOT_STREAMED = [
-    ("test_dbos/test_dbos_agent_with_hitl_tool.yaml", 0, "openai", "chat parallel tool calls"),
-    ("test_openai/test_max_completion_tokens[o3-mini].yaml", 0, "openai", "chat reasoning model"),
-    (
-        "test_openai_responses/test_openai_responses_model_web_search_tool_stream.yaml",
-        1,
-        "openai",
-        "responses",
-    ),
-    ("test_anthropic/test_multiple_parallel_tool_calls.yaml", 0, "anthropic", "4 parallel tool calls"),
-    ("test_anthropic/test_anthropic_model_thinking_part.yaml", 0, "anthropic", "thinking with signature"),
-]
+    Case("test_dbos/test_dbos_agent_with_hitl_tool.yaml", 0, "openai", "chat parallel tool calls", tool_calls=2),
+    Case("test_openai/test_max_completion_tokens[o3-mini].yaml", 0, "openai", "chat reasoning model", text=True),
+    Case("test_openai_responses/test_openai_responses_model_web_search_tool_stream.yaml", 1, "openai", "responses text with reasoning", text=True, signed=True),
+    Case("test_anthropic/test_multiple_parallel_tool_calls.yaml", 0, "anthropic", "4 parallel tool calls", text=True, tool_calls=4),
+    Case("test_anthropic/test_anthropic_model_thinking_part.yaml", 0, "anthropic", "thinking with signature", text=True, reasoning=True, signed=True),
+]  # fmt: skip
+
+
+def _shows(result: LLMResult, case: Case) -> None:
+    """The result has what the case is chosen for (equality with replay alone would pass on empty)."""
+    assert bool(result.text) is case.text
+    assert len(result.tool_calls) == case.tool_calls
+    assert all(call.id and call.name for call in result.tool_calls)
+    assert len({call.id for call in result.tool_calls}) == case.tool_calls
+    assert bool(result.reasoning_text) is case.reasoning
+    assert any(block.signature for block in result.reasoning) is case.signed
+    assert len(result.hidden_reasoning) == case.hidden
 
 
 def _interaction(name: str, index: int) -> Interaction:
@@ -125,11 +119,12 @@ def _check_request_sent(
     assert API_KEY in (received.headers.get("authorization", "") + received.headers.get("x-api-key", ""))
 
 
-@pytest.mark.parametrize(("name", "index", "provider", "shows"), STREAMED, ids=[row[3] for row in STREAMED])
+@pytest.mark.parametrize("case", STREAMED, ids=[case.shows for case in STREAMED])
 async def test_stream_adapter_over_real_sdk_and_socket_matches_replay(
-    server: LoopbackServer, name: str, index: int, provider: str, shows: str
+    server: LoopbackServer, case: Case
 ) -> None:
-    interaction = _interaction(name, index)
+    interaction = _interaction(case.cassette, case.index)
+    provider = case.provider
     served = served_from_interaction(interaction, recorded_timing=False)
     assert len(served.chunks) > 2  # one flush per SSE event: the client sees a live-shaped stream
     root_url = server.serve(served)
@@ -142,6 +137,7 @@ async def test_stream_adapter_over_real_sdk_and_socket_matches_replay(
 
     assert adapter.result is not None
     assert adapter.result.contract_dict() == _expected(interaction)
+    _shows(adapter.result, case)
     _check_request_sent(server, root_url, interaction, streamed=True)
     # the events carry the whole result, and the adapter holds what Letta's holds
     result = adapter.result
@@ -176,13 +172,12 @@ async def test_signature_arrives_as_its_own_event_before_the_block_ends(server: 
     assert adapter.result is not None and adapter.result.reasoning[0].signature == events[signed[0]].signature
 
 
-@pytest.mark.parametrize(
-    ("name", "index", "provider", "shows"), NOT_STREAMED, ids=[row[3] for row in NOT_STREAMED]
-)
+@pytest.mark.parametrize("case", NOT_STREAMED, ids=[case.shows for case in NOT_STREAMED])
 async def test_request_adapter_over_real_sdk_and_socket_matches_replay(
-    server: LoopbackServer, name: str, index: int, provider: str, shows: str
+    server: LoopbackServer, case: Case
 ) -> None:
-    interaction = _interaction(name, index)
+    interaction = _interaction(case.cassette, case.index)
+    provider = case.provider
     root_url = server.serve(served_from_interaction(interaction, recorded_timing=False))
     client = _client(provider, root_url)
     adapter = LLMRequestAdapter(client, LLMConfig(model="recorded", provider=provider), "agent_step")
@@ -194,6 +189,7 @@ async def test_request_adapter_over_real_sdk_and_socket_matches_replay(
     assert not adapter.supports_token_streaming()
     assert adapter.result is not None
     assert adapter.result.contract_dict() == _expected(interaction)
+    _shows(adapter.result, case)
     _check_request_sent(server, root_url, interaction, streamed=False)
     calls = [e for e in events if isinstance(e, ToolCallDelta)]
     assert [(c.id, c.name, c.arguments) for c in calls] == [
