@@ -194,7 +194,7 @@ async def test_a_failing_sink_neither_breaks_nor_stalls_the_streams_and_its_loss
     await writer.aclose()
 
     assert all(result.text == "".join(WORDS) for result in results)
-    assert streaming_s < 3.0  # a sink that hangs for an hour is not felt by the streams
+    assert streaming_s < 10.0  # a sink that hangs for an hour is not felt by the streams (~0.5 s here)
     stats = writer.stats
     assert stats.written == 0 and stats.lost == 200
     assert (stats.failed if sink_class is RaisingSink else stats.timed_out + stats.dropped) == 200
