@@ -76,9 +76,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--event-delay-ms", type=float, default=0.0, help="with --emulator: pause between events"
     )
-    parser.add_argument(
-        "--out", required=True, type=Path, help="folder to write <provider>/<api>/<scenario>.yaml"
-    )
+    parser.add_argument("--list", action="store_true", help="print the scenario catalogue and exit")
+    parser.add_argument("--out", type=Path, help="folder to write <provider>/<api>/<scenario>.yaml")
 
 
 @dataclass(frozen=True)
@@ -137,8 +136,24 @@ def is_emulator(base_url: str) -> bool:
         return False
 
 
+def catalogue_table() -> Table:
+    table = Table(title="streamproof scenarios")
+    for column in ("scenario", *APIS, "what the emulator answers"):
+        table.add_column(column, no_wrap=column == "scenario")
+    for item in CATALOGUE.values():
+        marks = ["yes" if item.applies_to(api) else "no" for api in APIS]
+        table.add_row(item.name, *marks, item.description)
+    return table
+
+
 def run(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
+    if args.list:
+        Console().print(catalogue_table())
+        return 0
+    if args.out is None:
+        err.print("streamproof record: --out DIR is required")
+        return 2
     try:
         jobs = plan(args)
     except ScenarioError as exc:

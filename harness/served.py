@@ -19,7 +19,7 @@ otherwise end the body normally.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from .cassette import Interaction, RecordedResponse
 from .rechunk import at_events
@@ -43,7 +43,6 @@ class ServedResponse:
     stall_before_headers: float = 0.0  # slow first byte: seconds before the status line
     abort: bool = False  # drop the connection after the last chunk instead of ending the body
     synthetic: str | None = None  # the fault that produced this response; None when served as recorded
-    notes: tuple[str, ...] = field(default=())
 
     @property
     def body(self) -> bytes:

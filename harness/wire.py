@@ -65,10 +65,6 @@ def sse(data: dict[str, Any], event: str | None = None, pad: str = "") -> bytes:
     return head + b"data: " + body + b"\n\n"
 
 
-def json_body(data: dict[str, Any]) -> bytes:
-    return orjson.dumps(data)
-
-
 # --- OpenAI Chat Completions -----------------------------------------------------------------------
 
 _CHAT_FINISH = {"end": "stop", "tool_use": "tool_calls", "max_tokens": "length", "refusal": "stop"}

@@ -229,3 +229,13 @@ def test_recording_an_openai_compatible_server_counts_as_live(tmp_path: Path, mo
     assert key not in path.read_text()
     monkeypatch.delenv("GROQ_API_KEY")
     assert main([*args, "--base-url", server.openai_base_url, "--out", str(tmp_path)]) == 2
+
+
+def test_list_prints_the_catalogue(capsys: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["record", "--list"]) == 0
+    out = capsys.readouterr().out
+    for name in CATALOGUE:
+        assert name in out
+    assert main(["record", "--all"]) == 2
+    assert "--out DIR is required" in capsys.readouterr().err
