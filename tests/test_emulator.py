@@ -609,3 +609,16 @@ def test_serves_the_real_captures_byte_for_byte() -> None:
                 interaction.response.body,
             ), target
             assert "content-length" not in reply.headers or "transfer-encoding" not in reply.headers
+
+
+def test_event_delay_per_request_header(emulator: Emulator) -> None:
+    started = time.monotonic()
+    with httpx2.stream(
+        "POST",
+        emulator.base_url + "/v1/responses",
+        headers={"authorization": "Bearer k", "x-streamproof-event-delay-ms": "25"},
+        json={"model": "gpt-5-mini", "input": "hi", "stream": True},
+    ) as response:
+        arrivals = [time.monotonic() - started for _ in response.iter_bytes()]
+    assert len(arrivals) >= 10
+    assert arrivals[-1] - arrivals[0] >= 0.025 * (len(arrivals) - 2)
