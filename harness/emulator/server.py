@@ -139,7 +139,10 @@ class Emulator:
         server.emulator = self
         self._server = server
         self.port = server.server_address[1]
-        self._thread = threading.Thread(target=server.serve_forever, name="streamproof-emulator", daemon=True)
+        # a short poll interval: stop() waits for the serving loop to notice, 0.5 s by default
+        self._thread = threading.Thread(
+            target=server.serve_forever, args=(0.05,), name="streamproof-emulator", daemon=True
+        )
         self._thread.start()
         return self
 
