@@ -367,8 +367,10 @@ def _body_value(body: bytes | None) -> str | bytes | None:
 
 
 def _response_headers(headers: dict[str, list[str]], body_length: int) -> dict[str, list[str]]:
-    """The body is stored decoded: no content-encoding, no transfer-encoding, a true content-length."""
-    kept = {k: v for k, v in headers.items() if k.lower() not in ("content-encoding", "transfer-encoding")}
+    """The stored body is whole: no transfer-encoding, a true content-length. (Bodies in the model
+    are decoded and carry no content-encoding; one that could not be decoded keeps its header, so
+    loading it fails clearly instead of serving encoded bytes.)"""
+    kept = {k: v for k, v in headers.items() if k.lower() != "transfer-encoding"}
     for name in kept:
         if name.lower() == "content-length":
             kept[name] = [str(body_length)]

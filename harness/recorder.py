@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import threading
 import time
-import zlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -128,8 +127,7 @@ class _Capture:
         self._length = 0
         self._done = False
         headers = _header_lists(response.headers)
-        encoding = next((v[-1] for k, v in headers.items() if k.lower() == "content-encoding"), "").lower()
-        self._decoder = _decoder_for(encoding)
+        self._decoder = _decoder_for(response)
         if self._decoder is not None:  # we store the decoded body, so its encoding header goes
             headers = {
                 k: v for k, v in headers.items() if k.lower() not in ("content-encoding", "content-length")
@@ -138,8 +136,7 @@ class _Capture:
 
     def take(self, chunk: bytes) -> None:
         arrived = time.monotonic() - self._started
-        data = self._decoder.decompress(chunk) if self._decoder is not None else chunk
-        self._append(data, arrived)
+        self._append(self._decoder.decode(chunk) if self._decoder is not None else chunk, arrived)
 
     def take_decoded(self, data: bytes) -> None:
         self._decoder = None
@@ -167,12 +164,44 @@ class _Capture:
         self._recorder.add(Interaction(index=0, request=self._request, response=response))
 
 
-def _decoder_for(encoding: str) -> Any:
-    if encoding == "gzip":
-        return zlib.decompressobj(16 + zlib.MAX_WBITS)
-    if encoding == "deflate":
-        return zlib.decompressobj()
-    return None  # identity; other encodings are stored as they came
+class _Decoder:
+    """Undoes a response's content encodings (``gzip``, ``deflate``, what else its library reads)
+    incrementally, so each network chunk keeps its decoded bytes. Our own decoder objects: the
+    response's cached one belongs to the client that is reading the same bytes."""
+
+    def __init__(self, decoders: list[Any]) -> None:
+        self._decoders = decoders  # in the order to apply: the last encoding applied comes first
+
+    def decode(self, data: bytes) -> bytes:
+        for decoder in self._decoders:
+            data = _joined(decoder.decode(data))
+        return data
+
+    def flush(self) -> bytes:
+        data = b""
+        for decoder in self._decoders:
+            data = _joined(decoder.decode(data)) + _joined(decoder.flush())
+        return data
+
+
+def _joined(output: bytes | Iterable[bytes]) -> bytes:
+    """httpx decoders return bytes; httpx2's yield bounded pieces."""
+    return output if isinstance(output, bytes) else b"".join(output)
+
+
+def _decoder_for(response: Any) -> _Decoder | None:
+    """None when the body is not encoded, or encoded in a way its library cannot read either (then
+    the bytes and the header are kept as they came)."""
+    supported = _library(response)._decoders.SUPPORTED_DECODERS  # the client library's own table
+    encodings = [
+        value.strip().lower()
+        for header in response.headers.get_list("content-encoding")
+        for value in header.split(",")
+        if value.strip().lower() not in ("", "identity")
+    ]
+    if not encodings or any(encoding not in supported for encoding in encodings):
+        return None
+    return _Decoder([supported[encoding]() for encoding in reversed(encodings)])
 
 
 def _header_lists(headers: Any) -> dict[str, list[str]]:
@@ -232,9 +261,9 @@ class _AsyncTeeStream(httpx2.AsyncByteStream, httpx.AsyncByteStream):
             self._capture.finish()
 
 
-def _library(request: Any) -> Any:
-    """The module (httpx2 or httpx) a request belongs to: responses and errors must match it."""
-    return httpx2 if isinstance(request, httpx2.Request) else httpx
+def _library(message: Any) -> Any:
+    """The module (httpx2 or httpx) a request or response belongs to: what answers it must match."""
+    return httpx2 if isinstance(message, (httpx2.Request, httpx2.Response)) else httpx
 
 
 def _as_recorder(cassette: CassetteRecorder | str | Path) -> CassetteRecorder:

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import textwrap
 import time
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import anthropic
@@ -18,6 +20,7 @@ import pytest
 import vcr
 from loopback_sse import Script, anthropic_events, openai_events, serve
 
+from streamproof.adapters.errors import CassetteError
 from streamproof.harness.cassette import load_cassette
 from streamproof.harness.recorder import AsyncRecordingTransport, CassetteRecorder, RecordingTransport
 from streamproof.harness.replayer import NoMatchingInteraction, use_cassette
@@ -345,3 +348,53 @@ def test_error_status_is_recorded_and_replays_as_the_same_sdk_error(tmp_path: Pa
     assert type(recorded) is type(replayed)
     assert replayed.response.headers["retry-after"] == "2"
     assert replayed.body == recorded.body
+
+
+class _GzipChunks(httpx2.SyncByteStream):
+    """A gzip body sent in sync-flushed pieces, one per event."""
+
+    def __init__(self, events: list[bytes], encoding: str) -> None:
+        self._events, self._encoding = events, encoding
+
+    def __iter__(self) -> Iterator[bytes]:
+        compressor = zlib.compressobj(
+            wbits=16 + zlib.MAX_WBITS if self._encoding == "gzip" else zlib.MAX_WBITS
+        )
+        for event in self._events:
+            yield compressor.compress(event) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        yield compressor.flush()
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_encoded_bodies_are_recorded_decoded_per_chunk(tmp_path: Path, encoding: str) -> None:
+    events = openai_events(WORDS)
+    inner = httpx2.MockTransport(
+        lambda request: httpx2.Response(
+            200,
+            headers={"content-type": "text/event-stream", "content-encoding": encoding},
+            stream=_GzipChunks(events, encoding),
+        )
+    )
+    path = tmp_path / f"{encoding}.yaml"
+    with httpx2.Client(transport=RecordingTransport(path, inner)) as client:
+        assert client.post("http://127.0.0.1:1/v1/chat/completions", json={}).content == b"".join(events)
+    response = load_cassette(path).interactions[0].response
+    assert "content-encoding" not in response.headers
+    assert response.body == b"".join(events)
+    assert [end for end, _ in response.chunks or []] == _ends(events)  # decoded chunk by chunk
+
+
+def test_an_encoding_the_client_cannot_read_is_kept_and_fails_loading_clearly(tmp_path: Path) -> None:
+    inner = httpx2.MockTransport(
+        lambda request: httpx2.Response(
+            200, headers={"content-encoding": "x-unknown"}, stream=_GzipChunks([b"a"], "gzip")
+        )
+    )
+    path = tmp_path / "unknown.yaml"
+    with (
+        httpx2.Client(transport=RecordingTransport(path, inner)) as client,
+        client.stream("POST", "http://127.0.0.1:1/x") as r,
+    ):
+        r.read()
+    with pytest.raises(CassetteError, match="unsupported content-encoding 'x-unknown'"):
+        load_cassette(path)
