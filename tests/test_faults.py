@@ -14,6 +14,7 @@ import httpx2
 import openai
 import pytest
 
+from streamproof.adapters import errors
 from streamproof.adapters.sse import SSEDecoder
 from streamproof.cli.main import main
 from streamproof.harness.cassette import (
@@ -34,6 +35,7 @@ from streamproof.harness.faults import (
     faulted_interaction,
     parse_fault,
 )
+from streamproof.harness.outcome import replay_interaction
 from streamproof.harness.rechunk import at_events
 from streamproof.harness.replayer import use_cassette
 from streamproof.harness.scenarios import CATALOGUE
@@ -370,3 +372,36 @@ def test_served_keeps_recorded_chunks_and_times_and_drops_framing_headers() -> N
     assert [c.data for c in unrecorded.chunks] == [b"data: 1\n\n", b"data: 2\n\n", b"data: [DONE]\n\n"]
     as_json = served_from_interaction(recorded(b'{"a":1}', None, "application/json"))
     assert [c.data for c in as_json.chunks] == [b'{"a":1}'] and not as_json.is_sse
+
+
+REFERENCE_ERRORS = {
+    "rate_limit": "LLMRateLimitError",
+    "server_error": "LLMServerError",
+    "unavailable": "LLMServerError",
+    "mid_stream_error:after=3": "LLMServerError",
+    "cut_events:after=3": "LLMIncompleteStreamError",
+    "cut_events:after=3,abort=false": "LLMIncompleteStreamError",
+    "cut_bytes:200": "LLMIncompleteStreamError",
+    "malformed_chunk:after=2": "MalformedStreamError",
+}
+
+
+@pytest.mark.parametrize(
+    "relative",
+    ["openai/chat/tool_call.yaml", "openai/responses/reasoning.yaml", "anthropic/messages/reasoning.yaml"],
+)
+def test_each_fault_gives_the_reference_stack_the_right_error(relative: str) -> None:
+    """Offline, through the reference adapters: the error class each fault should produce."""
+    interaction = load_cassette(BUNDLED / relative).interactions[0]
+    assert replay_interaction(interaction).error is None
+    for spec, expected in REFERENCE_ERRORS.items():
+        outcome = replay_interaction(faulted_interaction(interaction, parse_fault(spec)))
+        assert isinstance(outcome.error, getattr(errors, expected)), (relative, spec, outcome.error)
+    overloaded = replay_interaction(faulted_interaction(interaction, parse_fault("overloaded"))).error
+    if interaction.api == "messages":
+        assert isinstance(overloaded, errors.LLMProviderOverloadedError)
+        assert overloaded.status == 529 and overloaded.retryable
+    limited = replay_interaction(
+        faulted_interaction(interaction, parse_fault("rate_limit:retry_after=9"))
+    ).error
+    assert isinstance(limited, errors.LLMRateLimitError) and limited.retry_after == 9
