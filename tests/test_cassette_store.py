@@ -307,3 +307,20 @@ def test_any_body_and_chunking_survive_save_and_load(body: bytes, cuts: list[int
         response = load_cassette(path).interactions[0].response
     assert response.body == body
     assert response.chunks == chunks
+
+
+def test_import_of_every_real_cassette_keeps_its_interactions(tmp_path: Path) -> None:
+    real = Path(__file__).parents[1].parent / "shared" / "real-cassettes"
+    if not real.is_dir():
+        pytest.skip("../shared/real-cassettes is not available")
+    sources = sorted(real.rglob("*.yaml"))
+    assert sources
+    for i, source in enumerate(sources):
+        foreign = load_cassette(source)
+        imported = import_cassette(source, tmp_path / f"{i}.yaml", Scrubber(environ={}))
+        assert imported.metadata["source"] == "imported", source
+        assert len(imported.interactions) == len(foreign.interactions), source
+        for ours, theirs in zip(imported.interactions, foreign.interactions, strict=True):
+            assert ours.response.status == theirs.response.status, source
+            assert ours.response.body == theirs.response.body, source
+            assert ours.request.body == theirs.request.body, source
