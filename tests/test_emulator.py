@@ -622,3 +622,18 @@ def test_event_delay_per_request_header(emulator: Emulator) -> None:
         arrivals = [time.monotonic() - started for _ in response.iter_bytes()]
     assert len(arrivals) >= 10
     assert arrivals[-1] - arrivals[0] >= 0.025 * (len(arrivals) - 2)
+
+
+@pytest.mark.parametrize("body", [b"", b"[1, 2]", b"{not json", b"\xff\xfe\x00", b'"text"'])
+def test_garbage_requests_get_a_400_in_the_providers_shape(emulator: Emulator, body: bytes) -> None:
+    for path, shape in (
+        ("/v1/chat/completions", {"error"}),
+        ("/v1/messages", {"type", "error", "request_id"}),
+    ):
+        reply = httpx2.post(emulator.base_url + path, content=body, headers={"authorization": "Bearer k"})
+        assert reply.status_code == 400
+        assert set(reply.json()) == shape and "JSON body" in reply.json()["error"]["message"]
+    wrong_method = httpx2.get(
+        emulator.base_url + "/v1/chat/completions", headers={"authorization": "Bearer k"}
+    )
+    assert wrong_method.status_code == 404
