@@ -16,7 +16,8 @@ changes nothing. When a replacement changes a body's length, the chunk end offse
 are moved with it (``scrub_body``).
 
 User extensions run *before* the defaults (``body_filters``, then ``extra_secrets``, then
-``extra_patterns``), so a user filter can never undo a default one.
+``extra_shapes``), so a user filter can never undo a default one. Literal secrets are also looked
+for percent-encoded, the way they would sit in a URL.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from ..adapters.errors import StreamproofError
 
@@ -163,8 +165,9 @@ _DEFAULT_PASSES = tuple(_Pass.of_shape(shape) for shape in DEFAULT_SHAPES)
 
 
 def _literal_passes(literals: Mapping[str, str]) -> tuple[_Pass, ...]:
+    forms = {(kind, form) for kind, value in literals.items() for form in (value, quote(value, safe=""))}
     # Longest first, so a secret that contains another is replaced whole.
-    ordered = sorted(literals.items(), key=lambda item: -len(item[1]))
+    ordered = sorted(forms, key=lambda item: (-len(item[1]), item))
     return tuple(_Pass.of_literal(kind, value) for kind, value in ordered)
 
 
