@@ -46,6 +46,8 @@ DOCUMENTED_ONLY = {
         "refusal",
     },
     "response.incomplete": {"type", "sequence_number", "response"},
+    "response.content_part.added.part/refusal": {"type", "refusal"},
+    "response.content_part.done.part/refusal": {"type", "refusal"},
 }
 
 
@@ -84,21 +86,39 @@ def field_sets(api: str, events: list[tuple[str | None, Any]]) -> Iterator[tuple
         if api == "chat":
             for choice in data.get("choices") or []:
                 yield "choice", frozenset(choice)
+                yield "choice.delta", frozenset(choice["delta"])
+                for call in choice["delta"].get("tool_calls") or []:
+                    yield "tool_call delta", frozenset(call)
             if data.get("usage"):
                 yield "chat usage", frozenset(data["usage"])
+                yield "chat usage.prompt_tokens_details", frozenset(data["usage"]["prompt_tokens_details"])
+                yield (
+                    "chat usage.completion_tokens_details",
+                    frozenset(data["usage"]["completion_tokens_details"]),
+                )
         elif api == "messages":
             if kind == "message_start":
                 yield "message_start.message", frozenset(data["message"])
+                yield "message_start.message.usage", frozenset(data["message"]["usage"])
             if kind.startswith("content_block_start/"):
                 yield f"{kind}.content_block", frozenset(data["content_block"])
+            if kind.startswith("content_block_delta/"):
+                yield f"{kind}.delta", frozenset(data["delta"])
             if kind == "message_delta":
                 yield "message_delta.delta", frozenset(data["delta"])
+                yield "message_delta.usage", frozenset(data["usage"])
         else:
             if "item" in data:
                 yield f"{kind}.item/{data['item']['type']}", frozenset(data["item"])
-            if kind == "response.completed":
+            if "part" in data:
+                yield f"{kind}.part/{data['part']['type']}", frozenset(data["part"])
+            if kind in ("response.created", "response.in_progress", "response.completed"):
                 yield "response object", frozenset(data["response"])
-                yield "responses usage", frozenset(data["response"]["usage"])
+            if kind == "response.completed":
+                usage = data["response"]["usage"]
+                yield "responses usage", frozenset(usage)
+                yield "responses usage.input_tokens_details", frozenset(usage["input_tokens_details"])
+                yield "responses usage.output_tokens_details", frozenset(usage["output_tokens_details"])
 
 
 def real_streams() -> dict[str, list[bytes]]:
