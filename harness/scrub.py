@@ -17,11 +17,12 @@ are moved with it (``scrub_body``).
 
 User extensions run *before* the defaults (``body_filters``, then ``extra_secrets``, then
 ``extra_shapes``), so a user filter can never undo a default one. Literal secrets are also looked
-for percent-encoded, the way they would sit in a URL.
+for percent-encoded (as in a URL) and JSON-escaped (as in a body).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -165,7 +166,16 @@ _DEFAULT_PASSES = tuple(_Pass.of_shape(shape) for shape in DEFAULT_SHAPES)
 
 
 def _literal_passes(literals: Mapping[str, str]) -> tuple[_Pass, ...]:
-    forms = {(kind, form) for kind, value in literals.items() for form in (value, quote(value, safe=""))}
+    forms = {
+        (kind, form)
+        for kind, value in literals.items()
+        for form in (
+            value,
+            quote(value, safe=""),
+            json.dumps(value)[1:-1],
+            json.dumps(value, ensure_ascii=False)[1:-1],
+        )
+    }
     # Longest first, so a secret that contains another is replaced whole.
     ordered = sorted(forms, key=lambda item: (-len(item[1]), item))
     return tuple(_Pass.of_literal(kind, value) for kind, value in ordered)

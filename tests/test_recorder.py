@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -398,3 +399,25 @@ def test_an_encoding_the_client_cannot_read_is_kept_and_fails_loading_clearly(tm
         r.read()
     with pytest.raises(CassetteError, match="unsupported content-encoding 'x-unknown'"):
         load_cassette(path)
+
+
+def test_threads_recording_into_one_cassette_lose_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "threads.yaml"
+    recorder = CassetteRecorder(path)
+    inner = httpx2.MockTransport(lambda request: httpx2.Response(200, content=request.content))
+
+    def worker(thread: int) -> None:
+        with httpx2.Client(transport=RecordingTransport(recorder, inner)) as client:
+            for i in range(5):
+                client.post("http://127.0.0.1:1/v1/chat/completions", json={"thread": thread, "i": i})
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    recorded = {
+        (body["thread"], body["i"])
+        for body in (json.loads(i.response.body) for i in load_cassette(path).interactions)
+    }
+    assert recorded == {(t, i) for t in range(6) for i in range(5)}

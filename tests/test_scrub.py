@@ -243,11 +243,16 @@ def test_user_filters_extend_and_cannot_remove_defaults(tmp_path: Path) -> None:
     assert SECRETS["AWS_ACCESS_KEY_ID"] not in path.read_text() and BEARER not in path.read_text()
 
 
-def test_environment_secrets_are_found_percent_encoded_too() -> None:
+def test_environment_secrets_are_found_percent_encoded_and_json_escaped() -> None:
     scrubber = Scrubber(environ={"PARTNER_SECRET": "a+b/c=d&e f9"})
     uri = "https://partner.example/v1?x=a%2Bb%2Fc%3Dd%26e%20f9&y=1"
     assert scrubber.scrub_text(uri) == "https://partner.example/v1?x=<REDACTED:env:PARTNER_SECRET>&y=1"
     assert scrubber.scrub_text("raw a+b/c=d&e f9.") == "raw <REDACTED:env:PARTNER_SECRET>."
+    escaped = Scrubber(environ={"PARTNER_SECRET": 'quote"back\\slash-ü-9'})
+    body = json.dumps({"echo": 'quote"back\\slash-ü-9'})
+    assert json.loads(escaped.scrub_text(body)) == {"echo": "<REDACTED:env:PARTNER_SECRET>"}
+    body = json.dumps({"echo": 'quote"back\\slash-ü-9'}, ensure_ascii=False)
+    assert json.loads(escaped.scrub_text(body)) == {"echo": "<REDACTED:env:PARTNER_SECRET>"}
 
 
 def test_environment_secret_names_and_values() -> None:
