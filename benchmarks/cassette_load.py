@@ -61,15 +61,23 @@ def _bare_yaml_load(path: Path) -> object:
     return yaml.load(path.read_bytes(), Loader=YAML_LOADER)
 
 
-def run(quick: bool = False) -> list[Result]:
-    if not HAVE_LIBYAML:
+def libyaml_check(have_libyaml: bool) -> Result:
+    """The ``yaml_has_libyaml`` result, warning on stderr when it is 0."""
+    if not have_libyaml:
         print(
             "warning: PyYAML lacks libyaml; cassettes load ~100x slower (install a PyYAML wheel with libyaml)",
             file=sys.stderr,
         )
-    results: list[Result] = [
-        {"name": "yaml_has_libyaml", "value": 1.0 if HAVE_LIBYAML else 0.0, "unit": "bool", "target": "== 1"}
-    ]
+    return {
+        "name": "yaml_has_libyaml",
+        "value": 1.0 if have_libyaml else 0.0,
+        "unit": "bool",
+        "target": "== 1",
+    }
+
+
+def run(quick: bool = False) -> list[Result]:
+    results = [libyaml_check(HAVE_LIBYAML)]
     with tempfile.TemporaryDirectory() as directory:
         for label, megabytes, repeats in (
             ("1mb", 1.0, 5 if quick else 15),

@@ -324,3 +324,17 @@ def test_import_of_every_real_cassette_keeps_its_interactions(tmp_path: Path) ->
             assert ours.response.status == theirs.response.status, source
             assert ours.response.body == theirs.response.body, source
             assert ours.request.body == theirs.request.body, source
+
+
+def test_benchmark_cassettes_load_and_libyaml_is_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from streamproof.benchmarks.cassette_load import libyaml_check, sse_cassette
+
+    size = sse_cassette(tmp_path / "bench.yaml", 0.2)
+    response = load_cassette(tmp_path / "bench.yaml").interactions[0].response
+    assert len(response.body) == size >= 200_000
+    assert response.chunks is not None and len(response.chunks) > 600
+    assert libyaml_check(True)["value"] == 1.0 and capsys.readouterr().err == ""
+    assert libyaml_check(False)["value"] == 0.0 and "lacks libyaml" in capsys.readouterr().err
+    assert cassette_module.HAVE_LIBYAML  # this project's environment must have it (the load target needs it)
