@@ -192,7 +192,7 @@ def _joined(output: bytes | Iterable[bytes]) -> bytes:
 def _decoder_for(response: Any) -> _Decoder | None:
     """None when the body is not encoded, or encoded in a way its library cannot read either (then
     the bytes and the header are kept as they came)."""
-    supported = _library(response)._decoders.SUPPORTED_DECODERS  # the client library's own table
+    supported = library_of(response)._decoders.SUPPORTED_DECODERS  # the client library's own table
     encodings = [
         value.strip().lower()
         for header in response.headers.get_list("content-encoding")
@@ -261,7 +261,7 @@ class _AsyncTeeStream(httpx2.AsyncByteStream, httpx.AsyncByteStream):
             self._capture.finish()
 
 
-def _library(message: Any) -> Any:
+def library_of(message: Any) -> Any:
     """The module (httpx2 or httpx) a request or response belongs to: what answers it must match."""
     return httpx2 if isinstance(message, (httpx2.Request, httpx2.Response)) else httpx
 
@@ -289,7 +289,7 @@ class RecordingTransport(httpx2.BaseTransport, httpx.BaseTransport):
     def handle_request(self, request: Any) -> Any:
         started = time.monotonic()
         body = request.read()
-        response = self._transport_for(_library(request)).handle_request(request)
+        response = self._transport_for(library_of(request)).handle_request(request)
         capture = _Capture(recorded_request(request, body), response, started, self.recorder)
         if response.is_closed:  # built already read (``Response(content=...)``): nothing left to tee
             capture.take_decoded(response.content)
@@ -322,7 +322,7 @@ class AsyncRecordingTransport(httpx2.AsyncBaseTransport, httpx.AsyncBaseTranspor
     async def handle_async_request(self, request: Any) -> Any:
         started = time.monotonic()
         body = await request.aread()
-        response = await self._transport_for(_library(request)).handle_async_request(request)
+        response = await self._transport_for(library_of(request)).handle_async_request(request)
         capture = _Capture(recorded_request(request, body), response, started, self.recorder)
         if response.is_closed:
             capture.take_decoded(response.content)

@@ -58,7 +58,13 @@ import httpx2
 from ..adapters.errors import CassetteError
 from .cassette import Interaction, RecordedRequest, load_cassette
 from .rechunk import at_events, at_random_offsets, byte_by_byte
-from .recorder import AsyncRecordingTransport, CassetteRecorder, RecordingTransport, recorded_request
+from .recorder import (
+    AsyncRecordingTransport,
+    CassetteRecorder,
+    RecordingTransport,
+    library_of,
+    recorded_request,
+)
 from .scrub import Scrubber
 from .served import ServedChunk, ServedResponse, served_from_interaction
 
@@ -332,16 +338,12 @@ def _read_timeout(request: Any) -> float | None:
     return float(value) if value is not None else None
 
 
-def _library(request: Any) -> Any:
-    return httpx2 if isinstance(request, httpx2.Request) else httpx
-
-
 class _ReplayStream(httpx2.SyncByteStream, httpx.SyncByteStream):
     def __init__(self, steps: list[_Step], started: float, abort: bool, request: Any) -> None:
         self._steps, self._started, self._abort, self._request = steps, started, abort, request
 
     def __iter__(self) -> Iterator[bytes]:
-        library = _library(self._request)
+        library = library_of(self._request)
         for step in self._steps:
             delay = self._started + step.wait_until - time.monotonic()
             if delay > 0:
@@ -364,7 +366,7 @@ class _AsyncReplayStream(httpx2.AsyncByteStream, httpx.AsyncByteStream):
         self._steps, self._started, self._abort, self._request = steps, started, abort, request
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        library = _library(self._request)
+        library = library_of(self._request)
         for step in self._steps:
             delay = self._started + step.wait_until - time.monotonic()
             if delay > 0:
@@ -403,19 +405,18 @@ class _Responder:
         return served, header_wait * self._scale, _steps(served, self._scale, read_timeout)
 
     def response(self, request: Any, served: ServedResponse, stream: Any) -> Any:
-        return _library(request).Response(
+        return library_of(request).Response(
             served.status,
             headers=list(served.headers),
             stream=stream,
-            extensions={
-                "reason_phrase": served.reason.encode("ascii", "replace"),
-                "http_version": b"HTTP/1.1",
-            },
+            # no recorded phrase: leave it out, so the library derives it from the status
+            extensions={"http_version": b"HTTP/1.1"}
+            | ({"reason_phrase": served.reason.encode("ascii", "replace")} if served.reason else {}),
         )
 
 
 def _header_timeout(request: Any) -> Exception:
-    return _library(request).ReadTimeout(  # type: ignore[no-any-return]
+    return library_of(request).ReadTimeout(  # type: ignore[no-any-return]
         "no response headers within the read timeout", request=request
     )
 
