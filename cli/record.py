@@ -34,8 +34,9 @@ from rich.progress import Progress
 from rich.table import Table
 
 from ..harness.cassette import Cassette, api_for_path, load_cassette, new_metadata, save_cassette
-from ..harness.emulator import Emulator
-from ..harness.emulator.server import IDENTITY_PATH
+from ..harness.emulator import EMULATOR_HEADER, Emulator
+from ..harness.emulator.server import FAULT_HEADER, IDENTITY_PATH
+from ..harness.faults import SYNTHETIC_HEADER, Fault
 from ..harness.outcome import replay_interaction
 from ..harness.recorder import CassetteRecorder, RecordingTransport
 from ..harness.scenarios import (
@@ -49,10 +50,14 @@ from ..harness.scenarios import (
     model_for,
     scenario,
 )
+from ..harness.scrub import Scrubber
+from .emulate import fault_argument
 
 KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 DUMMY_KEY = "streamproof-emulator-dummy-key"
 BAD_KEY = "streamproof-deliberately-invalid-key"
+# the defaults plus the emulator's own labels, so a cassette shows it came from one (and which fault)
+SCRUBBER = Scrubber(allow_headers=(EMULATOR_HEADER, SYNTHETIC_HEADER))
 REQUEST_TIMEOUT_S = 120.0
 
 
@@ -75,6 +80,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--emulator", action="store_true", help="start a local emulator and record from it")
     parser.add_argument(
         "--event-delay-ms", type=float, default=0.0, help="with --emulator: pause between events"
+    )
+    parser.add_argument(
+        "--fault",
+        type=fault_argument,
+        help="emulator only: record the response with this fault (labelled synthetic)",
     )
     parser.add_argument("--list", action="store_true", help="print the scenario catalogue and exit")
     parser.add_argument("--out", type=Path, help="folder to write <provider>/<api>/<scenario>.yaml")
@@ -165,6 +175,11 @@ def run(args: argparse.Namespace) -> int:
             emulator = stack.enter_context(Emulator(event_delay=args.event_delay_ms / 1000))
             base_url = emulator.base_url
         source = "emulator" if base_url is not None and is_emulator(base_url) else "live"
+        if args.fault is not None and source != "emulator":
+            err.print(
+                "streamproof record: --fault needs the emulator (--emulator, or a --base-url that is one)"
+            )
+            return 2
         keys = {}
         for sdk in {PROVIDER_FOR_API[job.api] for job in jobs}:
             variable = args.key_env or KEY_ENV[sdk]
@@ -180,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
             )
             for job in jobs:
                 progress.update(task, description=f"{job.api} / {job.scenario}")
-                results.append(record(job, args.out, base_url, source, keys))
+                results.append(record(job, args.out, base_url, source, keys, args.fault))
                 progress.advance(task)
     console = Console()
     console.print(summary(results, source))
@@ -197,7 +212,9 @@ def _client(api: str, base_url: str | None, source: str, key: str, http_client: 
     return openai.OpenAI(api_key=key, base_url=base_url, http_client=http_client, max_retries=0)
 
 
-def record(job: Job, out: Path, base_url: str | None, source: str, keys: dict[str, str]) -> JobResult:
+def record(
+    job: Job, out: Path, base_url: str | None, source: str, keys: dict[str, str], fault: Fault | None = None
+) -> JobResult:
     chosen = CATALOGUE[job.scenario]
     path = job.path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -206,12 +223,13 @@ def record(job: Job, out: Path, base_url: str | None, source: str, keys: dict[st
     )
     result = JobResult(job, path)
     key = BAD_KEY if job.scenario == "bad_key" else keys[PROVIDER_FOR_API[job.api]]
-    http_client = httpx2.Client(
-        transport=RecordingTransport(CassetteRecorder(path, metadata=metadata)), timeout=REQUEST_TIMEOUT_S
-    )
+    recorder = CassetteRecorder(path, metadata=metadata, scrubber=SCRUBBER)
+    http_client = httpx2.Client(transport=RecordingTransport(recorder), timeout=REQUEST_TIMEOUT_S)
     client = _client(job.api, base_url, source, key, http_client)
     request = chosen.request(job.api, job.model, for_emulator=source == "emulator")
     headers = {SCENARIO_HEADER: job.scenario} if source == "emulator" else {}
+    if fault is not None:
+        headers[FAULT_HEADER] = fault.spec
     started = time.monotonic()
     try:
         if job.api == "chat":
@@ -231,11 +249,13 @@ def record(job: Job, out: Path, base_url: str | None, source: str, keys: dict[st
         result.status = exc.status_code
         result.error = f"{type(exc).__name__}: HTTP {exc.status_code}"
         result.expected = isinstance(chosen.answer, Failure)
-    except (openai.APIError, anthropic.APIError, httpx2.HTTPError) as exc:
+    except (openai.APIError, anthropic.APIError, httpx2.HTTPError, ValueError) as exc:  # ValueError: bad JSON
         result.error = f"{type(exc).__name__}: {exc}"
     finally:
         result.total_s = time.monotonic() - started
         http_client.close()
+    if fault is not None:  # whatever the fault did is what we came to record
+        result.expected = True
     if path.exists():
         finalize(path, source)
     else:
@@ -254,8 +274,14 @@ def finalize(path: Path, source: str) -> None:
             replace(i, request=replace(i.request, uri=canonical_uri(i.request.uri))) for i in interactions
         ]
     outcome = replay_interaction(interactions[-1])
-    usage = outcome.result.contract_dict()["usage"] if outcome.result is not None else None
-    save_cassette(path, Cassette(path, interactions, {**cassette.metadata, "usage": usage}))
+    metadata = dict(cassette.metadata)
+    metadata["usage"] = outcome.result.contract_dict()["usage"] if outcome.result is not None else None
+    synthetic = [
+        i.response.headers[SYNTHETIC_HEADER] for i in interactions if SYNTHETIC_HEADER in i.response.headers
+    ]
+    if synthetic:
+        metadata["synthetic"] = synthetic[-1]  # a fault made this response: say so where people look
+    save_cassette(path, Cassette(path, interactions, metadata), SCRUBBER)
 
 
 def canonical_uri(uri: str) -> str:

@@ -239,3 +239,16 @@ def test_list_prints_the_catalogue(capsys: Any, monkeypatch: Any) -> None:
         assert name in out
     assert main(["record", "--all"]) == 2
     assert "--out DIR is required" in capsys.readouterr().err
+
+
+def test_recording_a_fault_is_labelled_synthetic(tmp_path: Path, capsys: Any) -> None:
+    args = ["record", "--api", "chat", "--scenario", "long_text", "--fault", "cut_events:after=6", "--out"]
+    assert main([*args, str(tmp_path / "live")]) == 2  # no emulator: refused
+    assert "--fault needs the emulator" in capsys.readouterr().err
+    assert main([*args, str(tmp_path), "--emulator"]) == 0
+    cassette = load_cassette(tmp_path / "openai" / "chat" / "long_text.yaml")
+    assert cassette.metadata["synthetic"] == "fault=cut_events:after=6"
+    response = cassette.interactions[0].response
+    assert response.headers["x-streamproof-synthetic"] == "fault=cut_events:after=6"
+    assert response.body.count(b"\n\n") == 6  # what reached the client before the connection dropped
+    assert replay_interaction(cassette.interactions[0]).error.__class__.__name__ == "LLMIncompleteStreamError"
