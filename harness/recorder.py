@@ -9,7 +9,9 @@ answers with the response type of the request's library)::
 
 The response stream is passed through untouched and unbuffered: each network chunk reaches the
 caller as it arrives, while its bytes and arrival time (seconds since the request was handed to
-the transport) are kept. A gzip/deflate body is decoded chunk by chunk, so the cassette keeps the
+the transport) are kept. Arrival is when the caller's read got the chunk: with no buffer in
+between, a caller that stops to work between reads stretches the recorded gaps (SDK streams
+read promptly). A gzip/deflate body is decoded chunk by chunk, so the cassette keeps the
 decoded bytes with their chunk boundaries. When the caller closes the response the interaction is
 appended and the cassette is saved (scrubbed, atomically) at once, so a later crash loses nothing
 already recorded. A caller that stops reading early still gets a complete recording: the rest of
