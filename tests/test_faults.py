@@ -405,3 +405,20 @@ def test_each_fault_gives_the_reference_stack_the_right_error(relative: str) -> 
         faulted_interaction(interaction, parse_fault("rate_limit:retry_after=9"))
     ).error
     assert isinstance(limited, errors.LLMRateLimitError) and limited.retry_after == 9
+
+
+def test_a_fault_header_that_cannot_apply_gets_a_400(emulator: Emulator) -> None:
+    reply = httpx2.post(
+        emulator.base_url + "/v1/chat/completions",
+        headers={"authorization": "Bearer k", "x-streamproof-fault": "mid_stream_error"},
+        json={"model": "gpt-4o-mini", "messages": []},  # not streamed: a JSON answer
+    )
+    assert reply.status_code == 400 and "needs a streamed (SSE) response" in reply.json()["error"]["message"]
+    bad_spec = httpx2.post(
+        emulator.base_url + "/v1/messages",
+        headers={"x-api-key": "k", "x-streamproof-fault": "meteor"},
+        json={"model": "claude-sonnet-4-6", "max_tokens": 5},
+    )
+    assert (
+        bad_spec.status_code == 400 and "unknown fault kind 'meteor'" in bad_spec.json()["error"]["message"]
+    )

@@ -197,7 +197,12 @@ class Emulator:
         fault = self._fault_for(request, served, api)
         if isinstance(fault, ServedResponse):
             return fault
-        return apply_fault(served, fault, api=api) if fault is not None else served
+        if fault is None:
+            return served
+        try:
+            return apply_fault(served, fault, api=api)
+        except FaultError as exc:  # e.g. a stream fault asked of a JSON answer
+            return _error_response(invalid_request(api, f"streamproof emulator: {exc}"), api)
 
     def _answer(self, api: str, request: IncomingRequest, payload: dict[str, Any]) -> ServedResponse:
         key = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix(
