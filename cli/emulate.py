@@ -67,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
+    for signum in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: it may arrive ignored-by-default
+        signal.signal(signum, on_signal)
     serving = f"cassettes from {args.cassettes}" if args.cassettes else f"scenarios: {', '.join(CATALOGUE)}"
     print(f"streamproof emulator listening on {emulator.base_url}")
     print(f"  OpenAI (chat, responses): base_url={emulator.openai_base_url}")
@@ -76,8 +77,6 @@ def run(args: argparse.Namespace) -> int:
     print("  any API key works; Ctrl-C stops", flush=True)
     try:
         stop.wait()
-    except KeyboardInterrupt:
-        pass
     finally:
         emulator.stop()
     return 0

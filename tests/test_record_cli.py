@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+import pytest
 import yaml
 
 from streamproof.adapters.sse import SSEDecoder
@@ -93,7 +94,8 @@ def test_record_refuses_bad_requests_before_recording(tmp_path: Path, monkeypatc
     assert not any(tmp_path.iterdir())
 
 
-def test_emulate_cli_serves_until_terminated(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_emulate_cli_serves_until_terminated(stop_signal: int) -> None:
     process = subprocess.Popen(
         [
             sys.executable,
@@ -118,7 +120,7 @@ def test_emulate_cli_serves_until_terminated(tmp_path: Path) -> None:
         )
         assert reply.status_code == 429 and reply.headers["retry-after"] == "4"
     finally:
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(stop_signal)
         assert process.wait(timeout=10) == 0
 
 
