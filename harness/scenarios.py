@@ -232,7 +232,9 @@ class Scenario:
             )
         shape = self.shape
         if self.name == "context_overflow" and not for_emulator:
-            shape = RequestShape(prompt="overflow " * 300_000)  # ~300k tokens: past every current window
+            shape = RequestShape(
+                prompt="overflow " * 600_000
+            )  # ~600k tokens: past 128k, 200k and 400k windows
         return shape.kwargs(api, model or DEFAULT_MODELS[api])
 
 

@@ -22,7 +22,17 @@ from streamproof.adapters.sse import SSEDecoder
 from streamproof.cli.record import Job, record
 from streamproof.harness.cassette import load_cassette
 from streamproof.harness.emulator import EMULATOR_HEADER, Emulator
-from streamproof.harness.scenarios import CATALOGUE, Refusal, Reply, Text, ToolUse, catalogue_pairs, model_for
+from streamproof.harness.scenarios import (
+    CATALOGUE,
+    Refusal,
+    Reply,
+    ScenarioError,
+    Text,
+    ToolUse,
+    catalogue_pairs,
+    model_for,
+    scenario,
+)
 from streamproof.harness.wire import RENDER_EVENTS, WireContext, error_reply
 
 REAL = Path(__file__).parents[1].parent / "shared" / "real-cassettes"
@@ -657,3 +667,20 @@ def test_garbage_requests_get_a_400_in_the_providers_shape(emulator: Emulator, b
         emulator.base_url + "/v1/chat/completions", headers={"authorization": "Bearer k"}
     )
     assert wrong_method.status_code == 404
+
+
+def test_scenario_catalogue_requests() -> None:
+    with pytest.raises(ScenarioError, match="never streams reasoning"):
+        CATALOGUE["reasoning"].request("chat")
+    with pytest.raises(ScenarioError, match="unknown scenario 'juggling'"):
+        scenario("juggling")
+    live = CATALOGUE["context_overflow"].request("messages", for_emulator=False)
+    emulated = CATALOGUE["context_overflow"].request("messages")
+    assert len(live["messages"][0]["content"]) > 4_000_000 > 100_000 > len(emulated["messages"][0]["content"])
+    chat_tools = CATALOGUE["parallel_tool_calls"].request("chat")
+    assert chat_tools["tool_choice"] == "required" and len(chat_tools["tools"]) == 2
+    assert CATALOGUE["tool_call"].request("messages")["tool_choice"] == {"type": "any"}
+    thinking = CATALOGUE["reasoning"].request("messages")
+    assert thinking["thinking"]["budget_tokens"] < thinking["max_tokens"]
+    assert model_for("responses", "unknown_model") == "gpt-does-not-exist"
+    assert len(catalogue_pairs()) == 13 * 3 - 2
