@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,8 +88,10 @@ class SuiteState:
     adapter: ConformanceAdapter | None = None
     loop: asyncio.AbstractEventLoop | None = None
     batteries: dict[str, Battery] = field(default_factory=dict)
+    case_ids: set[str] = field(default_factory=set)  # every case of the cassettes folder, selected or not
     records: dict[str, CheckRecord] = field(default_factory=dict)  # by node id
     extension: type[JSONSnapshotExtension] | None = None
+    unused: list[Path] = field(default_factory=list)
 
     def load_adapter(self) -> ConformanceAdapter:
         if self.adapter is None:
@@ -146,6 +149,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     gaps = state.load_adapter().known_gaps
     params = []
     for case in discover_cases(state.cassettes):
+        state.case_ids.add(case.id)
         for check in CHECKS:
             reason = known_gap(gaps, case, check)
             marks = [pytest.mark.streamproof]
@@ -181,6 +185,24 @@ def run_case_check(config: pytest.Config, item: SuiteCase, node_id: str) -> Verd
     return verdict
 
 
+def snapshot_mismatch(config: pytest.Config, node_id: str, case: Case, data: dict[str, Any]) -> str:
+    """Records, for the report, where the run's events first differ from the stored snapshot."""
+    from .battery import Difference, first_difference
+
+    path = _state(config).snapshots / SUITE_MODULE.stem / snapshot_name(case.id)
+    if path.exists():
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        difference = first_difference(stored, data, "snapshot") or Difference("snapshot", stored, data)
+    else:
+        difference = Difference("snapshot", "a stored snapshot (run with --snapshot-update)", "none")
+    record = _state(config).records[node_id]
+    if record.verdict is not None:
+        record.verdict = replace(
+            record.verdict, status="fail", message=str(difference), difference=difference
+        )
+    return str(difference)
+
+
 def snapshot_extension(config: pytest.Config) -> type[JSONSnapshotExtension]:
     """syrupy's JSON extension, storing every snapshot flat in the suite's snapshot folder."""
     from syrupy.extensions.json import JSONSnapshotExtension
@@ -192,7 +214,7 @@ def snapshot_extension(config: pytest.Config) -> type[JSONSnapshotExtension]:
         class StreamproofSnapshot(JSONSnapshotExtension):
             @classmethod
             def dirname(cls, *, test_location: Any) -> str:
-                return str(Path(folder) / test_location.basename)
+                return str(Path(folder) / test_location.basename)  # <folder>/suite/, the file's stem
 
         state.extension = StreamproofSnapshot
     return state.extension
@@ -227,10 +249,40 @@ def _last_line(report: pytest.TestReport) -> str:
     return lines[-1] if lines else "failed"
 
 
+def snapshot_name(case_id: str) -> str:
+    """The snapshot file of a case (syrupy names it after the test item)."""
+    return f"test_conformance[{case_id.replace('/', '.')}-snapshot].json"
+
+
+def unused_snapshots(state: SuiteState) -> list[Path]:
+    """Snapshot files of cases the cassettes folder no longer has (syrupy cannot see them: the
+    snapshot folder is not beside the test module)."""
+    if not state.case_ids:
+        return []
+    wanted = {snapshot_name(case_id) for case_id in state.case_ids}
+    folder = state.snapshots / SUITE_MODULE.stem
+    found = (path for path in folder.glob("*.json") if path.name.startswith("test_conformance["))
+    return sorted(path for path in found if path.name not in wanted)
+
+
+@pytest.hookimpl(trylast=True)  # after syrupy, which sets the exit status too
 def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(STATE, None)
     if state is None:
         return
+    stale = unused_snapshots(state)
+    if stale and session.config.getoption("update_snapshots", False):
+        for path in stale:
+            path.unlink()
+    elif stale:
+        names = ", ".join(path.name for path in stale)
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(
+                f"streamproof: {len(stale)} unused snapshot(s) (run with --snapshot-update to delete): {names}"
+            )
+        state.unused = stale
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if state.loop is not None:
         state.loop.close()
     if state.report is not None and state.records:

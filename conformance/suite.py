@@ -15,7 +15,7 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 
 from streamproof.conformance.battery import snapshot_data
-from streamproof.conformance.plugin import SuiteCase, run_case_check, snapshot_extension
+from streamproof.conformance.plugin import SuiteCase, run_case_check, snapshot_extension, snapshot_mismatch
 
 
 def test_conformance(
@@ -26,5 +26,7 @@ def test_conformance(
         pytest.skip(verdict.message)
     assert verdict.status == "pass", verdict.message
     if streamproof_case.check == "snapshot":
-        expected = snapshot(extension_class=snapshot_extension(request.config))
-        assert expected == snapshot_data(streamproof_case.case, verdict)
+        data = snapshot_data(streamproof_case.case, verdict)
+        if snapshot(extension_class=snapshot_extension(request.config)) != data:
+            difference = snapshot_mismatch(request.config, request.node.nodeid, streamproof_case.case, data)
+            pytest.fail(f"the events differ from the stored snapshot: {difference}")

@@ -1,0 +1,163 @@
+"""The suite from the outside: the pytest plugin and ``streamproof check`` run on a separate package's
+adapter (tests/thirdparty), in subprocesses, and the HTML report and JUnit XML they write."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from streamproof.cli.main import main
+from streamproof.conformance.battery import discover_cases
+from streamproof.conformance.plugin import SHIPPED_SNAPSHOTS, bundled_cassettes, snapshot_name
+from streamproof.conformance.protocol import CHECKS
+
+THIRDPARTY_ROOT = Path(__file__).parent  # holds the ``thirdparty`` package
+SUBSET = ("openai/chat/text", "anthropic/messages/reasoning", "openai/responses/tool_call")
+# these tests run the suite in subprocesses and in-process: the suite must not leak into this run
+
+
+def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(THIRDPARTY_ROOT)}
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def pytest_args(*extra: str) -> list[str]:
+    return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra]
+
+
+def subset(tmp_path: Path, names: tuple[str, ...] = SUBSET) -> Path:
+    """A cassettes folder with a few bundled cassettes at their usual relative paths."""
+    folder = tmp_path / "cassettes"
+    for name in names:
+        target = folder / f"{name}.yaml"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(bundled_cassettes() / f"{name}.yaml", target)
+    return folder
+
+
+def shipped_snapshots(tmp_path: Path, folder: Path) -> Path:
+    """A snapshot folder holding the shipped snapshots of the cases under ``folder``."""
+    snapshots = tmp_path / "snapshots"
+    (snapshots / "suite").mkdir(parents=True)
+    for case in discover_cases(folder):
+        shutil.copy(SHIPPED_SNAPSHOTS / "suite" / snapshot_name(case.id), snapshots / "suite")
+    return snapshots
+
+
+class ReportReader(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.cells: list[dict[str, str | None]] = []
+        self.links: list[str] = []
+        self.ids: set[str] = set()
+        self.urls: list[str] = []
+        self.tags: set[str] = set()
+        self.highlighted: list[str] = []
+        self._in_highlight = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        fields = dict(attrs)
+        self.tags.add(tag)
+        if tag == "td" and "data-check" in fields:
+            self.cells.append(fields)
+        if tag == "a" and fields.get("href"):
+            self.links.append(fields["href"] or "")
+        if fields.get("id"):
+            self.ids.add(fields["id"] or "")
+        self.urls += [
+            value or "" for name, value in attrs if name in ("href", "src") and "//" in (value or "")
+        ]
+        self._in_highlight = tag == "span" and fields.get("class") == "differs"
+
+    def handle_data(self, data: str) -> None:
+        if self._in_highlight:
+            self.highlighted.append(data)
+            self._in_highlight = False
+
+
+def test_the_plugin_adds_no_test_unless_asked(tmp_path: Path) -> None:
+    (tmp_path / "test_one.py").write_text("def test_one():\n    assert True\n", encoding="utf-8")
+    result = run(pytest_args("--collect-only", str(tmp_path)), tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 test collected" in result.stdout, result.stdout
+
+
+def test_pytest_runs_the_battery_on_a_third_party_package_under_xdist(tmp_path: Path) -> None:
+    folder = subset(tmp_path, SUBSET[:2])
+    snapshots = shipped_snapshots(tmp_path, folder)
+    args = pytest_args(
+        "-n", "2", "--streamproof-adapter", "thirdparty.sdk_adapter:factory",
+        f"--streamproof-cassettes={folder}", f"--streamproof-snapshots={snapshots}", str(tmp_path),
+    )  # fmt: skip
+    result = run(args, tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    cases = discover_cases(folder)
+    assert f"{len(cases)} snapshots passed" in result.stdout
+    assert "failed" not in result.stdout
+
+
+def test_a_broken_package_fails_and_the_report_links_each_failure_to_its_first_difference(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = subset(tmp_path)
+    report = tmp_path / "report.html"
+    args = ["check", "--adapter", "thirdparty.broken:drops_last_text_delta", "--cassettes", str(folder)]
+    args += ["--snapshots", str(shipped_snapshots(tmp_path, folder)), "--report", str(report)]
+    assert main(args) == 1
+    page = report.read_text(encoding="utf-8")
+    reader = ReportReader()
+    reader.feed(page)
+    cases = discover_cases(folder)
+    assert len(reader.cells) == len(cases) * len(CHECKS)  # every cell of the matrix
+    statuses = {(cell["title"], cell["data-check"], cell["class"]) for cell in reader.cells}
+    failing = {(check, status) for _title, check, status in statuses if status == "fail"}
+    assert failing == {("outcome", "fail"), ("snapshot", "fail")}
+    fail_links = [link for link in reader.links if link.startswith("#failure-")]
+    assert fail_links and all(link[1:] in reader.ids for link in fail_links)
+    assert "events[" in page and reader.highlighted  # the first differing event, highlighted
+    assert not reader.urls and "script" not in reader.tags and "link" not in reader.tags  # self-contained
+
+
+def test_unused_snapshots_fail_the_run_until_updated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = subset(tmp_path, ("openai/chat/text",))
+    snapshots = shipped_snapshots(tmp_path, folder)
+    stale = snapshots / "suite" / snapshot_name("openai/chat/tool_call#0")
+    shutil.copy(SHIPPED_SNAPSHOTS / "suite" / stale.name, stale)
+    args = ["check", "--cassettes", str(folder), "--snapshots", str(snapshots)]
+    assert main(args) == 1 and stale.exists()
+    assert main([*args, "--snapshot-update"]) == 0 and not stale.exists()
+
+
+def test_streamproof_check_runs_the_whole_battery_on_a_third_party_package(tmp_path: Path) -> None:
+    folder = subset(tmp_path)
+    junit = tmp_path / "check.xml"
+    args = [sys.executable, "-m", "streamproof.cli", "check", "--adapter", "thirdparty.sdk_adapter:factory"]
+    args += ["--cassettes", str(folder), "--snapshots", str(shipped_snapshots(tmp_path, folder))]
+    result = run([*args, "--junit", str(junit)], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None
+    assert int(suite.get("tests", "0")) == len(discover_cases(folder)) * len(CHECKS)
+    assert suite.get("failures") == "0" and suite.get("errors") == "0"
+    assert "anthropic/messages" in result.stderr and "openai/responses" in result.stderr  # the summary table
+
+
+def test_streamproof_check_exits_1_on_a_failing_check_and_2_on_a_bad_adapter(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = subset(tmp_path, ("anthropic/messages/reasoning",))
+    args = ["check", "--cassettes", str(folder), "--snapshots", str(shipped_snapshots(tmp_path, folder))]
+    assert main([*args, "--adapter", "thirdparty.broken:buffers_whole_stream"]) == 1
+    failing = capsys.readouterr().err
+    assert "FAIL" in failing and "streaming" in failing
+    assert main([*args, "--adapter", "thirdparty.nowhere:factory"]) == 2
+    assert "thirdparty.nowhere" in capsys.readouterr().err
