@@ -53,6 +53,7 @@ SYNTHETIC_HEADER = "x-streamproof-synthetic"
 STATUS_FAULTS = ("rate_limit", "server_error", "unavailable", "overloaded")  # also error_reply's kinds
 STREAM_FAULTS = ("mid_stream_error", "cut_events", "cut_bytes", "malformed_chunk", "stall")
 FAULT_KINDS = (*STATUS_FAULTS, *STREAM_FAULTS)
+_STYLES = {None: None, "groq": "chat", "error": "responses"}  # style -> the one API it belongs to
 _DEFAULT_AFTER = {"mid_stream_error": 3, "cut_events": 3, "cut_bytes": 100, "malformed_chunk": 3}
 _SEQUENCE = re.compile(rb'"sequence_number":\s*(\d+)')
 _RESPONSE_ID = re.compile(rb'"id":\s*"(resp_[^"]+)"')
@@ -71,6 +72,14 @@ class Fault:
     seconds: float = 30.0  # stall length
     style: str | None = None  # mid_stream_error variant: groq (Chat) or error (Responses)
     abort: bool = True  # cuts: drop the connection (True) or end the body early (False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise FaultError(f"unknown fault kind {self.kind!r}; known: {', '.join(FAULT_KINDS)}")
+        if self.style not in _STYLES:
+            raise FaultError(
+                f"unknown mid_stream_error style {self.style!r}; known: groq (chat), error (responses)"
+            )
 
     @property
     def spec(self) -> str:
@@ -94,8 +103,6 @@ class Fault:
 
 def parse_fault(spec: str) -> Fault:
     kind, _, rest = spec.strip().partition(":")
-    if kind not in FAULT_KINDS:
-        raise FaultError(f"unknown fault kind {kind!r} in {spec!r}; known: {', '.join(FAULT_KINDS)}")
     values: dict[str, str] = {}
     for item in filter(None, (part.strip() for part in rest.split(","))):
         key, sep, value = item.partition("=")
@@ -116,6 +123,8 @@ def parse_fault(spec: str) -> Fault:
             abort=values.get("abort", "true").lower() not in ("false", "0", "no"),
         )
     except ValueError as exc:
+        raise FaultError(f"fault {spec!r}: {exc}") from None
+    except FaultError as exc:
         raise FaultError(f"fault {spec!r}: {exc}") from None
     if (after is not None and after < 0) or fault.seconds < 0 or fault.retry_after < 0:
         raise FaultError(f"fault {spec!r}: numbers must not be negative")
@@ -240,6 +249,10 @@ def _event_fault(served: ServedResponse, fault: Fault, api: str) -> ServedRespon
     if fault.kind == "cut_events":
         return _cut_at(served, offset, fault.abort)
     if fault.kind == "mid_stream_error":
+        if fault.style is not None and _STYLES[fault.style] != api:
+            raise FaultError(
+                f"fault {fault.spec}: style {fault.style} is for {_STYLES[fault.style]}, not {api}"
+            )
         sequences = _SEQUENCE.findall(body[:offset])
         response_id = _RESPONSE_ID.search(body)
         error = midstream_error_event(

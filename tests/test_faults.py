@@ -81,6 +81,7 @@ def test_parse_fault_specs() -> None:
         ("cut_events:later=3", "unknown parameter(s) later"),
         ("stall:seconds=soon", "could not convert"),
         ("cut_bytes:-4", "must not be negative"),
+        ("mid_stream_error:style=shouty", "unknown mid_stream_error style 'shouty'"),
     ],
 )
 def test_bad_specs_name_the_problem(spec: str, named: str) -> None:
@@ -152,6 +153,10 @@ def test_faults_keep_recorded_chunk_times() -> None:
 
 
 def test_faults_that_cannot_apply_say_why() -> None:
+    with pytest.raises(FaultError, match="unknown fault kind 'teapot'"):
+        Fault("teapot")
+    with pytest.raises(FaultError, match="style groq is for chat, not messages"):
+        apply_fault(sse_served([b"data: 1\n\n"] * 5), Fault("mid_stream_error", style="groq"), api="messages")
     json_response = ServedResponse(200, (("content-type", "application/json"),), (ServedChunk(b"{}"),))
     with pytest.raises(FaultError, match="needs a streamed \\(SSE\\) response"):
         apply_fault(json_response, Fault("mid_stream_error"), api="chat")
