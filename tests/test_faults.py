@@ -13,6 +13,8 @@ import anthropic
 import httpx2
 import openai
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streamproof.adapters import errors
 from streamproof.adapters.sse import SSEDecoder
@@ -427,3 +429,41 @@ def test_a_fault_header_that_cannot_apply_gets_a_400(emulator: Emulator) -> None
     assert (
         bad_spec.status_code == 400 and "unknown fault kind 'meteor'" in bad_spec.json()["error"]["message"]
     )
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    cuts=st.lists(st.integers(min_value=1, max_value=4000), max_size=12),
+    after=st.integers(min_value=0, max_value=40),
+    kind=st.sampled_from(["mid_stream_error", "cut_events", "cut_bytes", "malformed_chunk", "stall"]),
+)
+def test_faults_keep_the_prefix_and_the_clock_under_any_chunking(
+    cuts: list[int], after: int, kind: str
+) -> None:
+    """Whatever the recorded chunking, a fault keeps the body's prefix, every kept byte's time, and
+    monotonic chunk times; the only error it raises is FaultError."""
+    body = b"".join(f'event: e\ndata: {{"type":"e","sequence_number":{i}}}\n\n'.encode() for i in range(30))
+    ends = sorted({min(c, len(body)) for c in cuts} | {len(body)})
+    chunks, start = [], 0
+    for n, end in enumerate(ends):
+        chunks.append(ServedChunk(body[start:end], 0.01 * n))
+        start = end
+    served = ServedResponse(200, (("content-type", "text/event-stream"),), tuple(c for c in chunks if c.data))
+    try:
+        faulty = apply_fault(served, Fault(kind, after=after), api="responses")
+    except FaultError as exc:
+        assert "the stream has only 30" in str(exc) and after >= 30
+        return
+    times = [c.at for c in faulty.chunks]
+    assert times == sorted(times)
+    kept = b"".join(at_events(body)[:after]) if kind != "cut_bytes" else body[:after]
+    assert faulty.body.startswith(kept)
+    if kind == "stall":
+        assert faulty.body == body
+    assert all(c.data for c in faulty.chunks)
+    arrival = [at for c in served.chunks for at in [c.at] * len(c.data)]  # original time of each byte
+    pos = 0
+    for chunk in faulty.chunks:
+        if pos + len(chunk.data) <= len(kept):
+            assert chunk.at == arrival[pos + len(chunk.data) - 1], "a kept byte changed its time"
+        pos += len(chunk.data)
