@@ -16,8 +16,9 @@ from types import FrameType
 
 from ..adapters.errors import StreamproofError
 from ..harness.emulator import Emulator
+from ..harness.emulator.server import FAULT_HEADER
 from ..harness.faults import FAULT_KINDS, Fault, FaultError, parse_fault
-from ..harness.scenarios import CATALOGUE
+from ..harness.scenarios import CATALOGUE, SCENARIO_HEADER
 
 
 def fault_argument(spec: str) -> Fault:
@@ -74,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"  OpenAI (chat, responses): base_url={emulator.openai_base_url}")
     print(f"  Anthropic (messages):     base_url={emulator.anthropic_base_url}")
     print(f"  serving {serving}" + (f"; fault on every response: {fault.spec}" if fault else ""))
+    print(f"  pick a scenario: header {SCENARIO_HEADER}: NAME, or model streamproof-NAME (default: text)")
+    print(f"  inject a fault per request: header {FAULT_HEADER}: KIND[:key=value,...]")
     print("  any API key works; Ctrl-C stops", flush=True)
     try:
         stop.wait()
