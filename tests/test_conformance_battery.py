@@ -32,6 +32,10 @@ CASE_IDS = (
 )
 
 
+# the bugs all show on these three (the Responses case adds nothing to them, so it is left out there)
+BUG_CASE_IDS = CASE_IDS[:3]
+
+
 @pytest.fixture(scope="module")
 def cases() -> list[Case]:
     by_id = {case.id: case for case in discover_cases(bundled_cassettes())}
@@ -68,7 +72,7 @@ async def test_the_correct_third_party_adapter_passes_every_check(cases: list[Ca
 @pytest.mark.parametrize("bug", sorted(BUGS))
 async def test_each_broken_adapter_fails_the_check_that_names_its_bug(bug: str, cases: list[Case]) -> None:
     adapter_class, catching_checks = BUGS[bug]
-    failures = await failing_checks(adapter_class(), cases)
+    failures = await failing_checks(adapter_class(), [case for case in cases if case.id in BUG_CASE_IDS])
     assert set(failures) == catching_checks, failures
 
 
