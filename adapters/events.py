@@ -96,7 +96,13 @@ class StopReason(_Event):
 
 
 StreamEvent = Annotated[
-    ReasoningDelta | HiddenReasoning | TextDelta | RefusalDelta | ToolCallDelta | ApprovalRequest | StopReason,
+    ReasoningDelta
+    | HiddenReasoning
+    | TextDelta
+    | RefusalDelta
+    | ToolCallDelta
+    | ApprovalRequest
+    | StopReason,
     Field(discriminator="kind"),
 ]
 

@@ -27,7 +27,18 @@ def test_editable_layout_maps_root_folders_into_streamproof() -> None:
 def test_wheel_installs_into_a_fresh_venv_and_imports_from_outside_the_repo(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(REPO)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(dist),
+            str(REPO),
+        ],
         check=True,
         cwd=tmp_path,
     )
@@ -59,7 +70,12 @@ def test_wheel_installs_into_a_fresh_venv_and_imports_from_outside_the_repo(tmp_
         "print(ev.Usage().prompt_tokens)"
     )
     out = subprocess.run(
-        [str(py), "-c", probe], check=True, capture_output=True, text=True, cwd=tmp_path, env={"PATH": os.environ["PATH"]}
+        [str(py), "-c", probe],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PATH": os.environ["PATH"]},
     ).stdout.split()
     assert Path(out[0]).is_relative_to(Path(site).resolve())
     assert out[1] == "None"
