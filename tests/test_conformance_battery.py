@@ -4,10 +4,15 @@ broken one (one realistic bug) fails exactly the checks that name its bug."""
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
+import socket
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
+import httpx
+import httpx2
 import pytest
 from thirdparty.broken import BUGS
 from thirdparty.sdk_adapter import SDKAdapter
@@ -21,7 +26,9 @@ from streamproof.conformance.battery import (
     snapshot_data,
 )
 from streamproof.conformance.plugin import SHIPPED_SNAPSHOTS, bundled_cassettes
-from streamproof.conformance.protocol import CHECKS, ConformanceAdapter
+from streamproof.conformance.protocol import CHECKS, ConformanceAdapter, ConformanceCall
+from streamproof.conformance.transport import CaseTransport, intercept_pools
+from streamproof.harness.served import served_from_interaction
 
 # one case per bug family: thinking with a signature, cached tokens, parallel tool calls, Responses
 CASE_IDS = (
@@ -113,3 +120,42 @@ def test_the_oracle_imports_nothing_of_the_reference_adapter() -> None:
         alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
     }
     assert imported == {"__future__", "json", "re", "dataclasses", "typing", "harness.cassette"}
+
+
+class SelfBuiltClientAdapter(SDKAdapter):
+    """Ignores the client the suite hands over and lets the SDK build its own, as many libraries do."""
+
+    async def stream(self, call: ConformanceCall) -> AsyncGenerator[dict[str, Any], None]:
+        call.http_client = httpx2.AsyncClient()
+        async with contextlib.aclosing(super().stream(call)) as events:
+            async for event in events:
+                yield event
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_args: object) -> None:
+        raise AssertionError("the suite opened a socket")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+
+
+async def test_clients_a_library_builds_itself_are_served_from_the_cassette(
+    cases: list[Case], no_network: None
+) -> None:
+    for case in cases:
+        verdict = await Battery(SelfBuiltClientAdapter(), case).run("outcome")
+        assert verdict.status == "pass", verdict.message
+
+
+async def test_legacy_httpx_clients_are_intercepted_too(cases: list[Case], no_network: None) -> None:
+    served = served_from_interaction(cases[0].interaction, recorded_timing=False)
+    transport = CaseTransport(served)
+    with intercept_pools(transport):
+        async with httpx.AsyncClient() as client:
+            response = await client.post(
+                cases[0].interaction.request.uri, json={"model": "m", "stream": True}
+            )
+    assert response.status_code == 200 and response.content == served.body
+    assert transport.requests[0].body == {"model": "m", "stream": True}
