@@ -162,3 +162,25 @@ def test_streamproof_check_exits_1_on_a_failing_check_and_2_on_a_bad_adapter(
     assert "FAIL" in failing and "streaming" in failing
     assert main([*args, "--adapter", "thirdparty.nowhere:factory"]) == 2
     assert "thirdparty.nowhere" in capsys.readouterr().err
+
+
+def test_declared_gaps_are_xfail_and_unspoken_apis_are_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = subset(tmp_path, SUBSET[:2])  # one Chat case, one Messages case
+    report = tmp_path / "report.html"
+    args = [
+        "check",
+        "--adapter",
+        "thirdparty.broken:declared_buffering_chat_only",
+        "--cassettes",
+        str(folder),
+    ]
+    args += ["--snapshots", str(shipped_snapshots(tmp_path, folder)), "--report", str(report)]
+    assert main(args) == 0, capsys.readouterr().err
+    reader = ReportReader()
+    reader.feed(report.read_text(encoding="utf-8"))
+    by_check = {(cell["data-check"], cell["class"]) for cell in reader.cells}
+    assert ("streaming", "xfail") in by_check
+    messages_cells = [cell for cell in reader.cells if "does not speak messages" in (cell["title"] or "")]
+    assert len(messages_cells) == len(CHECKS) and all(cell["class"] == "skip" for cell in messages_cells)

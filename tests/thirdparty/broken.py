@@ -12,7 +12,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from streamproof.adapters.errors import LLMError, LLMServerError
-from streamproof.conformance.protocol import ConformanceCall
+from streamproof.conformance.protocol import Capabilities, ConformanceCall
 from thirdparty.sdk_adapter import Outcome, SDKAdapter, _sum
 
 
@@ -186,3 +186,15 @@ def merges_parallel_tool_calls() -> SDKAdapter:
 
 def buffers_whole_stream() -> SDKAdapter:
     return BuffersWholeStream()
+
+
+class DeclaredBufferingChatOnly(BuffersWholeStream):
+    """The buffering adapter, honest about it: the gap is declared, and it speaks Chat only."""
+
+    name = "declared-buffering-chat-only"
+    capabilities = Capabilities(apis=frozenset({"chat"}))
+    known_gaps = {"streaming": "buffers each response by design"}
+
+
+def declared_buffering_chat_only() -> SDKAdapter:
+    return DeclaredBufferingChatOnly()
