@@ -24,11 +24,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import httpx2
 from pydantic import TypeAdapter, ValidationError
@@ -36,7 +36,7 @@ from pydantic import TypeAdapter, ValidationError
 from ..adapters import errors
 from ..adapters.billing import BillingContext
 from ..adapters.events import LLMResult, StreamEvent
-from ..harness.cassette import Interaction, load_cassette
+from ..harness.cassette import Interaction, api_for_path, load_cassette
 from ..harness.faults import apply_fault, parse_fault
 from ..harness.rechunk import at_events, at_random_offsets, byte_by_byte
 from ..harness.served import ServedResponse, served_from_interaction
@@ -149,7 +149,6 @@ class Run:
     requests: list[SentRequest] = field(default_factory=list)
     first_event_before_last_byte: bool | None = None
     leftover_tasks: list[str] = field(default_factory=list)
-    seconds: float = 0.0
 
 
 def _short(value: Any) -> str:
@@ -272,7 +271,6 @@ async def run_call(
     collector = TraceCollector()
     request = case.interaction.request.json()
     before = asyncio.all_tasks()
-    started = time.perf_counter()
     async with httpx2.AsyncClient(transport=transport, timeout=READ_TIMEOUT_S) as client:
         call = ConformanceCall(
             api=case.api,
@@ -307,7 +305,6 @@ async def run_call(
                 run.timed_out = True
             except Exception as exc:  # what the adapter raised is the verdict's input, not ours to handle
                 run.error = exc
-    run.seconds = time.perf_counter() - started
     await asyncio.sleep(0)  # let the adapter's cleanup callbacks run
     spawned = asyncio.all_tasks() - before - {asyncio.current_task()}
     if spawned:  # finalizers may still be finishing; a task alive after the grace period is left behind
@@ -382,9 +379,7 @@ def faults_for(case: Case, served: ServedResponse) -> list[InjectedFault]:
     """Each fault kind applied to ``served``; the oracle says which error class each must give."""
     after = _strike_point(at_events(served.body))
     specs = [*STATUS_FAULT_SPECS, *(f"{spec}:after={after}" for spec in STREAM_FAULT_SPECS)]
-    if (
-        case.api != "messages"
-    ):  # the other mid-stream error shapes: Groq's error event, Responses' error event
+    if case.api != "messages":  # the other shapes of a mid-stream error: Groq's, and Responses' error event
         specs.append(f"mid_stream_error:after={after},style={'groq' if case.api == 'chat' else 'error'}")
     injected = []
     for spec in specs:
@@ -445,10 +440,10 @@ class Battery:
         return self._plain
 
     @staticmethod
-    def _verdict(check: str, difference: Difference | None, run: Run, message: str = "") -> Verdict:
+    def _verdict(check: str, difference: Difference | None, run: Run) -> Verdict:
         if difference is None:
-            return Verdict(check, "pass", message or "ok", events=run.events)
-        return Verdict(check, "fail", message or str(difference), difference, events=run.events)
+            return Verdict(check, "pass", "ok", events=run.events)
+        return Verdict(check, "fail", str(difference), difference, events=run.events)
 
     async def check_outcome(self) -> Verdict:
         run = await self.plain_run()
@@ -541,13 +536,20 @@ class Battery:
         recorded = self.case.interaction.request.json()
         if not run.requests:
             return self._verdict("request", Difference("request", "one request sent", "none"), run)
-        sent = run.requests[0].body if isinstance(run.requests[0].body, dict) else {}
+        first = run.requests[0]
+        sent = first.body if isinstance(first.body, dict) else {}
         wanted: dict[str, Any] = {
+            "api": self.case.api,
             "stream": True,
             "model": recorded.get("model"),
             "tools": recorded.get("tools"),
         }
-        actual = {"stream": sent.get("stream"), "model": sent.get("model"), "tools": sent.get("tools")}
+        actual = {
+            "api": api_for_path(urlsplit(first.url).path),
+            "stream": sent.get("stream"),
+            "model": sent.get("model"),
+            "tools": sent.get("tools"),
+        }
         if (recorded.get("stream_options") or {}).get("include_usage"):
             wanted["stream_options.include_usage"] = True
             actual["stream_options.include_usage"] = (sent.get("stream_options") or {}).get("include_usage")
