@@ -31,11 +31,11 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx2
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from ..adapters import errors
 from ..adapters.billing import BillingContext
-from ..adapters.events import LLMResult, StreamEvent
+from ..adapters.events import LLMResult, StreamEvent, Usage
 from ..harness.cassette import Interaction, api_for_path, load_cassette
 from ..harness.faults import apply_fault, parse_fault
 from ..harness.rechunk import at_events, at_random_offsets, byte_by_byte
@@ -167,6 +167,27 @@ def canonical_event(event: object) -> dict[str, Any]:
     return data
 
 
+class _PlainToolCall(BaseModel):
+    id: str = ""
+    name: str = ""
+    arguments: str = ""
+
+
+class PlainResult(BaseModel):
+    """A result given as a dict (the protocol's alternative to ``LLMResult``)."""
+
+    text: str = ""
+    reasoning: str = ""
+    signatures: list[str] = Field(default_factory=list)
+    tool_calls: list[_PlainToolCall] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    stop_reason: str | None = None
+    provider_stop_reason: str | None = None
+
+
+_PLAIN_RESULT = TypeAdapter(PlainResult)
+
+
 def outcome_of_result(result: object) -> dict[str, Any]:
     """The adapter's final result, in the oracle's shape."""
     if isinstance(result, LLMResult):
@@ -181,18 +202,20 @@ def outcome_of_result(result: object) -> dict[str, Any]:
             "error": None,
         }
     if isinstance(result, dict):
-        usage = result.get("usage") or {}
+        try:
+            plain = _PLAIN_RESULT.validate_python(result)
+        except ValidationError as exc:
+            return {
+                "unreadable_result": f"{exc.error_count()} problem(s), first: {exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}"
+            }
         return {
-            "text": result.get("text", ""),
-            "reasoning": result.get("reasoning", ""),
-            "signatures": list(result.get("signatures") or []),
-            "tool_calls": [
-                {"id": c.get("id"), "name": c.get("name"), "arguments": c.get("arguments")}
-                for c in result.get("tool_calls") or []
-            ],
-            "usage": {name: usage.get(name) for name in USAGE_FIELDS},
-            "stop_reason": result.get("stop_reason"),
-            "provider_stop_reason": result.get("provider_stop_reason"),
+            "text": plain.text,
+            "reasoning": plain.reasoning,
+            "signatures": plain.signatures,
+            "tool_calls": [call.model_dump() for call in plain.tool_calls],
+            "usage": plain.usage.public_dict(),
+            "stop_reason": plain.stop_reason,
+            "provider_stop_reason": plain.provider_stop_reason,
             "error": None,
         }
     return {"unreadable_result": repr(result)}
@@ -341,7 +364,10 @@ def _judge_outcome(expected: Expected, run: Run) -> Difference | None:
     if run.result is None:
         return Difference("outcome", "a result set with call.set_result()", None)
     wanted_fields = expected.as_dict()
-    found = first_difference(wanted_fields, outcome_of_result(run.result), "outcome")
+    actual = outcome_of_result(run.result)
+    if "unreadable_result" in actual:
+        return Difference("outcome.result", "an LLMResult or a result dict", actual["unreadable_result"])
+    found = first_difference(wanted_fields, actual, "outcome")
     if found:
         return found
     folded = outcome_of_events(run.events)

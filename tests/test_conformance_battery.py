@@ -159,3 +159,19 @@ async def test_legacy_httpx_clients_are_intercepted_too(cases: list[Case], no_ne
             )
     assert response.status_code == 200 and response.content == served.body
     assert transport.requests[0].body == {"model": "m", "stream": True}
+
+
+class UnreadableResultAdapter(SDKAdapter):
+    """Hands over a result of the wrong shape."""
+
+    async def stream(self, call: ConformanceCall) -> AsyncGenerator[dict[str, Any], None]:
+        async with contextlib.aclosing(super().stream(call)) as events:
+            async for event in events:
+                yield event
+        call.set_result({"text": ["not", "a", "string"]})
+
+
+async def test_a_result_of_the_wrong_shape_fails_the_outcome_naming_the_problem(cases: list[Case]) -> None:
+    verdict = await Battery(UnreadableResultAdapter(), cases[0]).run("outcome")
+    assert verdict.status == "fail" and verdict.difference is not None
+    assert verdict.difference.path == "outcome.result" and "'text'" in str(verdict.difference.actual)
