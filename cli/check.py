@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -48,6 +49,7 @@ class _Progress:
         self.progress = progress
         self.task = progress.add_task("checks", total=None)
         self.records: list[CheckRecord] = []
+        self.unused: list[Path] = []
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.progress.update(self.task, total=len(session.items))
@@ -55,17 +57,18 @@ class _Progress:
     def pytest_runtest_logfinish(self) -> None:
         self.progress.advance(self.task)
 
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        state = session.config.stash.get(STATE, None)
+    def pytest_unconfigure(self, config: pytest.Config) -> None:  # after every sessionfinish hook
+        state = config.stash.get(STATE, None)
         if state is not None:
             self.records = list(state.records.values())
+            self.unused = list(state.unused)
 
 
 def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     cassettes: Path = args.cassettes or bundled_cassettes()
     if not cassettes.exists():
-        console.print(f"[red]cassettes folder {cassettes} does not exist[/red]")
+        console.print(f"[red]cassettes folder {escape(str(cassettes))} does not exist[/red]")
         return 2
     with tempfile.TemporaryDirectory(prefix="streamproof-check-") as scratch:
         ini = Path(scratch) / "pytest.ini"
@@ -97,6 +100,10 @@ def run(args: argparse.Namespace) -> int:
             recorder = _Progress(progress)
             code = pytest.main(pytest_args, plugins=[recorder])
     _summary(console, args.adapter, recorder.records)
+    for path in recorder.unused:
+        console.print(
+            f"[red]unused snapshot[/red] {escape(str(path))} (its case is gone; --snapshot-update deletes it)"
+        )
     if code == pytest.ExitCode.OK:
         return 0
     return 1 if code == pytest.ExitCode.TESTS_FAILED else 2
@@ -115,6 +122,6 @@ def _summary(console: Console, adapter: str, records: list[CheckRecord]) -> None
     console.print(table)
     failures = [record for record in records if record.status == "fail"]
     for record in failures[:20]:
-        console.print(f"[red]FAIL[/red] {record.case.id} {record.check}: {record.message}")
+        console.print(f"[red]FAIL[/red] {escape(record.case.id)} {record.check}: {escape(record.message)}")
     if len(failures) > 20:
         console.print(f"... and {len(failures) - 20} more failures (see the HTML report)")

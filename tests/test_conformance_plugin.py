@@ -135,6 +135,7 @@ def test_unused_snapshots_fail_the_run_until_updated(
     shutil.copy(SHIPPED_SNAPSHOTS / "suite" / stale.name, stale)
     args = ["check", "--cassettes", str(folder), "--snapshots", str(snapshots)]
     assert main(args) == 1 and stale.exists()
+    assert f"unused snapshot {stale}" in capsys.readouterr().err.replace("\n", "")
     assert main([*args, "--snapshot-update"]) == 0 and not stale.exists()
 
 
