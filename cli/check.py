@@ -116,12 +116,12 @@ def _summary(console: Console, adapter: str, records: list[CheckRecord]) -> None
         table.add_column(status, justify="right")
     by_api: dict[str, Counter[str]] = {}
     for record in records:
-        by_api.setdefault(f"{record.case.provider}/{record.case.api}", Counter())[record.status] += 1
+        by_api.setdefault(f"{record.provider}/{record.api}", Counter())[record.status] += 1
     for name, counts in sorted(by_api.items()):
         table.add_row(name, *(str(counts.get(status, 0)) for status in _STATUSES))
     console.print(table)
     failures = [record for record in records if record.status == "fail"]
     for record in failures[:20]:
-        console.print(f"[red]FAIL[/red] {escape(record.case.id)} {record.check}: {escape(record.message)}")
+        console.print(f"[red]FAIL[/red] {escape(record.case_id)} {record.check}: {escape(record.message)}")
     if len(failures) > 20:
         console.print(f"... and {len(failures) - 20} more failures (see the HTML report)")

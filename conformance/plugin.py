@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +34,7 @@ import pytest
 if TYPE_CHECKING:
     from syrupy.extensions.json import JSONSnapshotExtension
 
-    from .battery import Battery, Case, Verdict
+    from .battery import Battery, Case, Difference, Verdict
     from .protocol import ConformanceAdapter
 
 SUITE_MODULE = Path(__file__).with_name("suite.py")
@@ -68,15 +68,50 @@ class SuiteCase:
     check: str
 
 
+RECORD_PROPERTY = "streamproof"  # the user property an item's record travels in (also across xdist)
+EVENT_WINDOW = 8  # events kept around the first difference, for the report
+
+
 @dataclass
 class CheckRecord:
-    """What the report shows for one item."""
+    """What the report shows for one item: plain data, so it can ride on the test report."""
 
-    case: Case
+    case_id: str
+    provider: str
+    api: str
     check: str
     status: str = "fail"
     message: str = ""
-    verdict: Verdict | None = None
+    difference: dict[str, Any] | None = None  # path, expected, actual
+    events: list[dict[str, Any]] = field(default_factory=list)  # a window of the run's events
+    first_event: int = 0  # the run's index of events[0]
+
+    @classmethod
+    def of(cls, case: Case, check: str, verdict: Verdict) -> CheckRecord:
+        record = cls(case.id, case.provider, case.api, check, verdict.status, verdict.message)
+        record.show(verdict.difference, verdict.events)
+        return record
+
+    def show(self, difference: Difference | None, events: list[dict[str, Any]]) -> None:
+        """Keeps the difference and the events around the one it names (or the first ones)."""
+        if difference is not None:
+            self.difference = {
+                "path": difference.path,
+                "expected": difference.expected,
+                "actual": difference.actual,
+            }
+        marked = event_index(difference.path) if difference is not None else None
+        self.first_event = max(0, (marked or 0) - 3)
+        self.events = events[self.first_event : self.first_event + EVENT_WINDOW]
+
+
+def event_index(path: str) -> int | None:
+    """``snapshot.events[3].text`` -> 3; None when the difference is not in the event list."""
+    head, _, rest = path.partition("events[")
+    if not rest or head.startswith("outcome"):
+        return None
+    number = rest.split("]", 1)[0]
+    return int(number) if number.isdigit() else None
 
 
 @dataclass
@@ -170,7 +205,7 @@ def known_gap(gaps: dict[str, str] | Any, case: Case, check: str) -> str | None:
     return None
 
 
-def run_case_check(config: pytest.Config, item: SuiteCase, node_id: str) -> Verdict:
+def run_case_check(config: pytest.Config, item: SuiteCase, node: pytest.Item) -> Verdict:
     """Runs one check (sharing the case's battery, so the plain run is made once per case)."""
     from .battery import Battery
 
@@ -181,11 +216,11 @@ def run_case_check(config: pytest.Config, item: SuiteCase, node_id: str) -> Verd
     if state.loop is None:
         state.loop = asyncio.new_event_loop()
     verdict = state.loop.run_until_complete(battery.run(item.check))
-    state.records[node_id] = CheckRecord(item.case, item.check, verdict=verdict)
+    node.user_properties.append((RECORD_PROPERTY, asdict(CheckRecord.of(item.case, item.check, verdict))))
     return verdict
 
 
-def snapshot_mismatch(config: pytest.Config, node_id: str, case: Case, data: dict[str, Any]) -> str:
+def snapshot_mismatch(config: pytest.Config, node: pytest.Item, case: Case, data: dict[str, Any]) -> str:
     """Records, for the report, where the run's events first differ from the stored snapshot."""
     from .battery import Difference, first_difference
 
@@ -195,11 +230,10 @@ def snapshot_mismatch(config: pytest.Config, node_id: str, case: Case, data: dic
         difference = first_difference(stored, data, "snapshot") or Difference("snapshot", stored, data)
     else:
         difference = Difference("snapshot", "a stored snapshot (run with --snapshot-update)", "none")
-    record = _state(config).records[node_id]
-    if record.verdict is not None:
-        record.verdict = replace(
-            record.verdict, status="fail", message=str(difference), difference=difference
-        )
+    record = CheckRecord(case.id, case.provider, case.api, "snapshot", "fail", str(difference))
+    record.show(difference, data["events"])
+    node.user_properties[:] = [p for p in node.user_properties if p[0] != RECORD_PROPERTY]
+    node.user_properties.append((RECORD_PROPERTY, asdict(record)))
     return str(difference)
 
 
@@ -227,21 +261,20 @@ class SuiteRecorder:
         self.config = config
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        state = self.config.stash.get(STATE, None)
-        record = state.records.get(report.nodeid) if state is not None else None
-        if record is None:
+        found = [value for name, value in report.user_properties if name == RECORD_PROPERTY]
+        if not found or not isinstance(found[-1], dict) or report.when != "call":
             return
+        record = CheckRecord(**found[-1])
         if hasattr(report, "wasxfail"):
             record.status, record.message = "xfail", str(report.wasxfail)
         elif report.skipped:
             record.status = "skip"
-            record.message = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
         elif report.failed:
             record.status = "fail"
-            verdict = record.verdict
-            record.message = verdict.message if verdict and verdict.status == "fail" else _last_line(report)
-        elif report.when == "call":
+            record.message = record.message if record.difference else _last_line(report)
+        else:
             record.status, record.message = "pass", ""
+        _state(self.config).records[report.nodeid] = record
 
 
 def _last_line(report: pytest.TestReport) -> str:
@@ -268,8 +301,14 @@ def unused_snapshots(state: SuiteState) -> list[Path]:
 @pytest.hookimpl(trylast=True)  # after syrupy, which sets the exit status too
 def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(STATE, None)
-    if state is None:
+    if state is None or hasattr(session.config, "workerinput"):  # an xdist worker: the controller reports
+        if state is not None and state.loop is not None:
+            state.loop.close()
         return
+    if not state.case_ids and suite_requested(session.config):  # the xdist controller collects nothing
+        from .battery import discover_cases
+
+        state.case_ids = {case.id for case in discover_cases(state.cassettes)}
     stale = unused_snapshots(state)
     if stale and session.config.getoption("update_snapshots", False):
         for path in stale:

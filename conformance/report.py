@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .plugin import event_index
 from .protocol import CHECKS
 
 if TYPE_CHECKING:
@@ -43,12 +44,12 @@ def write_html(path: Path, adapter: str, records: Sequence[CheckRecord]) -> None
 def render_html(adapter: str, records: Sequence[CheckRecord]) -> str:
     rows: dict[tuple[str, str], dict[str, tuple[CheckRecord, int | None]]] = {}
     failures: list[CheckRecord] = []
-    for record in sorted(records, key=lambda r: (r.case.provider, r.case.api, r.case.id)):
+    for record in sorted(records, key=lambda r: (r.provider, r.api, r.case_id)):
         number = None
         if record.status == "fail":
             failures.append(record)
             number = len(failures)
-        key = (f"{record.case.provider}/{record.case.api}", record.case.id)
+        key = (f"{record.provider}/{record.api}", record.case_id)
         rows.setdefault(key, {})[record.check] = (record, number)
     counts = Counter(record.status for record in records)
     out = [
@@ -87,40 +88,28 @@ def render_html(adapter: str, records: Sequence[CheckRecord]) -> str:
 
 
 def _failure_section(number: int, record: CheckRecord) -> str:
-    verdict = record.verdict
-    difference = verdict.difference if verdict else None
     parts = [
         f'<section class="failure" id="{_cell_id(number)}">',
-        f"<h3>{html.escape(record.case.id)} — {html.escape(record.check)}</h3>",
+        f"<h3>{html.escape(record.case_id)} — {html.escape(record.check)}</h3>",
         f"<p>{html.escape(record.message)}</p>",
     ]
+    difference = record.difference
     if difference is not None:
         parts.append(
             '<p class="first-difference">First difference at <code>'
-            + html.escape(difference.path)
+            + html.escape(str(difference["path"]))
             + "</code>:</p><pre>expected: "
-            + html.escape(json.dumps(difference.expected, default=str, indent=1))
+            + html.escape(json.dumps(difference["expected"], default=str, indent=1))
             + "\nactual:   "
-            + html.escape(json.dumps(difference.actual, default=str, indent=1))
+            + html.escape(json.dumps(difference["actual"], default=str, indent=1))
             + "</pre>"
         )
-    events = verdict.events if verdict else []
-    if events:
-        parts.append("<p>Events of that run (first differing one highlighted):</p><pre>")
-        marked = _event_index(difference.path) if difference else None
-        start = max(0, (marked or 0) - 3)
-        for index, event in enumerate(events[start : start + 8], start):
+    if record.events:
+        marked = event_index(str(difference["path"])) if difference else None
+        parts.append("<p>Events of that run (the first differing one highlighted):</p><pre>")
+        for index, event in enumerate(record.events, record.first_event):
             line = html.escape(f"[{index}] {json.dumps(event, default=str)[:300]}")
             parts.append(f'<span class="differs">{line}</span>' if index == marked else line)
         parts.append("</pre>")
     parts.append("</section>")
     return "\n".join(parts)
-
-
-def _event_index(path: str) -> int | None:
-    """``events[3].text`` -> 3; None when the difference is not in the event list."""
-    head, _, rest = path.partition("events[")
-    if not rest or "outcome" in head:
-        return None
-    number = rest.split("]", 1)[0]
-    return int(number) if number.isdigit() else None

@@ -21,12 +21,12 @@ from streamproof.conformance.plugin import SuiteCase, run_case_check, snapshot_e
 def test_conformance(
     streamproof_case: SuiteCase, snapshot: SnapshotAssertion, request: pytest.FixtureRequest
 ) -> None:
-    verdict = run_case_check(request.config, streamproof_case, request.node.nodeid)
+    verdict = run_case_check(request.config, streamproof_case, request.node)
     if verdict.status == "skip":
         pytest.skip(verdict.message)
     assert verdict.status == "pass", verdict.message
     if streamproof_case.check == "snapshot":
         data = snapshot_data(streamproof_case.case, verdict)
         if snapshot(extension_class=snapshot_extension(request.config)) != data:
-            difference = snapshot_mismatch(request.config, request.node.nodeid, streamproof_case.case, data)
+            difference = snapshot_mismatch(request.config, request.node, streamproof_case.case, data)
             pytest.fail(f"the events differ from the stored snapshot: {difference}")

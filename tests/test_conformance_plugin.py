@@ -93,15 +93,20 @@ def test_the_plugin_adds_no_test_unless_asked(tmp_path: Path) -> None:
 def test_pytest_runs_the_battery_on_a_third_party_package_under_xdist(tmp_path: Path) -> None:
     folder = subset(tmp_path, SUBSET[1:2])
     snapshots = shipped_snapshots(tmp_path, folder)
+    report = tmp_path / "report.html"
     args = pytest_args(
-        "-n", "2", "--streamproof-adapter", "thirdparty.sdk_adapter:factory",
-        f"--streamproof-cassettes={folder}", f"--streamproof-snapshots={snapshots}", str(tmp_path),
+        "-n", "2", "--streamproof-adapter", "thirdparty.sdk_adapter:factory", f"--streamproof-cassettes={folder}",
+        f"--streamproof-snapshots={snapshots}", f"--streamproof-report={report}", str(tmp_path),
     )  # fmt: skip
     result = run(args, tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     cases = discover_cases(folder)
     assert re.search(rf"\b{len(cases)} snapshots? passed", result.stdout), result.stdout[-2000:]
     assert "failed" not in result.stdout
+    reader = ReportReader()  # written once, by the controller, from the workers' reports
+    reader.feed(report.read_text(encoding="utf-8"))
+    assert len(reader.cells) == len(cases) * len(CHECKS)
+    assert {cell["class"] for cell in reader.cells} == {"pass"}
 
 
 def test_a_broken_package_fails_and_the_report_links_each_failure_to_its_first_difference(
