@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..conformance.plugin import STATE, SUITE_MODULE, CheckRecord, bundled_cassettes
-from ..conformance.protocol import DEFAULT_ADAPTER
+from ..conformance.protocol import DEFAULT_ADAPTER, AdapterLoadError, load_adapter
 
 _STATUSES = ("pass", "fail", "xfail", "skip")
 
@@ -50,6 +50,11 @@ class _Progress:
         self.task = progress.add_task("checks", total=None)
         self.records: list[CheckRecord] = []
         self.unused: list[Path] = []
+        self.collection_errors: list[str] = []
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.collection_errors.append(str(report.longreprtext).strip().splitlines()[-1])
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.progress.update(self.task, total=len(session.items))
@@ -69,6 +74,11 @@ def run(args: argparse.Namespace) -> int:
     cassettes: Path = args.cassettes or bundled_cassettes()
     if not cassettes.exists():
         console.print(f"[red]cassettes folder {escape(str(cassettes))} does not exist[/red]")
+        return 2
+    try:
+        load_adapter(args.adapter)
+    except AdapterLoadError as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]")
         return 2
     with tempfile.TemporaryDirectory(prefix="streamproof-check-") as scratch:
         ini = Path(scratch) / "pytest.ini"
@@ -99,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
         with Progress(*columns, console=console, transient=True) as progress:
             recorder = _Progress(progress)
             code = pytest.main(pytest_args, plugins=[recorder])
+    for error in recorder.collection_errors:
+        console.print(f"[red]cannot collect the suite:[/red] {escape(error)}")
     _summary(console, args.adapter, recorder.records)
     for path in recorder.unused:
         console.print(
