@@ -228,6 +228,13 @@ def snapshot_mismatch(config: pytest.Config, node: pytest.Item, case: Case, data
     if path.exists():
         stored = json.loads(path.read_text(encoding="utf-8"))
         difference = first_difference(stored, data, "snapshot") or Difference("snapshot", stored, data)
+        index = event_index(difference.path)
+        if index is not None:  # show the whole first differing event, not only its first differing field
+            expected, actual = (
+                events[index] if index < len(events) else "<no such event>"
+                for events in (stored.get("events", []), data["events"])
+            )
+            difference = Difference(f"snapshot.events[{index}]", expected, actual)
     else:
         difference = Difference("snapshot", "a stored snapshot (run with --snapshot-update)", "none")
     record = CheckRecord(case.id, case.provider, case.api, "snapshot", "fail", str(difference))
