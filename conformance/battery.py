@@ -50,7 +50,7 @@ RUN_DEADLINE_S = 5.0  # no single call may take longer: a hang is a failure, not
 READ_TIMEOUT_S = 0.05  # the read timeout the suite asks for; the transport enforces it when a response stalls
 TASK_GRACE_S = 0.2  # how long tasks the call spawned may take to finish after it ended
 HOLD_LAST_CHUNK_S = 0.5  # how long the streaming check waits for a first event before the last byte
-BYTE_BY_BYTE_LIMIT = 8_192  # longer bodies are fed byte by byte up to here, then in random chunks
+BYTE_BY_BYTE_LIMIT = 4_096  # longer bodies are fed byte by byte up to here, then in random chunks
 CHUNK_SEEDS = (7, 1337)
 BILLING = BillingContext(plan_type="pro", cost_source="credits", customer_id="cust-conformance-1")
 API_KEYS = {"messages": "sk-ant-api03-streamproof-conformance", "chat": "sk-streamproof-conformance"}
