@@ -242,7 +242,7 @@ class SDKAdapter:
                     self.tool_delta(outcome, call["index"], call.get("id"), call.get("function") or {})
                 )
             word = choice.get("finish_reason")
-            if word:
+            if word and outcome.stop_reason is None:  # OpenRouter repeats it on the usage chunk
                 outcome.ended = True
                 reason = CHAT_STOPS.get(word, "other")
                 if reason == "end_turn" and (outcome.refused or outcome.tools):
