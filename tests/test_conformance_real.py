@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from thirdparty.sdk_adapter import SDKAdapter
 
-from streamproof.conformance.battery import Battery, Case, discover_cases
+from streamproof.conformance.battery import Battery, Case, discover_cases, first_difference
 from streamproof.conformance.plugin import bundled_cassettes, known_gap
 from streamproof.conformance.protocol import CHECKS, load_adapter
 from streamproof.conformance.reference import ReferenceAdapter
@@ -64,3 +65,17 @@ async def test_the_reference_passes_every_check_on_the_bundled_cassettes() -> No
 def test_the_default_adapter_is_the_reference_stack() -> None:
     adapter = load_adapter("streamproof.conformance.reference:factory")
     assert isinstance(adapter, ReferenceAdapter) and adapter.known_gaps == {}
+
+
+async def test_a_correct_third_party_adapter_yields_the_reference_events_on_every_real_interaction(
+    real_cases: list[Case],
+) -> None:
+    """Why one snapshot serves every adapter: two independent correct adapters agree event by event."""
+    differences = []
+    for case in real_cases:
+        reference = await Battery(ReferenceAdapter(), case).plain_run()
+        third_party = await Battery(SDKAdapter(), case).plain_run()
+        difference = first_difference(reference.events, third_party.events, "events")
+        if difference is not None:
+            differences.append(f"{case.id}: {difference}")
+    assert differences == []
