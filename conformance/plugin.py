@@ -11,13 +11,16 @@ Options:
 
 The suite adds tests ONLY when ``--streamproof-adapter`` or ``--streamproof-cassettes`` is given:
 then ``conformance/suite.py`` joins the run with one test per cassette case × check, e.g.
-``test_conformance[openai/chat/text#0-outcome]``. Without them, nothing is added, except to a test
+``test_conformance[openai.chat.text#0-outcome]``. Without them, nothing is added, except to a test
 of your own that requests the ``streamproof_case`` fixture (it is parametrized the same way).
 
 Declared known gaps become xfail with their reason; checks that do not apply to a case (a check of
 a stream on an error response, an API the adapter does not speak) are skipped with the reason.
-Snapshots use syrupy's JSON extension: ``--snapshot-update`` writes them, unused ones are reported
-by syrupy, and it all works under pytest-xdist (each item is independent).
+Snapshots use syrupy's JSON extension (``--snapshot-update`` writes them); a snapshot whose case is
+gone fails the run until ``--snapshot-update`` deletes it (syrupy's own detection cannot see a
+snapshot folder that is not beside the test module). Each item's record (status, first difference,
+the events around it) rides on its test report as a user property, so the HTML report and
+``streamproof check``'s summary work under pytest-xdist too: the controller writes the report.
 """
 
 from __future__ import annotations
