@@ -194,3 +194,25 @@ def test_declared_gaps_are_xfail_and_unspoken_apis_are_skipped(
     assert ("streaming", "xfail") in by_check
     messages_cells = [cell for cell in reader.cells if "does not speak messages" in (cell["title"] or "")]
     assert len(messages_cells) == len(CHECKS) and all(cell["class"] == "skip" for cell in messages_cells)
+
+
+def test_a_test_of_your_own_gets_the_cases_through_the_streamproof_case_fixture(tmp_path: Path) -> None:
+    folder = subset(tmp_path, SUBSET[:1])
+    (tmp_path / "test_mine.py").write_text(
+        "from streamproof.conformance.plugin import run_case_check\n\n"
+        "def test_mine(streamproof_case, request):\n"
+        "    assert run_case_check(request.config, streamproof_case, request.node).status == 'pass'\n",
+        encoding="utf-8",
+    )
+    args = ["-q", "-p", "no:cacheprovider", "-k", "test_mine", f"--streamproof-cassettes={folder}"]
+    (tmp_path / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    args += ["-c", str(tmp_path / "pytest.ini"), "--rootdir", str(tmp_path), str(tmp_path)]
+    ran: list[str] = []
+
+    class Ran:
+        def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+            if report.when == "call" and report.passed:
+                ran.append(report.nodeid)
+
+    assert pytest.main(args, plugins=[Ran()]) == 0
+    assert len(ran) == len(discover_cases(folder)) * len(CHECKS) and all("test_mine[" in node for node in ran)
