@@ -173,6 +173,9 @@ def suite_requested(config: pytest.Config) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "streamproof: a streamproof conformance check")
     config.pluginmanager.register(SuiteRecorder(config), "streamproof-recorder")
+    cassettes = config.getoption("streamproof_cassettes")
+    if cassettes and not Path(cassettes).exists():
+        raise pytest.UsageError(f"--streamproof-cassettes {cassettes}: no such file or folder")
     if suite_requested(config) and str(SUITE_MODULE) not in config.args:
         config.args.append(str(SUITE_MODULE))
 
