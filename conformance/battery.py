@@ -46,7 +46,7 @@ from .transport import CaseTransport, SentRequest, intercept_pools
 
 Status = Literal["pass", "fail", "xfail", "skip"]
 
-RUN_DEADLINE_S = 5.0  # no single call may take longer: a hang is a failure, not a stuck suite
+RUN_DEADLINE_S = 10.0  # no single call may take longer: a hang is a failure, not a stuck suite
 READ_TIMEOUT_S = 0.05  # the read timeout the suite asks for; the transport enforces it when a response stalls
 TASK_GRACE_S = 0.2  # how long tasks the call spawned may take to finish after it ended
 HOLD_LAST_CHUNK_S = 0.5  # how long the streaming check waits for a first event before the last byte
