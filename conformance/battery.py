@@ -281,6 +281,7 @@ async def run_call(
     *,
     hold_last_chunk: bool = False,
     stop_after_events: int | None = None,
+    deadline_s: float = RUN_DEADLINE_S,
 ) -> Run:
     """One call of ``adapter`` on ``served`` (chunked as given), with a deadline; never raises."""
     run = Run()
@@ -323,7 +324,7 @@ async def run_call(
 
         with intercept_pools(transport):
             try:
-                await asyncio.wait_for(consume(), RUN_DEADLINE_S)
+                await asyncio.wait_for(consume(), deadline_s)
             except asyncio.TimeoutError:
                 run.timed_out = True
             except Exception as exc:  # what the adapter raised is the verdict's input, not ours to handle
@@ -350,7 +351,7 @@ def _run_outcome(run: Run) -> dict[str, Any]:
 def _judge_outcome(expected: Expected, run: Run) -> Difference | None:
     """The first field where the run's result (or events) differ from the oracle's answer."""
     if run.timed_out:
-        return Difference("call", f"an outcome within {RUN_DEADLINE_S}s", "no outcome: the call hung")
+        return Difference("call", "an outcome before the deadline", "no outcome: the call hung")
     if run.invalid_event:
         return Difference("events", "canonical events", run.invalid_event)
     if expected.error is not None:
@@ -421,9 +422,10 @@ def faults_for(case: Case, served: ServedResponse) -> list[InjectedFault]:
 class Battery:
     """Runs the checks of one adapter on one case; results are cached per case where runs are shared."""
 
-    def __init__(self, adapter: ConformanceAdapter, case: Case) -> None:
+    def __init__(self, adapter: ConformanceAdapter, case: Case, deadline_s: float = RUN_DEADLINE_S) -> None:
         self.adapter = adapter
         self.case = case
+        self.deadline_s = deadline_s
         self.expected = expected_outcome(case.interaction)
         self.served = served_from_interaction(case.interaction, recorded_timing=False)
         self._plain: Run | None = None
@@ -462,7 +464,7 @@ class Battery:
 
     async def plain_run(self) -> Run:
         if self._plain is None:
-            self._plain = await run_call(self.adapter, self.case, self.served)
+            self._plain = await run_call(self.adapter, self.case, self.served, deadline_s=self.deadline_s)
         return self._plain
 
     @staticmethod
@@ -480,7 +482,9 @@ class Battery:
             return Verdict(
                 "streaming", "skip", "the stream carries only its stop reason, which comes with the last byte"
             )
-        run = await run_call(self.adapter, self.case, self.served, hold_last_chunk=True)
+        run = await run_call(
+            self.adapter, self.case, self.served, hold_last_chunk=True, deadline_s=self.deadline_s
+        )
         if run.first_event_before_last_byte:
             return self._verdict("streaming", None, run)
         got = (
@@ -497,7 +501,7 @@ class Battery:
         splits["byte_by_byte"] = head + at_random_offsets(body[BYTE_BY_BYTE_LIMIT:], CHUNK_SEEDS[0])
         wanted = {"outcome": _run_outcome(baseline), "events": baseline.events}
         for label, chunks in splits.items():
-            run = await run_call(self.adapter, self.case, self.served, chunks)
+            run = await run_call(self.adapter, self.case, self.served, chunks, deadline_s=self.deadline_s)
             found = first_difference(wanted, {"outcome": _run_outcome(run), "events": run.events}, label)
             if found:
                 return self._verdict("chunking", found, run)
@@ -506,7 +510,7 @@ class Battery:
     async def check_faults(self) -> Verdict:
         baseline = await self.plain_run()
         for fault in faults_for(self.case, self.served):
-            run = await run_call(self.adapter, self.case, fault.served)
+            run = await run_call(self.adapter, self.case, fault.served, deadline_s=self.deadline_s)
             found = _judge_outcome(Expected(error=fault.expected_error), run)
             if found is None and self.adapter.capabilities.traces:
                 statuses = [trace.get("status") for trace in run.traces]
@@ -546,7 +550,9 @@ class Battery:
         return None
 
     async def check_cancellation(self) -> Verdict:
-        run = await run_call(self.adapter, self.case, self.served, stop_after_events=1)
+        run = await run_call(
+            self.adapter, self.case, self.served, stop_after_events=1, deadline_s=self.deadline_s
+        )
         found: Difference | None = None
         if run.timed_out or run.error is not None:
             got = "a hang" if run.timed_out else f"{type(run.error).__name__}: {run.error}"

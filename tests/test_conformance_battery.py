@@ -4,9 +4,11 @@ broken one (one realistic bug) fails exactly the checks that name its bug."""
 from __future__ import annotations
 
 import ast
+import asyncio
 import contextlib
 import json
 import socket
+import time
 from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ import pytest
 from thirdparty.broken import BUGS
 from thirdparty.sdk_adapter import SDKAdapter
 
+from streamproof.adapters.errors import LLMError
 from streamproof.conformance.battery import (
     Battery,
     Case,
@@ -175,3 +178,26 @@ async def test_a_result_of_the_wrong_shape_fails_the_outcome_naming_the_problem(
     verdict = await Battery(UnreadableResultAdapter(), cases[0]).run("outcome")
     assert verdict.status == "fail" and verdict.difference is not None
     assert verdict.difference.path == "outcome.result" and "'text'" in str(verdict.difference.actual)
+
+
+class HangsOnErrors(SDKAdapter):
+    """Waits for a retry that never comes when the provider reports an error."""
+
+    async def stream(self, call: ConformanceCall) -> AsyncGenerator[dict[str, Any], None]:
+        try:
+            async with contextlib.aclosing(super().stream(call)) as events:
+                async for event in events:
+                    yield event
+        except LLMError:
+            await asyncio.Event().wait()  # the bug: a wait with no timeout
+            raise
+
+
+async def test_a_hanging_adapter_fails_the_faults_check_instead_of_hanging_the_suite(
+    cases: list[Case],
+) -> None:
+    started = time.perf_counter()
+    verdict = await Battery(HangsOnErrors(), cases[0], deadline_s=0.3).run("faults")
+    assert verdict.status == "fail" and verdict.difference is not None
+    assert verdict.difference.actual == "no outcome: the call hung"
+    assert time.perf_counter() - started < 5
