@@ -25,7 +25,9 @@ SUBSET = ("openai/chat/text", "anthropic/messages/reasoning", "openai/responses/
 
 
 def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(THIRDPARTY_ROOT)}
+    # a fresh pytest: none of this run's variables (an xdist worker's would make syrupy stay quiet)
+    env = {name: value for name, value in os.environ.items() if not name.startswith("PYTEST_")}
+    env["PYTHONPATH"] = str(THIRDPARTY_ROOT)
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
