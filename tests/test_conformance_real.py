@@ -23,7 +23,7 @@ FULL_BATTERY_SAMPLE = 12  # real cases that get all eight checks (the smallest b
 def real_cases() -> list[Case]:
     if not REAL.is_dir():
         pytest.skip("../shared/real-cassettes is not present")
-    cases = discover_cases(REAL)
+    cases: list[Case] = discover_cases(REAL)
     assert len(cases) > 80, "the developer set of real cassettes has over eighty streamed interactions"
     return cases
 

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import anthropic
@@ -146,7 +146,7 @@ class SDKAdapter:
             raise exc
         return mapped
 
-    async def _events(self, call: ConformanceCall, outcome: Outcome) -> AsyncIterator[dict[str, Any]]:
+    async def _events(self, call: ConformanceCall, outcome: Outcome) -> AsyncGenerator[dict[str, Any], None]:
         if call.api == "messages":
             client = anthropic.AsyncAnthropic(
                 api_key=call.api_key, base_url=call.base_url, http_client=call.http_client, max_retries=0
@@ -192,8 +192,8 @@ class SDKAdapter:
         )
         outcome.responded = True
         async with responses:
-            async for item in responses:
-                for event in self.responses_event(item.to_dict(warnings=False), outcome, call):
+            async for response_event in responses:
+                for event in self.responses_event(response_event.to_dict(warnings=False), outcome, call):
                     yield event
 
     # -- OpenAI Chat Completions -------------------------------------------------------------------
