@@ -197,6 +197,12 @@ def _headers(raw: Any, where: str, path: Path) -> Headers:
     return Headers(raw)
 
 
+def _is_chunk_entry(item: Any) -> bool:
+    return (
+        isinstance(item, list) and len(item) == 2 and type(item[0]) is int and type(item[1]) in (int, float)
+    )
+
+
 def _chunks(raw: Any, body_length: int, where: str, path: Path) -> list[tuple[int, float]] | None:
     if not raw:
         return None
@@ -207,14 +213,18 @@ def _chunks(raw: Any, body_length: int, where: str, path: Path) -> list[tuple[in
             raise CassetteError(path, f"{where}: streamproof_chunks is not valid JSON: {exc}") from None
     if not isinstance(raw, list):
         raise CassetteError(path, f"{where}: streamproof_chunks is a {type(raw).__name__}, expected a list")
-    try:  # whole-list passes instead of a Python loop per entry: a long stream has tens of thousands
-        chunks = [(int(end), float(seconds)) for end, seconds in raw]
+    # Whole-list passes in C instead of a Python loop per entry: a long stream has tens of thousands.
+    try:
+        ends, times = zip(*raw, strict=True)
+        well_typed = set(map(type, ends)) <= {int} and set(map(type, times)) <= {int, float}
     except (TypeError, ValueError):
-        bad = next(item for item in raw if not (isinstance(item, list) and len(item) == 2))
+        well_typed = False
+    if not well_typed:
+        bad = next(item for item in raw if not _is_chunk_entry(item))
         raise CassetteError(
             path, f"{where}: streamproof_chunks entry {bad!r} is not [end_offset, seconds]"
         ) from None
-    ends, times = [end for end, _ in chunks], [seconds for _, seconds in chunks]
+    chunks = list(zip(ends, map(float, times), strict=True))
     if any(map(operator.gt, ends, ends[1:])) or any(map(operator.gt, times, times[1:])):
         at = next(i for i in range(1, len(chunks)) if ends[i] < ends[i - 1] or times[i] < times[i - 1])
         raise CassetteError(
