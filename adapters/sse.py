@@ -86,40 +86,10 @@ class SSEDecoder:
             ) from None
         if "\r" in text:
             text = text.replace("\r\n", "\n").replace("\r", "\n")
-        if text[-1:] == "\n" and not self._data and self._event is None:
-            return self._whole_events(text[:-1])
-        return self._field_lines(text.split("\n"))
-
-    def _whole_events(self, text: str) -> list[SSEEvent]:
-        """Fast path: ``text`` is whole events (its last line was blank) and nothing is pending.
-
-        The shapes providers send (``data: X`` alone, or ``event: N`` then ``data: X``) are cut
-        out with C-speed searches; any other event goes through the line rules.
-        """
-        events: list[SSEEvent] = []
-        for block in text.split("\n\n"):
-            if block[:6] == "data: ":
-                if "\n" not in block:
-                    events.append(_new_event(SSEEvent, (None, block[6:], self._id)))
-                    continue
-            elif block[:7] == "event: ":
-                nl = block.find("\n")
-                if nl > 0 and block[nl + 1 : nl + 7] == "data: " and block.find("\n", nl + 1) < 0:
-                    events.append(_new_event(SSEEvent, (block[7:nl], block[nl + 7 :], self._id)))
-                    continue
-            elif not block:
-                continue  # extra blank lines dispatch nothing
-            lines = block.split("\n")
-            lines.append("")
-            events += self._field_lines(lines)
-        return events
-
-    def _field_lines(self, lines: list[str]) -> list[SSEEvent]:
-        """The line rules of the spec, for any shape of stream."""
         events: list[SSEEvent] = []
         data = self._data
         event = self._event
-        for line in lines:
+        for line in text.split("\n"):
             # The shapes every provider sends come first; the general field rules follow.
             if not line:
                 if data:
