@@ -154,7 +154,8 @@ def structure(path: Path) -> dict[str, Any]:
     for event in decoder.feed(interaction.response.body) + decoder.close():
         data = json.loads(event.data) if event.data.startswith("{") else event.data
         events.append((event.event, sorted(data) if isinstance(data, dict) else data, _content(data)))
-    meta = {k: v for k, v in raw["streamproof"].items() if k != "recorded_at"}
+    # the recording time and the installed SDK versions change with every re-recording
+    meta = {k: v for k, v in raw["streamproof"].items() if k not in ("recorded_at", "sdk_versions")}
     return {
         "meta": meta,
         "uri": interaction.request.uri,

@@ -254,8 +254,10 @@ class Emulator:
             return _error_response(
                 error_reply(api, chosen.answer.kind, model=model, request_id=request_id), api
             )
-        # same request, same ids and deltas: re-recording gives the same cassette but for times
-        seed = int.from_bytes(hashlib.sha256(f"{api}|{name}|".encode() + request.body).digest()[:8], "big")
+        # same request, same ids and deltas: re-recording gives the same cassette but for times. The
+        # request is canonicalized first: SDK versions serialize the same JSON with other key orders.
+        canonical = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+        seed = int.from_bytes(hashlib.sha256(f"{api}|{name}|".encode() + canonical).digest()[:8], "big")
         ctx = WireContext(api, model, payload, random.Random(seed))
         headers = (_id_header(api, request_id),)
         if not payload.get("stream"):
