@@ -228,7 +228,8 @@ class TopLevelStringFields:
 
     # -- skipping --------------------------------------------------------------------------------
 
-    def _skip_string(self, fragment: str, i: int) -> int:
+    def _string_end(self, fragment: str, i: int) -> tuple[int, bool]:
+        """Moves through the body of a string being skipped: (where it stopped, whether it closed)."""
         n = len(fragment)
         while i < n:
             if self._escape:
@@ -237,31 +238,26 @@ class TopLevelStringFields:
                 continue
             match = _STRING_STOP.search(fragment, i)
             if match is None:
-                return n
+                return n, False
             i = match.start() + 1
             if fragment[match.start()] == "\\":
                 self._escape = True
             else:
-                self._value_done()
-                return i
+                return i, True
+        return i, False
+
+    def _skip_string(self, fragment: str, i: int) -> int:
+        i, closed = self._string_end(fragment, i)
+        if closed:
+            self._value_done()
         return i
 
     def _skip_nested(self, fragment: str, i: int) -> int:
         n = len(fragment)
         while i < n:
             if self._in_nested_string:
-                if self._escape:
-                    self._escape = False
-                    i += 1
-                    continue
-                match = _STRING_STOP.search(fragment, i)
-                if match is None:
-                    return n
-                i = match.start() + 1
-                if fragment[match.start()] == "\\":
-                    self._escape = True
-                else:
-                    self._in_nested_string = False
+                i, closed = self._string_end(fragment, i)
+                self._in_nested_string = not closed
                 continue
             match = _NESTED_STOP.search(fragment, i)
             if match is None:
