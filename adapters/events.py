@@ -68,6 +68,26 @@ class TextDelta(_Event):
     text: str
 
 
+# The hottest object of every stream is built without running validation: by the code path below,
+# for values the caller has already checked to be ``str``. It is the same object validation would
+# build (tests/test_events.py compares them), at about half the cost (~0.8 us instead of ~1.4 us).
+_new_object = object.__new__
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+
+
+def trusted_text_delta(message_id: str, event_id: str, text: str) -> TextDelta:
+    """``TextDelta(message_id=..., event_id=..., text=...)`` for arguments known to be ``str``."""
+    event = _new_object(TextDelta)
+    _set_dict(event, {"message_id": message_id, "event_id": event_id, "kind": "text", "text": text})
+    _set_fields_set(event, {"message_id", "event_id", "text"})
+    _set_extra(event, None)
+    _set_private(event, None)
+    return event
+
+
 class RefusalDelta(_Event):
     kind: Literal["refusal"] = "refusal"
     text: str

@@ -66,7 +66,7 @@ DOCUMENTED_ONLY = {
 
 def sse_events(body: bytes) -> list[tuple[str | None, str]]:
     decoder = SSEDecoder()
-    return [(e.event, e.data) for e in decoder.feed(body) + decoder.close()]
+    return [(event, data) for event, data, _ in decoder.feed(body) + decoder.close()]
 
 
 def kind_of(api: str, event: str | None, data: Any) -> str:

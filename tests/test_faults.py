@@ -56,7 +56,7 @@ def real(path: Path) -> Any:
 
 def events_of(body: bytes) -> list[tuple[str | None, str]]:
     decoder = SSEDecoder()
-    return [(e.event, e.data) for e in decoder.feed(body) + decoder.close()]
+    return [(event, data) for event, data, _ in decoder.feed(body) + decoder.close()]
 
 
 def sse_served(events: list[bytes], step: float = 0.1) -> ServedResponse:

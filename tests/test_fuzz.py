@@ -239,7 +239,7 @@ class _LooseInterface(StreamingInterface):  # type: ignore[misc]  # mypy sees th
     api = "chat"
 
     def _on_sse(self, sse: SSEEvent, tail: bool = False) -> None:
-        self.model = self._loads(sse.data, tail)["model"]
+        self.model = self._loads(sse[1], tail)["model"]
 
     def _on_eof(self) -> None:
         pass

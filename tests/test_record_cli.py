@@ -151,9 +151,9 @@ def structure(path: Path) -> dict[str, Any]:
     interaction = load_cassette(path).interactions[0]
     events = []
     decoder = SSEDecoder()
-    for event in decoder.feed(interaction.response.body) + decoder.close():
-        data = json.loads(event.data) if event.data.startswith("{") else event.data
-        events.append((event.event, sorted(data) if isinstance(data, dict) else data, _content(data)))
+    for name, text, _ in decoder.feed(interaction.response.body) + decoder.close():
+        data = json.loads(text) if text.startswith("{") else text
+        events.append((name, sorted(data) if isinstance(data, dict) else data, _content(data)))
     # the recording time and the installed SDK versions change with every re-recording
     meta = {k: v for k, v in raw["streamproof"].items() if k not in ("recorded_at", "sdk_versions")}
     return {

@@ -110,9 +110,10 @@ def _assert_clean(path: Path) -> None:
             decoder = SSEDecoder()
             events = [e for chunk in _pieces(response.body, response.chunks) for e in decoder.feed(chunk)]
             events += decoder.close()
-            assert [e.data for e in events][-1] == "[DONE]"
-            assert all(json.loads(e.data) for e in events[:-1])  # every event still valid JSON
-            assert "<REDACTED:" in events[0].data
+            datas = [data for _, data, _ in events]
+            assert datas[-1] == "[DONE]"
+            assert all(json.loads(data) for data in datas[:-1])  # every event still valid JSON
+            assert "<REDACTED:" in datas[0]
     assert cli_main(["scan", str(path)]) == 0
 
 

@@ -30,56 +30,56 @@ def decode_every_way(raw: bytes) -> list[SSEEvent]:
 @pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
 def test_line_endings_lf_crlf_and_cr_alone(newline: bytes) -> None:
     raw = b"event: first\ndata: one\n\nevent: second\ndata: two\n\n".replace(b"\n", newline)
-    assert decode_every_way(raw) == [SSEEvent("first", "one"), SSEEvent("second", "two")]
+    assert decode_every_way(raw) == [("first", "one", None), ("second", "two", None)]
 
 
 def test_crlf_split_across_chunks_is_one_line_end() -> None:
     # Cut between CR and LF, and right after a CRLF that ends a field line.
-    assert decode([b"event: a\r", b"\ndata: 1\r\n\r\n"])[0] == [SSEEvent("a", "1")]
-    assert decode([b"event: a\r\n", b"data: 1\r\n\r\n"])[0] == [SSEEvent("a", "1")]
+    assert decode([b"event: a\r", b"\ndata: 1\r\n\r\n"])[0] == [("a", "1", None)]
+    assert decode([b"event: a\r\n", b"data: 1\r\n\r\n"])[0] == [("a", "1", None)]
     assert decode([b"data: 1\r\n\r", b"\n", b"data: 2\r\n\r\n"])[0] == [
-        SSEEvent(None, "1"),
-        SSEEvent(None, "2"),
+        (None, "1", None),
+        (None, "2", None),
     ]
 
 
 def test_comments_are_ignored() -> None:
     raw = b": OPENROUTER PROCESSING\n\n: keep-alive\ndata: x\n: inside\n\n"
-    assert decode_every_way(raw) == [SSEEvent(None, "x")]
+    assert decode_every_way(raw) == [(None, "x", None)]
 
 
 def test_multi_line_data_is_joined_with_newlines() -> None:
     assert decode_every_way(b"data: line one\ndata: line two\ndata:\ndata\n\n") == [
-        SSEEvent(None, "line one\nline two\n\n")
+        (None, "line one\nline two\n\n", None)
     ]
 
 
 def test_the_space_after_the_colon_is_optional_and_only_one_is_removed() -> None:
     raw = b"event:tight\ndata:{}\n\nevent:  padded\ndata:  two spaces\n\n"
-    assert decode_every_way(raw) == [SSEEvent("tight", "{}"), SSEEvent(" padded", " two spaces")]
+    assert decode_every_way(raw) == [("tight", "{}", None), (" padded", " two spaces", None)]
 
 
 def test_event_without_data_dispatches_nothing_and_does_not_leak_its_name() -> None:
     raw = b"event: lonely\n\ndata: next\n\n"
-    assert decode_every_way(raw) == [SSEEvent(None, "next")]
+    assert decode_every_way(raw) == [(None, "next", None)]
 
 
 def test_id_and_unknown_fields() -> None:
     raw = b"id: 7\nretry: 100\nfuture: x\ndata: a\n\ndata: b\n\n"
-    assert decode_every_way(raw) == [SSEEvent(None, "a", "7"), SSEEvent(None, "b", "7")]
+    assert decode_every_way(raw) == [(None, "a", "7"), (None, "b", "7")]
 
 
 def test_utf8_character_split_across_chunks() -> None:
     raw = "data: naïve — “quotes” \U0001f600\n\n".encode()
-    assert decode_every_way(raw) == [SSEEvent(None, "naïve — “quotes” \U0001f600")]
+    assert decode_every_way(raw) == [(None, "naïve — “quotes” \U0001f600", None)]
 
 
 def test_missing_final_blank_line_dispatches_at_close_and_says_so() -> None:
     events, unterminated = decode([b"data: {}\r\n\r\ndata: last"])
-    assert events == [SSEEvent(None, "{}"), SSEEvent(None, "last")]
+    assert events == [(None, "{}", None), (None, "last", None)]
     assert unterminated
     events, unterminated = decode([b"data: {}\n\n"])
-    assert (events, unterminated) == ([SSEEvent(None, "{}")], False)
+    assert (events, unterminated) == ([(None, "{}", None)], False)
 
 
 def test_invalid_utf8_is_a_malformed_stream() -> None:

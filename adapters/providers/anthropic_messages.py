@@ -78,10 +78,11 @@ class AnthropicMessagesInterface(StreamingInterface):
     # -- streaming -------------------------------------------------------------------------------
 
     def _on_sse(self, sse: SSEEvent, tail: bool = False) -> None:
+        event, raw, _ = sse
         try:
-            data = orjson.loads(sse.data)
+            data = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            data = self._loads(sse.data, tail)  # raises the error that says what was wrong
+            data = self._loads(raw, tail)  # raises the error that says what was wrong
         kind: object = None
         try:
             kind = data["type"]
@@ -108,7 +109,7 @@ class AnthropicMessagesInterface(StreamingInterface):
                 self._on_message_delta(data)
             elif kind == "message_stop":
                 self._on_message_stop()
-            elif kind == "error" or sse.event == "error":
+            elif kind == "error" or event == "error":
                 raise map_anthropic_error(None, data, provider=self.provider)
             # any other event type: tolerated and ignored
         except KeyError as exc:

@@ -77,13 +77,13 @@ class OpenAIChatInterface(StreamingInterface):
     def _on_sse(self, sse: SSEEvent, tail: bool = False) -> None:
         if self._done:
             return  # nothing follows [DONE] in the format; stray bytes after it are ignored
-        data = sse.data
+        event, data, _ = sse
         if data == "[DONE]":
             self._done = True
             return
         chunk = self._loads(data, tail)
         try:
-            if sse.event == "error" or chunk.get("error"):
+            if event == "error" or chunk.get("error"):
                 raise map_openai_error(None, chunk, provider=self.provider)
             self._on_chunk(chunk)
         except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:

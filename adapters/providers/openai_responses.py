@@ -60,12 +60,12 @@ class OpenAIResponsesInterface(StreamingInterface):
     # -- streaming -------------------------------------------------------------------------------
 
     def _on_sse(self, sse: SSEEvent, tail: bool = False) -> None:
-        data = sse.data
+        name, data, _ = sse
         if self._ended or data == "[DONE]":
             return  # OpenRouter's [DONE] closes a stream whose end was already read
         event = self._loads(data, tail)
         try:
-            kind: str = event.get("type") or sse.event or ""
+            kind: str = event.get("type") or name or ""
             if kind == "response.output_text.delta":  # by far the most frequent: no table lookup
                 self._text_delta(event["delta"])
                 return
