@@ -1,0 +1,181 @@
+"""``yaml.load`` for cassettes, with the long text scalars lifted out before libyaml sees them.
+
+A cassette is mostly one or two long strings: a response body in a literal block (``string: |+``)
+and the chunk offsets in a one-line single-quoted scalar. libyaml reads them a character at a
+time (~150-250 MB/s here); their values can be cut out with a few C-speed bytes operations
+(``find``, one regex search, ``replace``) instead. ``load_yaml`` does that for every long scalar of
+those two shapes, parses the small rest (the skeleton, with a unique placeholder where each scalar
+was) with the same loader, and puts the values back into the node tree before construction.
+
+The result is ``yaml.load(text, Loader=loader)``, except that a lifted string comes back as its
+UTF-8 bytes: a cassette wants its bodies as bytes, and 10 MB decoded and encoded again cost more
+than the rest of the lift. Anything this module is not sure to read exactly as libyaml does
+sends the whole text to libyaml instead: tabs or whitespace-only lines where
+indentation is expected, CR / NEL / LS / PS line breaks, characters the YAML reader rejects,
+invalid UTF-8, a block running to the end of the file, or a placeholder that does not come back as
+a plain value of a block mapping (a "header" that was really inside a quoted scalar, a flow
+collection). Errors therefore always come from libyaml, about the original text.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any
+
+import yaml
+
+LIFT_MIN_BYTES = 2048  # shorter scalars cost libyaml less than lifting them
+
+_KEY_LINE = re.compile(rb" *[A-Za-z_][A-Za-z0-9_-]*")  # the line up to ": |" or ": '"
+_BLOCK_INDICATORS = re.compile(rb"([1-9]?)([-+]?)")  # PyYAML writes the indentation digit first
+# Bytes the YAML reader accepts, but for the line breaks this module leaves to libyaml (CR; NEL,
+# LS and PS are checked after decoding). Bytes >= 0x80 are checked as UTF-8 after decoding.
+_ACCEPTED_BYTES = bytes([9, 10, *range(0x20, 0x7F), *range(0x80, 0x100)])
+_REJECTED_OR_SPECIAL = re.compile("[\x80-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
+_NOT_A_LINE_END = re.compile(rb"[^\n]")
+_block_ends: dict[int, re.Pattern[bytes]] = {}
+
+
+def _block_end(indent: int) -> re.Pattern[bytes]:
+    """The line end after which a line is neither empty nor indented by ``indent`` spaces."""
+    pattern = _block_ends.get(indent)
+    if pattern is None:
+        pattern = _block_ends[indent] = re.compile(rb"\n(?!\n| {%d})" % indent)
+    return pattern
+
+
+def load_yaml(text: bytes, loader: type[Any], keys: frozenset[bytes]) -> Any:
+    """``yaml.load(text, Loader=loader)``, faster on documents with long text scalars under one of
+    ``keys``, which come back as ``bytes`` (UTF-8) instead of ``str``."""
+    token = secrets.token_hex(8)
+    skeleton, lifted = _lift(text, token, keys)
+    if lifted:
+        parser = loader(skeleton)
+        try:
+            node = parser.get_single_node()
+            if node is not None and _put_back(node, lifted, token):
+                return parser.construct_document(node)
+        except yaml.YAMLError:
+            pass  # the original text says what is wrong with it, below
+        finally:
+            parser.dispose()
+    return yaml.load(text, Loader=loader)
+
+
+def _lift(text: bytes, token: str, keys: frozenset[bytes]) -> tuple[bytes, list[bytes]]:
+    """The text with each liftable long scalar replaced by ``"<token>-<n>"``, and their raw values."""
+    pieces: list[bytes] = []
+    lifted: list[bytes] = []
+    copied = 0  # text[:copied] is in pieces
+    # Each search stops at the next block header, so no byte of a block's content is searched twice.
+    block = text.find(b": |")
+    quoted = text.find(b": '", 0, block if block >= 0 else len(text))
+    while block >= 0 or quoted >= 0:
+        colon, reader = (quoted, _single_quoted) if quoted >= 0 else (block, _literal_block)
+        line_start = text.rfind(b"\n", 0, colon) + 1
+        found = None
+        if _KEY_LINE.fullmatch(text, line_start, colon):
+            key = text[line_start:colon].lstrip(b" ")
+            if key in keys:
+                found = reader(text, colon + 3, colon - line_start - len(key))
+        if found is None:
+            pos = colon + 2
+        else:
+            value, pos = found
+            pieces += [text[copied : colon + 2], b'"%s-%d"' % (token.encode(), len(lifted))]
+            lifted.append(value)
+            copied = pos
+        if 0 <= block < pos:
+            block = text.find(b": |", pos)
+        quoted = text.find(b": '", pos, block if block >= 0 else len(text))
+    if not lifted:
+        return text, lifted
+    pieces.append(text[copied:])
+    return b"".join(pieces), lifted
+
+
+def _literal_block(text: bytes, start: int, parent_indent: int) -> tuple[bytes, int] | None:
+    """A literal block scalar whose header ends at ``start`` (after the ``|``): its raw value and the
+    offset of the line end that closes it, or None when libyaml must read it."""
+    eol = text.find(b"\n", start)
+    indicators = _BLOCK_INDICATORS.fullmatch(text, start, eol) if eol >= 0 else None
+    if indicators is None:
+        return None
+    digit, chomping = indicators.group(1), indicators.group(2)
+    if digit:
+        indent = parent_indent + int(digit)
+    else:  # the first line sets the indentation; leading empty lines are left to libyaml
+        first = text[eol + 1 : eol + 1 + 1024]
+        indent = len(first) - len(first.lstrip(b" "))
+        if indent <= parent_indent or first[indent : indent + 1] in (b"\n", b"\t", b"\r", b""):
+            return None
+    found = _block_end(indent).search(text, eol)
+    if found is None:
+        return None
+    end = found.start()
+    after = text[end + 1 : end + 1 + indent].lstrip(b" ")[:1]
+    if after in (b"\n", b"\t", b"\r") or (not after and end + 1 < len(text)):
+        return None  # a whitespace-only line or a tab where indentation is expected
+    if end - eol < LIFT_MIN_BYTES:
+        return None
+    # The lines with their line ends, less the first line's indentation: one replace of "\n" and
+    # the indentation then gives the value as "keep" chomping reads it.
+    indentation = b" " * indent
+    if text.startswith(indentation, eol + 1):
+        lines = text[eol + 1 + indent : end + 1]
+        value = lines.replace(b"\n" + indentation, b"\n")
+    else:  # the block opens with an empty line
+        lines = text[eol : end + 1]
+        value = lines.replace(b"\n" + indentation, b"\n")[1:]
+    if lines.translate(None, _ACCEPTED_BYTES) or _NOT_A_LINE_END.search(value) is None:
+        return None  # a character to leave to libyaml, or no content line at all
+    if chomping != b"+" and value.endswith(b"\n\n"):
+        value = value.rstrip(b"\n") + b"\n"  # "clip": one line end, however many empty lines
+    return (value[:-1] if chomping == b"-" else value), end
+
+
+def _single_quoted(text: bytes, start: int, parent_indent: int) -> tuple[bytes, int] | None:
+    """A one-line single-quoted scalar opening at ``start``: its value and the offset of its line end."""
+    eol = text.find(b"\n", start)
+    if eol <= start or eol - start < LIFT_MIN_BYTES or text[eol - 1 : eol] != b"'":
+        return None
+    raw = text[start : eol - 1]
+    if b"'" in raw.replace(b"''", b"") or raw.translate(None, _ACCEPTED_BYTES):
+        return None
+    return raw.replace(b"''", b"'"), eol
+
+
+def _reads_as_yaml(raw: bytes) -> bool:
+    """The YAML reader would accept this UTF-8 (the ASCII control bytes were checked when lifted)."""
+    if raw.isascii():
+        return True
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return _REJECTED_OR_SPECIAL.search(text) is None
+
+
+def _put_back(root: yaml.Node, lifted: list[bytes], token: str) -> bool:
+    """Replace each placeholder in the node tree by its value; False unless each came back exactly
+    once, as a double-quoted value of a block mapping, and is text libyaml would read."""
+    waiting = {f"{token}-{index}": value for index, value in enumerate(lifted)}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack.append(key)
+                if isinstance(value, yaml.ScalarNode) and value.value.startswith(token):
+                    raw = waiting.pop(value.value, None)
+                    if raw is None or node.flow_style or value.style != '"' or not _reads_as_yaml(raw):
+                        return False
+                    value.value = raw  # constructed as is: bytes
+                else:
+                    stack.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.ScalarNode) and token in node.value:
+            return False  # a placeholder inside another scalar: its "header" was not one
+    return not waiting
