@@ -19,11 +19,14 @@ collection). Errors therefore always come from libyaml, about the original text.
 
 from __future__ import annotations
 
+import mmap
 import re
 import secrets
-from typing import Any
+from typing import Any, TypeAlias
 
 import yaml
+
+Buffer: TypeAlias = "bytes | mmap.mmap"  # what the lift searches: both have find, rfind and slices
 
 LIFT_MIN_BYTES = 2048  # shorter scalars cost libyaml less than lifting them
 
@@ -45,9 +48,10 @@ def _block_end(indent: int) -> re.Pattern[bytes]:
     return pattern
 
 
-def load_yaml(text: bytes, loader: type[Any], keys: frozenset[bytes]) -> Any:
+def load_yaml(text: Buffer, loader: type[Any], keys: frozenset[bytes]) -> Any:
     """``yaml.load(text, Loader=loader)``, faster on documents with long text scalars under one of
-    ``keys``, which come back as ``bytes`` (UTF-8) instead of ``str``."""
+    ``keys``, which come back as ``bytes`` (UTF-8) instead of ``str``. ``text`` may be a read-only
+    ``mmap`` of the file: then only the lifted values and the skeleton are copied out of it."""
     token = secrets.token_hex(8)
     skeleton, lifted = _lift(text, token, keys)
     if lifted:
@@ -60,11 +64,12 @@ def load_yaml(text: bytes, loader: type[Any], keys: frozenset[bytes]) -> Any:
             pass  # the original text says what is wrong with it, below
         finally:
             parser.dispose()
-    return yaml.load(text, Loader=loader)
+    return yaml.load(text if isinstance(text, bytes) else text[:], Loader=loader)
 
 
-def _lift(text: bytes, token: str, keys: frozenset[bytes]) -> tuple[bytes, list[bytes]]:
-    """The text with each liftable long scalar replaced by ``"<token>-<n>"``, and their raw values."""
+def _lift(text: Buffer, token: str, keys: frozenset[bytes]) -> tuple[bytes, list[bytes]]:
+    """The text with each liftable long scalar replaced by ``"<token>-<n>"``, and their raw values
+    (no text when nothing was lifted)."""
     pieces: list[bytes] = []
     lifted: list[bytes] = []
     copied = 0  # text[:copied] is in pieces
@@ -90,12 +95,12 @@ def _lift(text: bytes, token: str, keys: frozenset[bytes]) -> tuple[bytes, list[
             block = text.find(b": |", pos)
         quoted = text.find(b": '", pos, block if block >= 0 else len(text))
     if not lifted:
-        return text, lifted
+        return b"", lifted
     pieces.append(text[copied:])
     return b"".join(pieces), lifted
 
 
-def _literal_block(text: bytes, start: int, parent_indent: int) -> tuple[bytes, int] | None:
+def _literal_block(text: Buffer, start: int, parent_indent: int) -> tuple[bytes, int] | None:
     """A literal block scalar whose header ends at ``start`` (after the ``|``): its raw value and the
     offset of the line end that closes it, or None when libyaml must read it."""
     eol = text.find(b"\n", start)
@@ -122,7 +127,7 @@ def _literal_block(text: bytes, start: int, parent_indent: int) -> tuple[bytes, 
     # The lines with their line ends, less the first line's indentation: one replace of "\n" and
     # the indentation then gives the value as "keep" chomping reads it.
     indentation = b" " * indent
-    if text.startswith(indentation, eol + 1):
+    if text[eol + 1 : eol + 1 + indent] == indentation:
         lines = text[eol + 1 + indent : end + 1]
         value = lines.replace(b"\n" + indentation, b"\n")
     else:  # the block opens with an empty line
@@ -135,14 +140,18 @@ def _literal_block(text: bytes, start: int, parent_indent: int) -> tuple[bytes, 
     return (value[:-1] if chomping == b"-" else value), end
 
 
-def _single_quoted(text: bytes, start: int, parent_indent: int) -> tuple[bytes, int] | None:
+def _single_quoted(text: Buffer, start: int, parent_indent: int) -> tuple[bytes, int] | None:
     """A one-line single-quoted scalar opening at ``start``: its value and the offset of its line end."""
     eol = text.find(b"\n", start)
     if eol <= start or eol - start < LIFT_MIN_BYTES or text[eol - 1 : eol] != b"'":
         return None
     raw = text[start : eol - 1]
-    if b"'" in raw.replace(b"''", b"") or raw.translate(None, _ACCEPTED_BYTES):
+    if raw.translate(None, _ACCEPTED_BYTES):
         return None
+    if b"'" not in raw:
+        return raw, eol
+    if b"'" in raw.replace(b"''", b""):
+        return None  # a lone quote: the scalar ends before the line does
     return raw.replace(b"''", b"'"), eol
 
 

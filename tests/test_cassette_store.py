@@ -107,6 +107,23 @@ def test_plain_vcrpy_replays_our_cassette(tmp_path: Path) -> None:
     assert response.content == body
 
 
+def test_chunks_are_written_as_two_flat_lists(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    save_cassette(path, _cassette(path, b"abcdef", [(3, 0.1), (6, 0.25)]))
+    assert """streamproof_chunks: '{"ends":[3,6],"seconds":[0.1,0.25]}'""" in path.read_text()
+    assert load_cassette(path).interactions[0].response.chunks == [(3, 0.1), (6, 0.25)]
+
+
+def test_chunks_as_a_json_list_of_pairs_also_load(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    save_cassette(path, _cassette(path, b"abcdef"))
+    data = yaml.safe_load(path.read_text())
+    data["interactions"][0]["response"]["streamproof_chunks"] = "[[3,0],[6,0.2]]"
+    path.write_text(yaml.safe_dump(data))
+    chunks = load_cassette(path).interactions[0].response.chunks
+    assert chunks == [(3, 0.0), (6, 0.2)] and all(type(t) is float for _, t in chunks or [])
+
+
 def test_chunks_as_yaml_list_also_load(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     save_cassette(path, _cassette(path, b"abcdef"))
@@ -142,6 +159,26 @@ def _corrupt(tmp_path: Path, mutate: object) -> Path:
             "not monotonic",
         ),
         (lambda d: d["interactions"][0]["response"].update(streamproof_chunks="[[99,0.1]]"), "past the body"),
+        (
+            lambda d: d["interactions"][0]["response"].update(streamproof_chunks='{"ends":[5],"seconds":[]}'),
+            "two lists of the same length",
+        ),
+        (
+            lambda d: d["interactions"][0]["response"].update(
+                streamproof_chunks='{"ends":[5,3],"seconds":[0.1,0.2]}'
+            ),
+            "not monotonic at entry 1 [3, 0.2]",
+        ),
+        (
+            lambda d: d["interactions"][0]["response"].update(
+                streamproof_chunks='{"ends":[5],"seconds":["x"]}'
+            ),
+            "entry 0 [5, 'x'] is not [end_offset, seconds]",
+        ),
+        (
+            lambda d: d["interactions"][0]["response"].update(streamproof_chunks='"text"'),
+            "is a str, expected an object or a list",
+        ),
         (
             lambda d: d["interactions"][0]["response"].update(streamproof_chunks="[7]"),
             "not [end_offset, seconds]",
