@@ -7,6 +7,7 @@ tests check that lifting really happened where it should, so an always-falling-b
 
 from __future__ import annotations
 
+import mmap
 import random
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streamproof.harness import cassette as cassette_module
 from streamproof.harness import fast_yaml
 from streamproof.harness.cassette import _LONG_STRING_KEYS, YAML_LOADER, _Dumper, load_cassette
 from streamproof.harness.fast_yaml import _lift, load_yaml
@@ -239,3 +241,26 @@ def test_long_strings_of_other_keys_stay_strings() -> None:
     data = load_yaml(text, YAML_LOADER, _LONG_STRING_KEYS)
     assert data["streamproof"]["note"] == "x\n" * 5000
     assert data["string"] == b"y\n" * 5000
+
+
+def test_a_mapped_file_reads_like_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """load_cassette maps large files; the mapped path (lifting and fallback) gives the same data."""
+    monkeypatch.setattr(cassette_module, "_MAP_MIN_BYTES", 0)
+    mapped = []
+    real_mapped = cassette_module._mapped
+
+    def spy(file: Any) -> Any:
+        mapped.append(result := real_mapped(file))
+        return result
+
+    monkeypatch.setattr(cassette_module, "_mapped", spy)
+    for path in _bundled():
+        raw = yaml.load(path.read_bytes(), Loader=YAML_LOADER)
+        bodies = [i["response"]["body"]["string"] for i in raw["interactions"]]
+        loaded = load_cassette(path)
+        assert [i.response.body for i in loaded.interactions] == [b.encode() for b in bodies]
+    assert mapped and all(isinstance(m, mmap.mmap) and m.closed for m in mapped)
+    crlf = tmp_path / "crlf.yaml"  # CR line ends: not lifted, read whole by libyaml from the map
+    crlf.write_bytes(_bundled()[0].read_bytes().replace(b"\n", b"\r\n"))
+    with crlf.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        assert load_yaml(view, YAML_LOADER, KEYS) == yaml.load(crlf.read_bytes(), Loader=YAML_LOADER)
