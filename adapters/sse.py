@@ -25,64 +25,27 @@ reference stream path (benchmarks/stream_path.py).
 
 
 class SSEDecoder:
-    __slots__ = ("_buf", "_data", "_event", "_id", "_more", "_skip_lf", "bytes_seen", "tail_unterminated")
+    __slots__ = ("_buf", "_data", "_event", "_id", "_more", "_skip_lf", "tail_unterminated")
 
     def __init__(self) -> None:
-        self._buf = b""
+        self._buf = b""  # the start of a line whose end has not come yet
         self._data: str | None = None  # the first data line of the open event
         self._more: list[str] = []  # its further data lines (rare): a list only when they come
         self._event: str | None = None
         self._id: str | None = None
         self._skip_lf = False  # the previous chunk ended in CR: a leading LF belongs to it
-        self.bytes_seen = 0
         self.tail_unterminated = False
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
-        if not chunk:
-            return []
-        self.bytes_seen += len(chunk)
-        if self._skip_lf:
-            self._skip_lf = False
-            if chunk[:1] == b"\n":
-                chunk = chunk[1:]
-        buf = self._buf + chunk if self._buf else chunk
-        if buf[-1:] == b"\n":  # the usual chunk (an event, a whole body) ends a line: no search
-            self._buf = b""
-            return self._lines(buf)
-        end = max(buf.rfind(b"\n"), buf.rfind(b"\r"))
-        if end < 0:
-            self._buf = buf
-            return []
-        self._buf = buf[end + 1 :]
-        if buf[end] == 13:  # CR: its LF may be the next chunk's first byte
-            self._skip_lf = True
-        return self._lines(buf[: end + 1])
-
-    def close(self) -> list[SSEEvent]:
-        """End of input: flush a last line and an event left open by a missing blank line."""
-        events: list[SSEEvent] = []
-        if self._buf:
-            events = self._lines(self._buf + b"\n")
-            self._buf = b""
-            self.tail_unterminated = True
-        if self._data is not None:
-            self.tail_unterminated = True
-            events.append((self._event, self._joined(self._data), self._id))
-            self._data = None
-            self._event = None
-        return events
-
-    def _joined(self, first: str) -> str:
-        if not self._more:
-            return first
-        joined = "\n".join([first, *self._more])
-        self._more = []
-        return joined
-
-    def _lines(self, raw: bytes) -> list[SSEEvent]:
-        """Decode whole lines, each with its line end: the last one ends ``raw``."""
+        """The events that ``chunk`` completes."""
+        if self._buf or self._skip_lf or chunk[-1:] != b"\n":
+            chunk = self._whole_lines(chunk)
+            if not chunk:
+                return []
+        # From here ``chunk`` is whole lines, the last one ending the chunk: the usual network
+        # chunk (one event, or a whole body) comes straight here.
         try:
-            text = raw.decode("utf-8")
+            text = chunk.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise MalformedStreamError(
                 f"SSE stream is not valid UTF-8 at byte {exc.start} of a line"
@@ -129,3 +92,38 @@ class SSEDecoder:
         self._data = data
         self._event = event
         return events
+
+    def close(self) -> list[SSEEvent]:
+        """End of input: flush a last line and an event left open by a missing blank line."""
+        events: list[SSEEvent] = []
+        if self._buf:
+            events = self.feed(b"\n")
+            self.tail_unterminated = True
+        if self._data is not None:
+            self.tail_unterminated = True
+            events.append((self._event, self._joined(self._data), self._id))
+            self._data = None
+            self._event = None
+        return events
+
+    def _whole_lines(self, chunk: bytes) -> bytes:
+        """The complete lines of what is buffered and ``chunk``; the rest is kept for later."""
+        if self._skip_lf:
+            self._skip_lf = False
+            if chunk[:1] == b"\n":
+                chunk = chunk[1:]
+        buf = self._buf + chunk if self._buf else chunk
+        end = max(buf.rfind(b"\n"), buf.rfind(b"\r"))
+        self._buf = buf[end + 1 :]
+        if end < 0:
+            return b""
+        if buf[end] == 13:  # CR: its LF may be the next chunk's first byte
+            self._skip_lf = True
+        return buf[: end + 1]
+
+    def _joined(self, first: str) -> str:
+        if not self._more:
+            return first
+        joined = "\n".join([first, *self._more])
+        self._more = []
+        return joined

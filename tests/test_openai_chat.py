@@ -408,3 +408,13 @@ def test_only_choice_zero_is_read_when_n_is_above_one() -> None:
 def test_an_id_or_model_that_is_not_a_string_is_malformed() -> None:
     with pytest.raises(MalformedStreamError, match="model 42 is not a string"):
         replay(sse({**chunk({"content": "A"}, "stop"), "model": 42}))
+
+
+def test_a_list_of_events_once_returned_is_never_filled_later() -> None:
+    interface = OpenAIChatInterface()
+    line = b'data: {"id":"c","model":"m","choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n'
+    waiting = interface.feed(line[:10])  # no whole line yet
+    events = interface.feed(line[10:])
+    assert waiting == [] and [type(e) for e in events] == [TextDelta]
+    interface.feed(line)
+    assert [type(e) for e in events] == [TextDelta] and waiting == []

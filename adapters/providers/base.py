@@ -134,16 +134,14 @@ class StreamingInterface:
         if self._failure is not None:
             raise self._failure
         try:
-            on_sse = self._on_sse
             for sse in self._decoder.feed(chunk):
-                on_sse(sse)
+                self._on_sse(sse)
         except LLMError as exc:
             if not self._out:
                 raise
             self._failure = exc
         out = self._out  # _drain(), inlined: feed runs once per network chunk
-        if out:
-            self._out = []
+        self._out = []
         return out
 
     def finish(self) -> list[StreamEvent]:
@@ -335,9 +333,9 @@ class StreamingInterface:
         )
 
     def _drain(self) -> list[StreamEvent]:
+        """The events since the last call, in a list of their own (never one still being filled)."""
         out = self._out
-        if out:
-            self._out = []
+        self._out = []
         return out
 
     # -- the outcome -----------------------------------------------------------------------------
