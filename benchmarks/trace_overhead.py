@@ -44,6 +44,7 @@ from streamproof.harness.rechunk import at_events
 
 from . import Result
 from .bodies import openai_chat_body
+from .timing import paired_ratio
 
 URL = "https://api.openai.com/v1/chat/completions"
 REQUEST = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Count to two thousand."}]}
@@ -124,11 +125,6 @@ async def _compare(repeats: int, database: Path) -> tuple[dict[str, list[float]]
     return samples, len(chunks)
 
 
-def _paired_ratio(samples: dict[str, list[float]], over: str, under: str) -> float:
-    """The median of the ratios of samples taken side by side: load that drifts hits both alike."""
-    return statistics.median(a / b for a, b in zip(samples[over], samples[under], strict=True))
-
-
 def run(quick: bool = False) -> list[Result]:
     repeats = 9 if quick else 31
     with tempfile.TemporaryDirectory() as folder:
@@ -140,7 +136,7 @@ def run(quick: bool = False) -> list[Result]:
         {"name": "chunk_us_adapter_with_sqlite_traces", "value": per_chunk["adapter"], "unit": "us"},
         {
             "name": "adapter_trace_overhead_ratio",
-            "value": _paired_ratio(samples, "adapter", "interface"),
+            "value": paired_ratio(samples["adapter"], samples["interface"]),
             "unit": "x",
             "target": "<= 1.1",
             "note": "same 2,000-chunk body per event through one httpx2.MockTransport, events delivered one by "
@@ -148,7 +144,7 @@ def run(quick: bool = False) -> list[Result]:
         },
         {
             "name": "adapter_over_feed_loop_ratio",
-            "value": _paired_ratio(samples, "adapter", "feed_loop"),
+            "value": paired_ratio(samples["adapter"], samples["feed_loop"]),
             "unit": "x",
             "note": "for reference: also counts handing ~2,000 events to the consumer one by one",
         },
