@@ -148,14 +148,7 @@ class Usage(BaseModel):
 class RunUsage:
     """Sums the usage of the steps of one run. A field stays ``None`` until some step reports it."""
 
-    FIELDS = (
-        "prompt_tokens",
-        "completion_tokens",
-        "total_tokens",
-        "cached_input_tokens",
-        "cache_write_tokens",
-        "reasoning_tokens",
-    )
+    FIELDS = tuple(name for name in Usage.model_fields if name != "step_count")  # the token counters
 
     def __init__(self) -> None:
         self.usage = Usage(step_count=0)

@@ -83,7 +83,6 @@ def create_table_sql(table: str) -> str:
 def trace_row(trace: ProviderTrace) -> list[Any]:
     """The ``llm_traces`` row for ``trace``, in ``COLUMNS`` order."""
     billing = trace.billing
-    usage = trace.usage
     values: dict[str, Any] = {
         "id": trace.id,
         "created_at": trace.created_at,
@@ -107,13 +106,7 @@ def trace_row(trace: ProviderTrace) -> list[Any]:
         "request_json": orjson.dumps(trace.request_json).decode(),
         "response_json": None if trace.response_json is None else orjson.dumps(trace.response_json).decode(),
         "llm_config": orjson.dumps(trace.llm_config.model_dump(mode="json")).decode(),
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens,
-        "cached_input_tokens": usage.cached_input_tokens,
-        "cache_write_tokens": usage.cache_write_tokens,
-        "reasoning_tokens": usage.reasoning_tokens,
-        "step_count": usage.step_count,
+        **trace.usage.model_dump(),
         "latency_ms": trace.latency_ms,
         "ttft_ms": trace.ttft_ms,
         "plan_type": billing.plan_type if billing else None,

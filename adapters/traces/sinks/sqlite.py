@@ -28,15 +28,7 @@ from ...billing import BillingContext
 from ...events import Usage
 from ..model import ProviderTrace, TraceLLMConfig
 
-USAGE_COLUMNS = (
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "cached_input_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "step_count",
-)
+USAGE_COLUMNS = tuple(Usage.model_fields)  # the token counters, then step_count
 BILLING_COLUMNS = ("plan_type", "cost_source", "customer_id")
 _PLAIN_COLUMNS = (
     "id",
