@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import AsyncGenerator, Mapping
 
 from ..adapters.adapter import LLMStreamAdapter
-from ..adapters.clients import AnthropicClient, OpenAIClient, ProviderClient
+from ..adapters.clients import AnthropicClient, OpenAIClient
 from ..adapters.llm_config import LLMConfig
 from ..adapters.traces.writer import TraceWriter
 from .protocol import Capabilities, ConformanceCall
@@ -24,23 +24,16 @@ class ReferenceAdapter:
     known_gaps: Mapping[str, str] = {}
 
     async def stream(self, call: ConformanceCall) -> AsyncGenerator[object, None]:
-        client: ProviderClient
-        if call.api == "messages":
-            client = AnthropicClient(
-                api_key=call.api_key,
-                base_url=call.base_url,
-                http_client=call.http_client,
-                max_retries=0,
-                timeout=call.timeout_s,
-            )
-        else:
-            client = OpenAIClient(
-                api_key=call.api_key,
-                base_url=call.base_url,
-                http_client=call.http_client,
-                max_retries=0,
-                timeout=call.timeout_s,
-            )
+        client_class: type[OpenAIClient] | type[AnthropicClient] = (
+            AnthropicClient if call.api == "messages" else OpenAIClient
+        )
+        client = client_class(
+            api_key=call.api_key,
+            base_url=call.base_url,
+            http_client=call.http_client,
+            max_retries=0,
+            timeout=call.timeout_s,
+        )
         writer = TraceWriter(call.traces)
         provider = "anthropic" if call.api == "messages" else "openai"
         adapter = LLMStreamAdapter(
