@@ -16,18 +16,29 @@ Loading goes through ``fast_yaml.load_yaml``: libyaml parses the structure while
 and chunk lists are cut out with bytes operations: a whole load, checks included, takes ~70 % of
 the time of a bare libyaml load of the same file (``streamproof bench --only cassette_load``).
 
+A cassette may come from anyone, so loading is bounded (``LoadLimits``): only regular files are
+read (a FIFO or ``/dev/zero`` is refused before a byte is read), the file and all bodies together
+are capped (``MAX_CASSETTE_BYTES``), each body after decompression too (``MAX_BODY_BYTES``, inflated
+in steps so a gzip bomb stops at the cap), YAML aliases may not expand past ``MAX_YAML_NODES``
+nodes nor contain themselves, and an aliased body is decoded once and shared by the interactions
+that name it. Chunk times must be finite, from 0 to ``MAX_CHUNK_SECONDS``. Past any of these the
+load is a ``CassetteError`` naming the file and the limit; each limit can be raised per call or
+through its environment variable (``STREAMPROOF_MAX_BODY_BYTES`` ...).
+
 ``save_cassette`` is the only writer: it always scrubs (``scrub.Scrubber``, defaults included) and
 replaces the file atomically, so a reader or a killed writer never sees half a cassette.
 """
 
 from __future__ import annotations
 
-import gzip
+import math
 import mmap
 import os
+import stat
 import tempfile
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata as importlib_metadata
@@ -39,7 +50,7 @@ import orjson
 import yaml
 
 from ..adapters.errors import CassetteError
-from .fast_yaml import load_yaml
+from .fast_yaml import MAX_NODES, DocumentLimitError, NodeLimitError, load_yaml
 from .scrub import Scrubber
 
 try:
@@ -57,6 +68,41 @@ _LONG_STRING_KEYS = frozenset({b"string", b"body", b"streamproof_chunks"})
 _MAP_MIN_BYTES = 1 << 20
 CASSETTE_FORMAT_VERSION = 1  # vcrpy's
 SOURCES = ("live", "emulator", "imported")
+
+# The load limits' defaults. The longest real streams are a few MB (a 100k-token answer is ~30 MB
+# of SSE); a bundled cassette is under 100 KB.
+MAX_BODY_BYTES = 128 << 20  # one body, after content decoding
+MAX_CASSETTE_BYTES = 512 << 20  # the file, and all bodies together (an aliased one where it appears)
+MAX_YAML_NODES = MAX_NODES  # nodes with aliases expanded (fast_yaml.MAX_NODES)
+MAX_CHUNK_SECONDS = 24 * 3600.0  # a chunk's arrival, in seconds since the request: a day at most
+
+
+@dataclass(frozen=True)
+class LoadLimits:
+    """What one cassette may hold; past any of it ``load_cassette`` raises a ``CassetteError``
+    that names the limit. ``from_environment`` reads ``STREAMPROOF_MAX_BODY_BYTES``,
+    ``STREAMPROOF_MAX_CASSETTE_BYTES`` and ``STREAMPROOF_MAX_YAML_NODES`` over the defaults."""
+
+    body_bytes: int = MAX_BODY_BYTES
+    cassette_bytes: int = MAX_CASSETTE_BYTES
+    yaml_nodes: int = MAX_YAML_NODES
+
+    @classmethod
+    def from_environment(cls) -> LoadLimits:
+        return cls(
+            body_bytes=_limit_from_environment("STREAMPROOF_MAX_BODY_BYTES", MAX_BODY_BYTES),
+            cassette_bytes=_limit_from_environment("STREAMPROOF_MAX_CASSETTE_BYTES", MAX_CASSETTE_BYTES),
+            yaml_nodes=_limit_from_environment("STREAMPROOF_MAX_YAML_NODES", MAX_YAML_NODES),
+        )
+
+
+def _limit_from_environment(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) <= 0:
+        raise CassetteError(f"<environment {name}>", f"must be a positive integer, got {raw!r}")
+    return int(raw)
 
 
 class Headers(Mapping[str, str]):
@@ -181,18 +227,58 @@ def _body_bytes(body: Any, where: str, path: Path) -> bytes | None:
     raise CassetteError(path, f"{where}: body is a {type(body).__name__}, expected a string or bytes")
 
 
-def _decode(body: bytes, headers: Headers, where: str, path: Path) -> tuple[bytes, Headers]:
+class _TooLarge(Exception):
+    """A body that inflates past its limit."""
+
+
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}  # gzip framing; zlib framing
+
+
+def _inflate(body: bytes, encoding: str, limit: int) -> bytes:
+    """``gzip.decompress`` / ``zlib.decompress`` of ``body`` in steps of at most ``limit`` bytes of
+    output, raising ``_TooLarge`` as soon as the output passes ``limit`` (a few MB of zeros
+    inflate to GBs). gzip may hold several members, as ``gzip.decompress`` reads them."""
+    pieces: list[bytes] = []
+    total = 0
+    data = body
+    while data:
+        inflater = zlib.decompressobj(_WBITS[encoding])
+        while True:
+            piece = inflater.decompress(data, limit - total + 1)
+            total += len(piece)
+            if total > limit:
+                raise _TooLarge
+            pieces.append(piece)
+            data = inflater.unconsumed_tail
+            if inflater.eof or not (data or piece):
+                break
+        if not inflater.eof:
+            raise EOFError("compressed data ended before the end-of-stream marker was reached")
+        if encoding != "gzip":
+            break
+        data = inflater.unused_data.lstrip(b"\x00")  # the next member; gzip.decompress skips padding
+    return b"".join(pieces)
+
+
+def _decode(
+    body: bytes, headers: Headers, where: str, path: Path, budget: _LoadBudget | None = None
+) -> tuple[bytes, Headers]:
     encoding = headers.get("content-encoding", "").strip().lower()
     if encoding in ("", "identity"):
         return body, headers
+    if encoding not in _WBITS:
+        raise CassetteError(path, f"{where}: unsupported content-encoding {encoding!r}")
+    budget = budget or _LoadBudget(path, LoadLimits())
+    limit = budget.limits.body_bytes
     try:
-        if encoding == "gzip":
-            decoded = gzip.decompress(body)
-        elif encoding == "deflate":
-            decoded = zlib.decompress(body)
-        else:
-            raise CassetteError(path, f"{where}: unsupported content-encoding {encoding!r}")
-    except (OSError, zlib.error, EOFError) as exc:
+        decoded = budget.shared(body, encoding, lambda: _inflate(body, encoding, limit))
+    except _TooLarge:
+        raise CassetteError(
+            path,
+            f"{where}: body decompresses to more than {limit} bytes, the limit"
+            " (LoadLimits.body_bytes, STREAMPROOF_MAX_BODY_BYTES)",
+        ) from None
+    except (zlib.error, EOFError) as exc:
         if not body[:2] == b"\x1f\x8b":  # recorded already decoded but kept the header
             return body, headers
         raise CassetteError(path, f"{where}: body says {encoding} but does not decompress: {exc}") from None
@@ -209,7 +295,9 @@ def _headers(raw: Any, where: str, path: Path) -> Headers:
 def _chunks(raw: Any, body_length: int, where: str, path: Path) -> list[tuple[int, float]] | None:
     """``streamproof_chunks`` as (end offset, seconds) pairs, checked: written as one JSON object of
     two flat lists (``{"ends": [...], "seconds": [...]}``, the quickest to read); older cassettes
-    and hand-written ones may hold a list of pairs, as a JSON string or a YAML sequence."""
+    and hand-written ones may hold a list of pairs, as a JSON string or a YAML sequence. Times are
+    finite, from 0 to ``MAX_CHUNK_SECONDS`` (replay sleeps until them; YAML reads ``.inf`` and
+    ``.nan``, JSON ``1e400`` as infinity)."""
     if not raw:
         return None
     if isinstance(raw, (str, bytes)):  # bytes: a long string, as load_yaml returns it
@@ -241,16 +329,73 @@ def _chunks(raw: Any, body_length: int, where: str, path: Path) -> list[tuple[in
         raise CassetteError(
             path, f"{problem} entry {at} {[ends[at], times[at]]!r} is not [end_offset, seconds]"
         )
+    _check_times(times, problem, path)
     if ends != sorted(ends) or times != sorted(times):  # one C pass each on sorted input
         at = next(i for i in range(1, len(ends)) if ends[i] < ends[i - 1] or times[i] < times[i - 1])
         raise CassetteError(path, f"{problem} not monotonic at entry {at} {[ends[at], times[at]]}")
+    if ends and ends[0] < 0:
+        raise CassetteError(path, f"{problem} offset {ends[0]} is negative")
     if ends and ends[-1] > body_length:
         raise CassetteError(path, f"{problem} offset {ends[-1]} is past the body ({body_length} bytes)")
     return list(zip(ends, times if time_types <= {float} else map(float, times), strict=True))
 
 
-def parse_interaction(index: int, raw: Any, path: Path) -> Interaction:
+def _check_times(times: list[int | float], problem: str, path: Path) -> None:
+    """Each time finite and in [0, MAX_CHUNK_SECONDS]. NaN compares false both ways, so the
+    monotonic check after this one cannot see it; a NaN or an infinity makes the sum non-finite
+    instead (one C pass over floats). Then the ends suffice: unsorted times fail the next check."""
+    try:
+        finite = math.isfinite(sum(times))
+    except OverflowError:  # an int too large for a float
+        finite = False
+    if finite and (not times or (0 <= times[0] and times[-1] <= MAX_CHUNK_SECONDS)):
+        return
+    at = next(i for i, t in enumerate(times) if not 0 <= t <= MAX_CHUNK_SECONDS)
+    raise CassetteError(
+        path,
+        f"{problem} entry {at} time {times[at]!r} is not a number of seconds from 0 to {MAX_CHUNK_SECONDS:g}",
+    )
+
+
+class _LoadBudget:
+    """One load's limits and what it has read: a value that YAML aliases put in several
+    interactions is one object there, and is decoded once and shared (``shared``); every
+    interaction's bodies count toward the cassette's total where they appear (``count``), as the
+    readers after us (replay, check, a re-record) walk each of them."""
+
+    def __init__(self, path: Path, limits: LoadLimits) -> None:
+        self.path = path
+        self.limits = limits
+        self.total = 0
+        self._made: dict[tuple[int, str], tuple[object, Any]] = {}
+
+    def shared(self, source: object, how: str, make: Callable[[], Any]) -> Any:
+        """``make()``, once per ``source`` object and ``how``."""
+        key = (id(source), how)
+        found = self._made.get(key)
+        if found is None:  # keeps source alive, so its id names it for the whole load
+            found = self._made[key] = (source, make())
+        return found[1]
+
+    def count(self, size: int, where: str) -> None:
+        if size > self.limits.body_bytes:
+            raise CassetteError(
+                self.path,
+                f"{where}: body of {size} bytes, more than the limit of {self.limits.body_bytes}"
+                " (LoadLimits.body_bytes, STREAMPROOF_MAX_BODY_BYTES)",
+            )
+        self.total += size
+        if self.total > self.limits.cassette_bytes:
+            raise CassetteError(
+                self.path,
+                f"{where}: the bodies so far total more than {self.limits.cassette_bytes} bytes, the limit"
+                " (LoadLimits.cassette_bytes, STREAMPROOF_MAX_CASSETTE_BYTES)",
+            )
+
+
+def parse_interaction(index: int, raw: Any, path: Path, budget: _LoadBudget | None = None) -> Interaction:
     where = f"interaction {index}"
+    budget = budget or _LoadBudget(path, LoadLimits())
     if not isinstance(raw, Mapping) or "request" not in raw or "response" not in raw:
         raise CassetteError(path, f"{where}: expected a mapping with 'request' and 'response'")
     req, resp = raw["request"], raw["response"]
@@ -258,20 +403,33 @@ def parse_interaction(index: int, raw: Any, path: Path) -> Interaction:
         raise CassetteError(path, f"{where}: 'request' and 'response' must be mappings")
     try:
         if "parsed_body" in req:
-            req_body: bytes | None = orjson.dumps(req["parsed_body"])
+            req_body: bytes | None = budget.shared(
+                req["parsed_body"], "json", lambda: orjson.dumps(req["parsed_body"])
+            )
         else:
-            req_body = _body_bytes(req.get("body"), f"{where} request", path)
+            req_body = budget.shared(
+                req.get("body"), "bytes", lambda: _body_bytes(req.get("body"), f"{where} request", path)
+            )
+        budget.count(len(req_body or b""), f"{where} request")
         status = resp.get("status") or {}
         code = status.get("code") if isinstance(status, Mapping) else status
         if not isinstance(code, int):
             raise CassetteError(path, f"{where}: response status code missing or not an integer")
         headers = _headers(resp.get("headers"), f"{where} response", path)
         if "parsed_body" in resp:
-            body = orjson.dumps(resp["parsed_body"])
+            body = budget.shared(resp["parsed_body"], "json", lambda: orjson.dumps(resp["parsed_body"]))
         else:
-            body = _body_bytes(resp.get("body"), f"{where} response", path) or b""
-            body, headers = _decode(body, headers, f"{where} response", path)
-        parsed_chunks = _chunks(resp.get("streamproof_chunks"), len(body), where, path)
+            raw_body = resp.get("body")
+            body = (
+                budget.shared(raw_body, "bytes", lambda: _body_bytes(raw_body, f"{where} response", path))
+                or b""
+            )
+            body, headers = _decode(body, headers, f"{where} response", path, budget)
+        budget.count(len(body), f"{where} response")
+        raw_chunks = resp.get("streamproof_chunks")
+        parsed_chunks = budget.shared(
+            raw_chunks, f"chunks of {len(body)}", lambda: _chunks(raw_chunks, len(body), where, path)
+        )
         uri = req.get("uri")
         if not isinstance(uri, str) or not uri:
             raise CassetteError(path, f"{where}: request 'uri' missing or not a string")
@@ -303,32 +461,89 @@ def _mapped(file: BinaryIO) -> bytes | mmap.mmap:
     (half the load time of a 10 MB cassette on this machine kind went to those faults)."""
     size = os.fstat(file.fileno()).st_size
     if size < _MAP_MIN_BYTES or not hasattr(mmap, "MAP_SHARED"):  # small, or not POSIX
-        return file.read()
+        return file.read(size)  # what the file held when opened, if it grows meanwhile
     flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
     return mmap.mmap(file.fileno(), size, flags=flags, prot=mmap.PROT_READ)
 
 
-def load_cassette(path: str | Path) -> Cassette:
-    path = Path(path)
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _check_regular(info: os.stat_result, path: Path, limit: int) -> None:
+    if not stat.S_ISREG(info.st_mode):
+        kind = next((name for test, name in _FILE_KINDS if test(info.st_mode)), "not a file")
+        raise CassetteError(path, f"cannot read: {kind}, not a regular file")
+    if info.st_size > limit:
+        raise CassetteError(
+            path,
+            f"file of {info.st_size} bytes, more than the limit of {limit}"
+            " (LoadLimits.cassette_bytes, STREAMPROOF_MAX_CASSETTE_BYTES)",
+        )
+
+
+@contextmanager
+def _file_bytes(path: Path, limits: LoadLimits) -> Iterator[bytes | mmap.mmap]:
+    """The bytes of the regular file at ``path`` (symlinks followed), mapped when large; every
+    reader of a cassette file goes through here. A FIFO or a device (``/dev/zero``) is refused
+    from its ``stat`` before it is opened, and again from the opened file (non-blocking, so a
+    FIFO swapped in meanwhile cannot hang the open)."""
     try:
-        with path.open("rb") as file:
-            text = _mapped(file)
-            try:
-                data = load_yaml(text, _Loader, _LONG_STRING_KEYS)
-            finally:
-                if isinstance(text, mmap.mmap):
-                    text.close()
+        _check_regular(path.stat(), path, limits.cassette_bytes)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except OSError as exc:
         raise CassetteError(path, f"cannot read: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as file:
+        try:
+            _check_regular(os.fstat(fd), path, limits.cassette_bytes)
+            text = _mapped(file)
+        except OSError as exc:
+            raise CassetteError(path, f"cannot read: {exc.strerror or exc}") from None
+        try:
+            yield text
+        finally:
+            if isinstance(text, mmap.mmap):
+                text.close()
+
+
+def _yaml_data(text: bytes | mmap.mmap, path: Path, limits: LoadLimits) -> Any:
+    """The YAML document in ``text``, with cassettes' long strings as bytes (``fast_yaml``)."""
+    try:
+        return load_yaml(text, _Loader, _LONG_STRING_KEYS, max_nodes=limits.yaml_nodes)
     except yaml.YAMLError as exc:
         raise CassetteError(path, f"not valid YAML: {exc}") from None
+    except NodeLimitError as exc:
+        raise CassetteError(path, f"{exc} (LoadLimits.yaml_nodes, STREAMPROOF_MAX_YAML_NODES)") from None
+    except DocumentLimitError as exc:
+        raise CassetteError(path, str(exc)) from None
+
+
+def load_cassette(path: str | Path, *, limits: LoadLimits | None = None) -> Cassette:
+    """The cassette at ``path``, checked and bounded by ``limits`` (by default the module's
+    constants, or the environment's ``STREAMPROOF_MAX_*``); any problem is a ``CassetteError``."""
+    path = Path(path)
+    limits = limits or LoadLimits.from_environment()
+    with _file_bytes(path, limits) as text:
+        data = _yaml_data(text, path, limits)
+    return cassette_from_data(data, path, limits)
+
+
+def cassette_from_data(data: Any, path: Path, limits: LoadLimits | None = None) -> Cassette:
+    """The cassette that a reader of the file's format made of it: vcrpy's mapping of
+    ``interactions`` and ``version`` (and our ``streamproof`` metadata)."""
+    budget = _LoadBudget(path, limits or LoadLimits.from_environment())
     if not isinstance(data, Mapping) or not isinstance(data.get("interactions"), list):
         raise CassetteError(path, "not a vcrpy cassette: no 'interactions' list")
     if "version" not in data:  # vcrpy writes it last (and we too), so a cut file has none
         raise CassetteError(path, "no 'version' key: the file is truncated or not a vcrpy cassette")
     if data["version"] != CASSETTE_FORMAT_VERSION:
         raise CassetteError(path, f"cassette format version {data['version']!r}, only 1 is supported")
-    interactions = [parse_interaction(i, raw, path) for i, raw in enumerate(data["interactions"])]
+    interactions = [parse_interaction(i, raw, path, budget) for i, raw in enumerate(data["interactions"])]
     meta = data.get("streamproof")
     return Cassette(
         path=path, interactions=interactions, metadata=dict(meta) if isinstance(meta, Mapping) else {}

@@ -15,6 +15,13 @@ indentation is expected, CR / NEL / LS / PS line breaks, characters the YAML rea
 invalid UTF-8, a block running to the end of the file, or a placeholder that does not come back as
 a plain value of a block mapping (a "header" that was really inside a quoted scalar, a flow
 collection). Errors therefore always come from libyaml, about the original text.
+
+Anchors and aliases read as libyaml reads them (one shared node, so one shared value), with two
+limits checked on the node tree before anything is constructed, because what reads the data
+afterwards walks it expanded: an alias inside the node it names (a recursive structure: no
+recorder writes one, and every walk over it would loop) and more than ``max_nodes`` nodes once
+aliases are expanded (a "billion laughs": a few hundred bytes that expand to 10^9 nodes) each
+raise ``DocumentLimitError``.
 """
 
 from __future__ import annotations
@@ -29,6 +36,9 @@ import yaml
 Buffer: TypeAlias = "bytes | mmap.mmap"  # what the lift searches: both have find, rfind and slices
 
 LIFT_MIN_BYTES = 2048  # shorter scalars cost libyaml less than lifting them
+# Nodes a document may hold with its aliases expanded. A cassette is a few hundred; the older
+# chunk lists written as YAML sequences, three per chunk (100,000 chunks already take 5 s to read).
+MAX_NODES = 1_000_000
 
 _KEY_LINE = re.compile(rb" *[A-Za-z_][A-Za-z0-9_-]*")  # the line up to ": |" or ": '"
 _BLOCK_INDICATORS = re.compile(rb"([1-9]?)([-+]?)")  # PyYAML writes the indentation digit first
@@ -48,10 +58,20 @@ def _block_end(indent: int) -> re.Pattern[bytes]:
     return pattern
 
 
-def load_yaml(text: Buffer, loader: type[Any], keys: frozenset[bytes]) -> Any:
+class DocumentLimitError(Exception):
+    """A document refused before construction: recursive, or too many nodes with aliases expanded."""
+
+
+class NodeLimitError(DocumentLimitError):
+    """More than ``max_nodes`` nodes with aliases expanded."""
+
+
+def load_yaml(text: Buffer, loader: type[Any], keys: frozenset[bytes], max_nodes: int = MAX_NODES) -> Any:
     """``yaml.load(text, Loader=loader)``, faster on documents with long text scalars under one of
     ``keys``, which come back as ``bytes`` (UTF-8) instead of ``str``. ``text`` may be a read-only
-    ``mmap`` of the file: then only the lifted values and the skeleton are copied out of it."""
+    ``mmap`` of the file: then only the lifted values and the skeleton are copied out of it.
+    Raises ``DocumentLimitError`` for a recursive document or one of more than ``max_nodes``
+    nodes with its aliases expanded."""
     token = secrets.token_hex(8)
     skeleton, lifted = _lift(text, token, keys)
     if lifted:
@@ -59,12 +79,66 @@ def load_yaml(text: Buffer, loader: type[Any], keys: frozenset[bytes]) -> Any:
         try:
             node = parser.get_single_node()
             if node is not None and _put_back(node, lifted, token):
+                check_expansion(node, max_nodes)
                 return parser.construct_document(node)
         except yaml.YAMLError:
             pass  # the original text says what is wrong with it, below
         finally:
             parser.dispose()
-    return yaml.load(text if isinstance(text, bytes) else text[:], Loader=loader)
+    return _load_whole(text if isinstance(text, bytes) else text[:], loader, max_nodes)
+
+
+def _load_whole(text: bytes, loader: type[Any], max_nodes: int) -> Any:
+    """``yaml.load(text, Loader=loader)`` with the node tree checked before construction."""
+    parser = loader(text)
+    try:
+        node = parser.get_single_node()
+        if node is None:
+            return None
+        check_expansion(node, max_nodes)
+        return parser.construct_document(node)
+    finally:
+        parser.dispose()
+
+
+def check_expansion(root: yaml.Node, max_nodes: int) -> int:
+    """The number of nodes under ``root`` with its aliases expanded (an aliased node is one shared
+    object in the tree, counted once per place it appears), in one pass over the distinct nodes.
+    Raises ``DocumentLimitError`` past ``max_nodes`` or when a node contains itself."""
+    sizes: dict[int, int] = {}  # expanded size of each finished collection node, by id
+    open_nodes: set[int] = set()  # the collection nodes on the path from the root: their ids
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        if not isinstance(node, yaml.CollectionNode):
+            sizes[id(node)] = 1
+            continue
+        children = _children(node)
+        if finished:
+            open_nodes.discard(id(node))
+            size = sizes[id(node)] = 1 + sum(sizes.get(id(child), 1) for child in children)
+            if size > max_nodes:
+                raise NodeLimitError(
+                    f"more than {max_nodes} YAML nodes once aliases are expanded"
+                    f" (from line {node.start_mark.line + 1}): an alias bomb?"
+                )
+            continue
+        if id(node) in sizes:
+            continue  # an alias of a node already counted
+        if id(node) in open_nodes:
+            raise DocumentLimitError(
+                f"recursive alias: the node at line {node.start_mark.line + 1} contains itself"
+            )
+        open_nodes.add(id(node))
+        stack.append((node, True))
+        stack.extend((child, False) for child in children if isinstance(child, yaml.CollectionNode))
+    return sizes[id(root)]
+
+
+def _children(node: yaml.CollectionNode) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [item for pair in node.value for item in pair]
+    return list(node.value)
 
 
 def _lift(text: Buffer, token: str, keys: frozenset[bytes]) -> tuple[bytes, list[bytes]]:
@@ -168,23 +242,33 @@ def _reads_as_yaml(raw: bytes) -> bool:
 
 def _put_back(root: yaml.Node, lifted: list[bytes], token: str) -> bool:
     """Replace each placeholder in the node tree by its value; False unless each came back exactly
-    once, as a double-quoted value of a block mapping, and is text libyaml would read."""
+    once, as a double-quoted value of a block mapping, and is text libyaml would read. Each node is
+    visited once: an aliased node is one object in several places, and may contain itself."""
     waiting = {f"{token}-{index}": value for index, value in enumerate(lifted)}
+    seen: set[int] = set()
     stack = [root]
     while stack:
         node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 stack.append(key)
-                if isinstance(value, yaml.ScalarNode) and value.value.startswith(token):
+                if (
+                    isinstance(value, yaml.ScalarNode)
+                    and isinstance(value.value, str)
+                    and value.value.startswith(token)
+                ):
                     raw = waiting.pop(value.value, None)
                     if raw is None or node.flow_style or value.style != '"' or not _reads_as_yaml(raw):
                         return False
                     value.value = raw  # constructed as is: bytes
+                    seen.add(id(value))
                 else:
                     stack.append(value)
         elif isinstance(node, yaml.SequenceNode):
             stack.extend(node.value)
-        elif isinstance(node, yaml.ScalarNode) and token in node.value:
+        elif isinstance(node, yaml.ScalarNode) and isinstance(node.value, str) and token in node.value:
             return False  # a placeholder inside another scalar: its "header" was not one
     return not waiting

@@ -50,18 +50,18 @@ def outcome(load: Any) -> tuple[str, Any]:
 
 
 class FallbackSpy:
-    """Counts the documents load_yaml handed whole to yaml.load."""
+    """Counts the documents load_yaml handed whole to libyaml (``_load_whole``)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.count = 0
-        real = yaml.load
+        whole = fast_yaml._load_whole
 
         def spy(*args: Any, **kwargs: Any) -> Any:
             self.count += 1
-            return real(*args, **kwargs)
+            return whole(*args, **kwargs)
 
-        monkeypatch.setattr(fast_yaml.yaml, "load", spy)
-        self.real = real
+        monkeypatch.setattr(fast_yaml, "_load_whole", spy)
+        self.real = yaml.load
 
 
 def assert_same(text: bytes, loader: type[Any] = YAML_LOADER, real_load: Any = yaml.load) -> None:
