@@ -234,8 +234,11 @@ class _TooLarge(Exception):
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}  # gzip framing; zlib framing
 
 
+_INFLATE_STEP = 1 << 20  # output bytes per step: zlib's buffer for one call briefly holds 2x
+
+
 def _inflate(body: bytes, encoding: str, limit: int) -> bytes:
-    """``gzip.decompress`` / ``zlib.decompress`` of ``body`` in steps of at most ``limit`` bytes of
+    """``gzip.decompress`` / ``zlib.decompress`` of ``body`` in steps of ``_INFLATE_STEP`` bytes of
     output, raising ``_TooLarge`` as soon as the output passes ``limit`` (a few MB of zeros
     inflate to GBs). gzip may hold several members, as ``gzip.decompress`` reads them."""
     pieces: list[bytes] = []
@@ -244,7 +247,7 @@ def _inflate(body: bytes, encoding: str, limit: int) -> bytes:
     while data:
         inflater = zlib.decompressobj(_WBITS[encoding])
         while True:
-            piece = inflater.decompress(data, limit - total + 1)
+            piece = inflater.decompress(data, min(_INFLATE_STEP, limit - total + 1))
             total += len(piece)
             if total > limit:
                 raise _TooLarge

@@ -97,7 +97,10 @@ _CHILD = textwrap.dedent(
     pages = int(open("/proc/self/statm").read().split()[0])
     room = pages * resource.getpagesize() + int(sys.argv[3])
     resource.setrlimit(resource.RLIMIT_AS, (room, room))
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    def peak():  # VmHWM: a child's ru_maxrss starts at its parent's, which would hide ours
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    base = peak()
     out = {}
     try:
         if what == "load":
@@ -113,7 +116,7 @@ _CHILD = textwrap.dedent(
             out = {"appending": True}
     except CassetteError as exc:
         out = {"error": str(exc)}
-    out["rss_mib"] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024
+    out["rss_mib"] = (peak() - base) / 1024
     print(json.dumps(out))
     """
 )
