@@ -264,3 +264,16 @@ def test_a_mapped_file_reads_like_bytes(tmp_path: Path, monkeypatch: pytest.Monk
     crlf.write_bytes(_bundled()[0].read_bytes().replace(b"\n", b"\r\n"))
     with crlf.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as view:
         assert load_yaml(view, YAML_LOADER, KEYS) == yaml.load(crlf.read_bytes(), Loader=YAML_LOADER)
+
+
+def test_a_mapped_block_released_after_copying_still_reads_on_the_fallback(tmp_path: Path) -> None:
+    """The pages of a lifted block are dropped from the map once copied out; when a later "block"
+    sends the document to libyaml after all (its header was inside a quoted scalar), the whole
+    map is read again, intact."""
+    first = ("    data: " + "x" * 100 + "\n") * 2000
+    quoted = 'c: "start\n  string: |\n    not a block\n  end"\n'
+    path = tmp_path / "two.yaml"
+    path.write_bytes(f"a:\n  string: |\n{first}{quoted}".encode())
+    assert lifted_count(path.read_bytes()) == 2
+    with path.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        assert load_yaml(view, YAML_LOADER, KEYS) == yaml.load(path.read_bytes(), Loader=YAML_LOADER)
