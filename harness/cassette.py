@@ -271,7 +271,7 @@ def _decode(
         return body, headers
     if encoding not in _WBITS:
         raise CassetteError(path, f"{where}: unsupported content-encoding {encoding!r}")
-    budget = budget or _LoadBudget(path, LoadLimits())
+    budget = budget or _LoadBudget(path, LoadLimits.from_environment())
     limit = budget.limits.body_bytes
     try:
         decoded = budget.shared(body, encoding, lambda: _inflate(body, encoding, limit))
@@ -398,7 +398,7 @@ class _LoadBudget:
 
 def parse_interaction(index: int, raw: Any, path: Path, budget: _LoadBudget | None = None) -> Interaction:
     where = f"interaction {index}"
-    budget = budget or _LoadBudget(path, LoadLimits())
+    budget = budget or _LoadBudget(path, LoadLimits.from_environment())
     if not isinstance(raw, Mapping) or "request" not in raw or "response" not in raw:
         raise CassetteError(path, f"{where}: expected a mapping with 'request' and 'response'")
     req, resp = raw["request"], raw["response"]
