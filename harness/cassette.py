@@ -19,8 +19,8 @@ the time of a bare libyaml load of the same file (``streamproof bench --only cas
 A cassette may come from anyone, so loading is bounded (``LoadLimits``): only regular files are
 read (a FIFO or ``/dev/zero`` is refused before a byte is read), the file and all bodies together
 are capped (``MAX_CASSETTE_BYTES``), each body after decompression too (``MAX_BODY_BYTES``, inflated
-in steps so a gzip bomb stops at the cap), YAML aliases may not expand past ``MAX_YAML_NODES``
-nodes nor contain themselves, and an aliased body is decoded once and shared by the interactions
+in steps so a gzip bomb stops at the cap), YAML aliases may not add more than ``MAX_ALIAS_NODES``
+nodes once expanded nor contain themselves, and an aliased body is decoded once and shared by the interactions
 that name it. Chunk times must be finite, from 0 to ``MAX_CHUNK_SECONDS``. Past any of these the
 load is a ``CassetteError`` naming the file and the limit; each limit can be raised per call or
 through its environment variable (``STREAMPROOF_MAX_BODY_BYTES`` ...).
@@ -50,7 +50,7 @@ import orjson
 import yaml
 
 from ..adapters.errors import CassetteError
-from .fast_yaml import MAX_NODES, DocumentLimitError, NodeLimitError, load_yaml
+from .fast_yaml import MAX_ALIAS_NODES, AliasLimitError, DocumentLimitError, load_yaml
 from .scrub import Scrubber
 
 try:
@@ -73,26 +73,26 @@ SOURCES = ("live", "emulator", "imported")
 # of SSE); a bundled cassette is under 100 KB.
 MAX_BODY_BYTES = 128 << 20  # one body, after content decoding
 MAX_CASSETTE_BYTES = 512 << 20  # the file, and all bodies together (an aliased one where it appears)
-MAX_YAML_NODES = MAX_NODES  # nodes with aliases expanded (fast_yaml.MAX_NODES)
 MAX_CHUNK_SECONDS = 24 * 3600.0  # a chunk's arrival, in seconds since the request: a day at most
 
 
 @dataclass(frozen=True)
 class LoadLimits:
     """What one cassette may hold; past any of it ``load_cassette`` raises a ``CassetteError``
-    that names the limit. ``from_environment`` reads ``STREAMPROOF_MAX_BODY_BYTES``,
-    ``STREAMPROOF_MAX_CASSETTE_BYTES`` and ``STREAMPROOF_MAX_YAML_NODES`` over the defaults."""
+        that names the limit. ``from_environment`` reads ``STREAMPROOF_MAX_BODY_BYTES``,
+        ``STREAMPROOF_MAX_CASSETTE_BYTES`` and ``STREAMPROOF_MAX_ALIAS_NODES`` over the defaults
+    (``MAX_ALIAS_NODES`` is ``fast_yaml``'s)."""
 
     body_bytes: int = MAX_BODY_BYTES
     cassette_bytes: int = MAX_CASSETTE_BYTES
-    yaml_nodes: int = MAX_YAML_NODES
+    alias_nodes: int = MAX_ALIAS_NODES
 
     @classmethod
     def from_environment(cls) -> LoadLimits:
         return cls(
             body_bytes=_limit_from_environment("STREAMPROOF_MAX_BODY_BYTES", MAX_BODY_BYTES),
             cassette_bytes=_limit_from_environment("STREAMPROOF_MAX_CASSETTE_BYTES", MAX_CASSETTE_BYTES),
-            yaml_nodes=_limit_from_environment("STREAMPROOF_MAX_YAML_NODES", MAX_YAML_NODES),
+            alias_nodes=_limit_from_environment("STREAMPROOF_MAX_ALIAS_NODES", MAX_ALIAS_NODES),
         )
 
 
@@ -517,11 +517,11 @@ def _file_bytes(path: Path, limits: LoadLimits) -> Iterator[bytes | mmap.mmap]:
 def _yaml_data(text: bytes | mmap.mmap, path: Path, limits: LoadLimits) -> Any:
     """The YAML document in ``text``, with cassettes' long strings as bytes (``fast_yaml``)."""
     try:
-        return load_yaml(text, _Loader, _LONG_STRING_KEYS, max_nodes=limits.yaml_nodes)
+        return load_yaml(text, _Loader, _LONG_STRING_KEYS, max_alias_nodes=limits.alias_nodes)
     except yaml.YAMLError as exc:
         raise CassetteError(path, f"not valid YAML: {exc}") from None
-    except NodeLimitError as exc:
-        raise CassetteError(path, f"{exc} (LoadLimits.yaml_nodes, STREAMPROOF_MAX_YAML_NODES)") from None
+    except AliasLimitError as exc:
+        raise CassetteError(path, f"{exc} (LoadLimits.alias_nodes, STREAMPROOF_MAX_ALIAS_NODES)") from None
     except DocumentLimitError as exc:
         raise CassetteError(path, str(exc)) from None
 

@@ -19,9 +19,9 @@ collection). Errors therefore always come from libyaml, about the original text.
 Anchors and aliases read as libyaml reads them (one shared node, so one shared value), with two
 limits checked on the node tree before anything is constructed, because what reads the data
 afterwards walks it expanded: an alias inside the node it names (a recursive structure: no
-recorder writes one, and every walk over it would loop) and more than ``max_nodes`` nodes once
-aliases are expanded (a "billion laughs": a few hundred bytes that expand to 10^9 nodes) each
-raise ``DocumentLimitError``.
+recorder writes one, and every walk over it would loop) and aliases that add more than
+``max_alias_nodes`` nodes to the document once expanded (a "billion laughs": a few hundred bytes
+that expand to 10^9 nodes) each raise ``DocumentLimitError``.
 """
 
 from __future__ import annotations
@@ -36,9 +36,11 @@ import yaml
 Buffer: TypeAlias = "bytes | mmap.mmap"  # what the lift searches: both have find, rfind and slices
 
 LIFT_MIN_BYTES = 2048  # shorter scalars cost libyaml less than lifting them
-# Nodes a document may hold with its aliases expanded. A cassette is a few hundred; the older
-# chunk lists written as YAML sequences, three per chunk (100,000 chunks already take 5 s to read).
-MAX_NODES = 1_000_000
+# Nodes that aliases may add to a document once expanded. A PyYAML dump shares a repeated object
+# through an alias: a few nodes; a whole interaction reused, with the older chunk list written as
+# a YAML sequence, three nodes per chunk (30,000 chunks for a 10 MB stream). Each added node costs
+# a re-record or an import ~20 us to scrub, dump and read back: 100,000 cost ~2 s.
+MAX_ALIAS_NODES = 100_000
 
 _KEY_LINE = re.compile(rb" *[A-Za-z_][A-Za-z0-9_-]*")  # the line up to ": |" or ": '"
 _BLOCK_INDICATORS = re.compile(rb"([1-9]?)([-+]?)")  # PyYAML writes the indentation digit first
@@ -62,16 +64,18 @@ class DocumentLimitError(Exception):
     """A document refused before construction: recursive, or too many nodes with aliases expanded."""
 
 
-class NodeLimitError(DocumentLimitError):
-    """More than ``max_nodes`` nodes with aliases expanded."""
+class AliasLimitError(DocumentLimitError):
+    """Aliases that add more than ``max_alias_nodes`` nodes once expanded."""
 
 
-def load_yaml(text: Buffer, loader: type[Any], keys: frozenset[bytes], max_nodes: int = MAX_NODES) -> Any:
+def load_yaml(
+    text: Buffer, loader: type[Any], keys: frozenset[bytes], max_alias_nodes: int = MAX_ALIAS_NODES
+) -> Any:
     """``yaml.load(text, Loader=loader)``, faster on documents with long text scalars under one of
     ``keys``, which come back as ``bytes`` (UTF-8) instead of ``str``. ``text`` may be a read-only
     ``mmap`` of the file: then only the lifted values and the skeleton are copied out of it.
-    Raises ``DocumentLimitError`` for a recursive document or one of more than ``max_nodes``
-    nodes with its aliases expanded."""
+    Raises ``DocumentLimitError`` for a recursive document or one whose aliases add more than
+    ``max_alias_nodes`` nodes once expanded."""
     token = secrets.token_hex(8)
     skeleton, lifted = _lift(text, token, keys)
     if lifted:
@@ -79,60 +83,73 @@ def load_yaml(text: Buffer, loader: type[Any], keys: frozenset[bytes], max_nodes
         try:
             node = parser.get_single_node()
             if node is not None and _put_back(node, lifted, token):
-                check_expansion(node, max_nodes)
+                alias_expansion(node, max_alias_nodes)
                 return parser.construct_document(node)
         except yaml.YAMLError:
             pass  # the original text says what is wrong with it, below
         finally:
             parser.dispose()
-    return _load_whole(text if isinstance(text, bytes) else text[:], loader, max_nodes)
+    return _load_whole(text if isinstance(text, bytes) else text[:], loader, max_alias_nodes)
 
 
-def _load_whole(text: bytes, loader: type[Any], max_nodes: int) -> Any:
+def _load_whole(text: bytes, loader: type[Any], max_alias_nodes: int) -> Any:
     """``yaml.load(text, Loader=loader)`` with the node tree checked before construction."""
     parser = loader(text)
     try:
         node = parser.get_single_node()
         if node is None:
             return None
-        check_expansion(node, max_nodes)
+        alias_expansion(node, max_alias_nodes)
         return parser.construct_document(node)
     finally:
         parser.dispose()
 
 
-def check_expansion(root: yaml.Node, max_nodes: int) -> int:
-    """The number of nodes under ``root`` with its aliases expanded (an aliased node is one shared
-    object in the tree, counted once per place it appears), in one pass over the distinct nodes.
-    Raises ``DocumentLimitError`` past ``max_nodes`` or when a node contains itself."""
-    sizes: dict[int, int] = {}  # expanded size of each finished collection node, by id
+def alias_expansion(root: yaml.Node, max_alias_nodes: int) -> int:
+    """The nodes that aliases add to the document under ``root`` once expanded: its node count with
+    each alias replaced by a copy of what it names, less its distinct nodes (an aliased node is one
+    object in several places of the tree). One pass over the distinct nodes; raises
+    ``AliasLimitError`` as soon as the count passes ``max_alias_nodes``, ``DocumentLimitError``
+    when a node contains itself."""
+    sizes: dict[int, int] = {}  # the expanded size of each node met and finished, by id
     open_nodes: set[int] = set()  # the collection nodes on the path from the root: their ids
+    added = 0
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
         node, finished = stack.pop()
-        if not isinstance(node, yaml.CollectionNode):
-            sizes[id(node)] = 1
-            continue
-        children = _children(node)
         if finished:
             open_nodes.discard(id(node))
-            size = sizes[id(node)] = 1 + sum(sizes.get(id(child), 1) for child in children)
-            if size > max_nodes:
-                raise NodeLimitError(
-                    f"more than {max_nodes} YAML nodes once aliases are expanded"
-                    f" (from line {node.start_mark.line + 1}): an alias bomb?"
-                )
-            continue
-        if id(node) in sizes:
-            continue  # an alias of a node already counted
-        if id(node) in open_nodes:
+            size = 1
+            for child in _children(node):
+                if isinstance(child, yaml.CollectionNode):
+                    size += sizes[id(child)]  # finished before its parent
+                elif id(child) in sizes:
+                    added += 1  # an aliased scalar met again
+                    size += 1
+                else:
+                    sizes[id(child)] = 1
+                    size += 1
+            sizes[id(node)] = size
+        elif id(node) in sizes:
+            added += sizes[id(node)]  # an alias: a copy of the whole node it names
+        elif id(node) in open_nodes:
             raise DocumentLimitError(
                 f"recursive alias: the node at line {node.start_mark.line + 1} contains itself"
             )
-        open_nodes.add(id(node))
-        stack.append((node, True))
-        stack.extend((child, False) for child in children if isinstance(child, yaml.CollectionNode))
-    return sizes[id(root)]
+        elif isinstance(node, yaml.CollectionNode):
+            open_nodes.add(id(node))
+            stack.append((node, True))
+            stack.extend(
+                (child, False) for child in _children(node) if isinstance(child, yaml.CollectionNode)
+            )
+        else:
+            sizes[id(node)] = 1  # a scalar root
+        if added > max_alias_nodes:
+            raise AliasLimitError(
+                f"aliases add more than {max_alias_nodes} YAML nodes once expanded"
+                f" (at the node of line {node.start_mark.line + 1}): an alias bomb?"
+            )
+    return added
 
 
 def _children(node: yaml.CollectionNode) -> list[yaml.Node]:

@@ -33,7 +33,7 @@ from streamproof.harness.cassette import (
     import_cassette,
     load_cassette,
 )
-from streamproof.harness.fast_yaml import DocumentLimitError, check_expansion, load_yaml
+from streamproof.harness.fast_yaml import AliasLimitError, DocumentLimitError, alias_expansion, load_yaml
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="FIFOs, /dev/zero and RLIMIT_AS")
 
@@ -347,8 +347,9 @@ def test_aliased_bodies_are_shared_not_copied(tmp_path: Path, style: str) -> Non
 
 
 def test_a_file_aliasing_one_body_thousands_of_times_is_refused_at_the_total_limit(tmp_path: Path) -> None:
-    """2 MB that name a 1 MB body 5,000 times: 5 GB for whatever walks the interactions."""
-    path = aliased_body_cassette(tmp_path / "many.yaml", MiB, 5000, "quoted")
+    """1 MB that 2,000 interactions name: 2 GB for whatever walks the interactions (the aliases
+    add ~50,000 nodes, under the alias limit: it is the total size that refuses it)."""
+    path = aliased_body_cassette(tmp_path / "many.yaml", MiB, 2000, "quoted")
     assert path.stat().st_size < 3 * MiB
     report = load_in_child(path, room=512 * MiB)
     assert str(path) in report["error"] and "STREAMPROOF_MAX_CASSETTE_BYTES" in report["error"], report
@@ -421,27 +422,46 @@ def test_billion_laughs_in_the_metadata_is_refused_quickly(tmp_path: Path, what:
     path = laughs_cassette(tmp_path / "laughs.yaml")
     report = load_in_child(path, what, room=512 * MiB, timeout=20)
     assert str(path) in report.get("error", ""), report
-    assert "more than 1000000 YAML nodes once aliases are expanded" in report["error"]
+    assert "aliases add more than 100000 YAML nodes once expanded" in report["error"]
     assert report["rss_mib"] < 50
     assert not Path(f"{path}.imported.yaml").exists()
 
 
-def test_the_node_limit_counts_aliases_where_they_appear(
+def test_the_alias_limit_counts_the_nodes_aliases_add(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = laughs_cassette(tmp_path / "small.yaml", levels=3)  # l3 expands to 1 + 10 + 100 + 1000 nodes
+    path = laughs_cassette(tmp_path / "small.yaml", levels=3)  # l1..l3: ten aliases of the level below
+    added = 10 * 1 + 10 * (1 + 10) + 10 * (1 + 10 * (1 + 10))
     cassette = load_cassette(path)
-    assert len(cassette.metadata["l3"]) == 10
-    with pytest.raises(CassetteError, match="more than 1000 YAML nodes"):
-        load_cassette(path, limits=LoadLimits(yaml_nodes=1000))
-    monkeypatch.setenv("STREAMPROOF_MAX_YAML_NODES", "1000")
-    with pytest.raises(CassetteError, match="STREAMPROOF_MAX_YAML_NODES"):
+    assert cassette.metadata["l3"][9][9] == ["lol"] * 10
+    with pytest.raises(CassetteError, match=f"aliases add more than {added - 1} YAML nodes"):
+        load_cassette(path, limits=LoadLimits(alias_nodes=added - 1))
+    assert len(load_cassette(path, limits=LoadLimits(alias_nodes=added)).metadata["l3"]) == 10
+    monkeypatch.setenv("STREAMPROOF_MAX_ALIAS_NODES", str(added - 1))
+    with pytest.raises(CassetteError, match="STREAMPROOF_MAX_ALIAS_NODES"):
         load_cassette(path)
-    monkeypatch.setenv("STREAMPROOF_MAX_YAML_NODES", "5000")
-    assert load_cassette(path).metadata["l3"][9][9] == ["lol"] * 10
-    node = yaml.compose("a: &a [x, x]\nb: [*a, *a, *a]\n", Loader=YAML_LOADER)
-    root, keys, a, b = 1, 2, 1 + 2, 1 + 3 * (1 + 2)
-    assert check_expansion(node, 100) == root + keys + a + b
+    monkeypatch.setenv("STREAMPROOF_MAX_ALIAS_NODES", str(added))
+    assert load_cassette(path).metadata["l3"][0][0] == ["lol"] * 10
+
+
+@pytest.mark.parametrize(
+    ("document", "added"),
+    [
+        ("a: &a [x, x]\nb: [*a, *a, *a]\n", 3 * 3),  # three copies of a 3-node sequence
+        ("a: &a {k: v}\nb: [*a, *a]\n", 2 * 3),  # two of a mapping: itself, a key and a value
+        ("a: &s x\nb: [*s, *s, [*s]]\n", 3),  # an aliased scalar, also one level down
+        ("a: &a [&s x, *s]\nb: *a\n", 1 + 3),  # the scalar alias inside, then the whole sequence
+    ],
+)
+def test_alias_expansion_counts_what_each_alias_copies(document: str, added: int) -> None:
+    node = yaml.compose(document, Loader=YAML_LOADER)
+    assert alias_expansion(node, added) == added
+    with pytest.raises(AliasLimitError, match=f"more than {added - 1} YAML nodes"):
+        alias_expansion(node, added - 1)
+
+
+def test_equal_values_are_not_aliases() -> None:
+    assert alias_expansion(yaml.compose("a: [1, {k: v}]\nb: [1, {k: v}]\n", Loader=YAML_LOADER), 0) == 0
 
 
 # -- 10. chunk times ---------------------------------------------------------------------------
@@ -542,7 +562,7 @@ def test_replay_reports_each_hostile_file_and_replays_the_good_ones(tmp_path: Pa
     problems = {
         "b_gzip.yaml": "body decompresses to more than 4194304 bytes",
         "b_inf.yaml": "time inf is not a number of seconds",
-        "b_laughs.yaml": "YAML nodes once aliases are expanded",
+        "b_laughs.yaml": "aliases add more than 100000 YAML nodes once expanded",
         "b_loop.yaml": "recursive alias",
         "b_pipe.yaml": "a named pipe (FIFO), not a regular file",
         "b_zero.yaml": "a character device, not a regular file",
