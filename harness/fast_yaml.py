@@ -152,10 +152,10 @@ def alias_expansion(root: yaml.Node, max_alias_nodes: int) -> int:
     return added
 
 
-def _children(node: yaml.CollectionNode) -> list[yaml.Node]:
+def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.MappingNode):
         return [item for pair in node.value for item in pair]
-    return list(node.value)
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
 
 
 def _lift(text: Buffer, token: str, keys: frozenset[bytes]) -> tuple[bytes, list[bytes]]:
