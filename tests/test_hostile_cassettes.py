@@ -127,7 +127,6 @@ def load_in_child(
     what: str = "load",
     room: int = 768 * MiB,
     timeout: float = 30,
-    env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run ``load_cassette`` (or ``import_cassette``, or ``CassetteRecorder.appending``) on ``path``
     in a child process that may map ``room`` bytes beyond what its imports took; its JSON report."""
@@ -136,7 +135,6 @@ def load_in_child(
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, **(env or {})},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report: dict[str, Any] = json.loads(result.stdout)
