@@ -25,10 +25,12 @@ reference stream path (benchmarks/stream_path.py).
 
 
 class SSEDecoder:
-    __slots__ = ("_buf", "_data", "_event", "_id", "_more", "_skip_lf", "tail_unterminated")
+    __slots__ = ("_data", "_event", "_id", "_more", "_partial", "_skip_lf", "tail_unterminated")
 
     def __init__(self) -> None:
-        self._buf = b""  # the start of a line whose end has not come yet
+        # The start of a line whose end has not come yet, as the pieces it came in: joined once,
+        # when the line ends, so a line over many chunks costs O(its length), not O(length²).
+        self._partial: list[bytes] = []
         self._data: str | None = None  # the first data line of the open event
         self._more: list[str] = []  # its further data lines (rare): a list only when they come
         self._event: str | None = None
@@ -38,7 +40,7 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """The events that ``chunk`` completes."""
-        if self._buf or self._skip_lf or chunk[-1:] != b"\n":
+        if self._partial or self._skip_lf or chunk[-1:] != b"\n":
             chunk = self._whole_lines(chunk)
             if not chunk:
                 return []
@@ -96,7 +98,7 @@ class SSEDecoder:
     def close(self) -> list[SSEEvent]:
         """End of input: flush a last line and an event left open by a missing blank line."""
         events: list[SSEEvent] = []
-        if self._buf:
+        if self._partial:
             events = self.feed(b"\n")
             self.tail_unterminated = True
         if self._data is not None:
@@ -107,19 +109,29 @@ class SSEDecoder:
         return events
 
     def _whole_lines(self, chunk: bytes) -> bytes:
-        """The complete lines of what is buffered and ``chunk``; the rest is kept for later."""
+        """The complete lines of what is held and ``chunk``; the rest is held for later.
+
+        Only ``chunk`` is searched for a line end: what is held has none (else it would not be held).
+        """
         if self._skip_lf:
             self._skip_lf = False
             if chunk[:1] == b"\n":
                 chunk = chunk[1:]
-        buf = self._buf + chunk if self._buf else chunk
-        end = max(buf.rfind(b"\n"), buf.rfind(b"\r"))
-        self._buf = buf[end + 1 :]
+        end = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
         if end < 0:
+            if chunk:
+                self._partial.append(chunk)
             return b""
-        if buf[end] == 13:  # CR: its LF may be the next chunk's first byte
+        if end == len(chunk) - 1 and chunk[end] == 13:  # CR ends the chunk: its LF may open the next
             self._skip_lf = True
-        return buf[: end + 1]
+        lines = chunk[: end + 1]
+        if self._partial:
+            self._partial.append(lines)
+            lines = b"".join(self._partial)
+            self._partial = []
+        if end + 1 < len(chunk):
+            self._partial.append(chunk[end + 1 :])
+        return lines
 
     def _joined(self, first: str) -> str:
         if not self._more:

@@ -4,6 +4,10 @@ Both arms get the same 2,000-chunk body, delivered whole (a cassette replay) and
 event (a live server). The floor only finds the ``data:`` lines and parses their JSON; the
 reference path is a streaming interface turning the bytes into canonical events and a result.
 Target: reference ÷ floor ≤ 3, the median of per-round ratios (benchmarks/timing.py).
+
+``sse_long_line_ratio``: one 8 MiB data line fed to the SSE decoder in 64 KiB chunks ÷ the same
+bytes in one chunk. A decoder linear in the line's length stays near 1; one that re-joins what it
+holds at every chunk grows with the line (a 50 MB line once took 8.5 s).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import statistics
 import orjson
 
 from streamproof.adapters.providers import interface_for_api
+from streamproof.adapters.sse import SSEDecoder
 from streamproof.harness.rechunk import at_events
 
 from . import Result
@@ -38,6 +43,27 @@ def reference(api: str, chunks: list[bytes]) -> None:
         interface.feed(chunk)
     interface.finish()
     interface.result()
+
+
+def decode_all(chunks: list[bytes]) -> None:
+    decoder = SSEDecoder()
+    for chunk in chunks:
+        decoder.feed(chunk)
+    decoder.close()
+
+
+def long_line(repeats: int) -> Result:
+    body = b"data: " + b"x" * (8 << 20) + b"\n\n"
+    chunks = [body[i : i + (64 << 10)] for i in range(0, len(body), 64 << 10)]
+    samples = paired_seconds(
+        {"whole": lambda: decode_all([body]), "chunked": lambda: decode_all(chunks)}, repeats
+    )
+    return {
+        "name": "sse_long_line_ratio",
+        "value": paired_ratio(samples["chunked"], samples["whole"]),
+        "unit": "x",
+        "target": "<= 3",
+    }
 
 
 def run(quick: bool = False) -> list[Result]:
@@ -69,4 +95,5 @@ def run(quick: bool = False) -> list[Result]:
                     "target": "<= 3",
                 }
             )
+    results.append(long_line(repeats))
     return results

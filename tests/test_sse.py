@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from streamproof.adapters.errors import MalformedStreamError
@@ -41,6 +43,10 @@ def test_crlf_split_across_chunks_is_one_line_end() -> None:
         (None, "1", None),
         (None, "2", None),
     ]
+    # A CR inside a chunk is a whole line end: the next chunk's leading LF is a line end of its own.
+    mixed = b"data: a\rdata: b\n\ndata: c\r\n\r\n"
+    assert decode([mixed[:15], mixed[15:]])[0] == [(None, "a\nb", None), (None, "c", None)]
+    assert decode_every_way(mixed) == [(None, "a\nb", None), (None, "c", None)]
 
 
 def test_comments_are_ignored() -> None:
@@ -87,3 +93,46 @@ def test_invalid_utf8_is_a_malformed_stream() -> None:
         decode([b"data: \xff\xfe\n\n"])
     with pytest.raises(MalformedStreamError, match="not valid UTF-8"):
         decode([b"data: \xe2\x82"])  # a character cut by the end of the stream
+
+
+def test_a_long_line_over_many_chunks_keeps_its_crlf_split_and_neighbours() -> None:
+    # A long line held over many chunks, ended by a CR at a chunk's end whose LF opens the next.
+    long_value = "é" * 20_000  # 2 bytes each: chunk cuts fall inside characters too
+    raw = f"data: a\r\n\r\ndata: {long_value}\r\n\r\ndata: b\n\n".encode()
+    cr = raw.index(b"\r\n\r\ndata: b")
+    chunks = [raw[i : min(i + 999, cr + 1)] for i in range(0, cr + 1, 999)]
+    chunks.append(raw[cr + 1 :])
+    assert chunks[-2].endswith(b"\r") and chunks[-1].startswith(b"\n")
+    assert decode(chunks) == ([(None, "a", None), (None, long_value, None), (None, "b", None)], False)
+    medium = f"data: {long_value[:150]}\r\ndata: {long_value[:20]}\r\n\r\ndata: b\r\n".encode()
+    joined = f"{long_value[:150]}\n{long_value[:20]}"
+    assert decode_every_way(medium) == [(None, joined, None), (None, "b", None)]
+
+
+def _chunk_costs_early_and_late(window: int = 32) -> tuple[float, float]:
+    """Seconds to feed the first and the last ``window`` 4 KiB chunks of one 2 MiB data line."""
+    body = b"data: " + b"x" * (2 << 20) + b"\n\n"
+    chunks = [body[i : i + 4096] for i in range(0, len(body), 4096)]
+    decoder = SSEDecoder()
+    events: list[SSEEvent] = []
+    late_from = len(chunks) - 1 - window  # the very last chunk ends the line: timed by neither
+    early = late = 0.0
+    for number, chunk in enumerate(chunks):
+        start = time.perf_counter()
+        events += decoder.feed(chunk)
+        if number < window:
+            early += time.perf_counter() - start
+        elif late_from <= number < late_from + window:
+            late += time.perf_counter() - start
+    assert events == [(None, "x" * (2 << 20), None)]
+    return early, late
+
+
+def test_a_chunk_of_a_long_line_costs_the_same_however_much_of_the_line_is_held() -> None:
+    # Linear in the line's length means each chunk costs the same whether 4 KiB or 2 MiB of its
+    # line is already held. Not an absolute time: the ratio of the same work early and late in
+    # one line (linear: ~1x; the old decoder, re-joining and re-searching what it held: ~50x).
+    # The best of a few runs keeps a busy machine's hiccups out.
+    runs = [_chunk_costs_early_and_late() for _ in range(5)]
+    early, late = min(run[0] for run in runs), min(run[1] for run in runs)
+    assert late < 4 * early, f"the last chunks took {late / early:.1f}x as long as the first ones"
