@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -63,6 +64,8 @@ from .llm_config import LLMConfig
 from .providers import StreamingInterface, interface_for_api
 from .traces.model import ProviderTrace, TraceContext, TraceStatus
 from .traces.writer import TraceWriter
+
+logger = logging.getLogger(__name__)
 
 
 class _Call:
@@ -223,8 +226,14 @@ class LLMAdapter:
 
     @staticmethod
     def _partial(call: _Call) -> LLMResult | None:
-        """What arrived before the call ended early (None when no event did)."""
-        return call.interface.result() if call.first_event is not None else None
+        """What arrived before the call ended early (None when no event did, or it cannot be built)."""
+        if call.first_event is None:
+            return None
+        try:
+            return call.interface.result()
+        except Exception:  # whatever it is, the call's one trace is still written, without a response
+            logger.debug("the partial result of a failed or cancelled call could not be built", exc_info=True)
+            return None
 
     def _trace(
         self,
@@ -286,6 +295,7 @@ class LLMStreamAdapter(LLMAdapter):
                         yield event
                 for event in interface.finish():
                     yield event
+            result = interface.result()  # may still fail (a malformed field): then an error trace
         except (GeneratorExit, asyncio.CancelledError):
             self._cancel(call)  # the consumer stopped: not an error, and nothing to raise at it
             raise
@@ -294,7 +304,7 @@ class LLMStreamAdapter(LLMAdapter):
             if error is exc:
                 raise
             raise error from exc
-        self._succeed(call, interface.result())
+        self._succeed(call, result)
 
 
 class LLMRequestAdapter(LLMAdapter):

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 NormalizedStopReason = Literal[
     "end_turn",  # the model finished (OpenAI "stop", Anthropic "end_turn", Responses "completed")
@@ -127,8 +127,18 @@ StreamEvent = Annotated[
 ]
 
 
+USAGE_COUNT_LIMIT = 2**63
+"""Every usage count is an int in ``0 <= n < USAGE_COUNT_LIMIT``: what a signed 64-bit column (SQLite
+INTEGER, ClickHouse Int64) stores. A count from the wire outside it is refused, not clamped: the
+stream is malformed (``MalformedStreamError`` naming the field), since a clamped count would bill
+a wrong number silently."""
+
+
 class Usage(BaseModel):
-    """Token usage of one LLM call (or, summed, of a run). ``None`` = not reported."""
+    """Token usage of one LLM call (or, summed, of a run). ``None`` = not reported.
+
+    Each count is an int (not a bool, float or numeric string) below ``USAGE_COUNT_LIMIT``.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -144,6 +154,13 @@ class Usage(BaseModel):
         """The six token fields of the ``replay --format json`` contract."""
         return self.model_dump(exclude={"step_count"})
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _a_count(cls, value: object) -> object:
+        if value is None or (type(value) is int and 0 <= value < USAGE_COUNT_LIMIT):
+            return value
+        raise ValueError("a usage count is a non-negative integer below 2**63")
+
 
 class RunUsage:
     """Sums the usage of the steps of one run. A field stays ``None`` until some step reports it."""
@@ -158,9 +175,15 @@ class RunUsage:
         summed: dict[str, int | None] = {}
         for name in self.FIELDS:
             a, b = getattr(current, name), getattr(step, name)
-            summed[name] = a if b is None else (b if a is None else a + b)
-        self.usage = Usage(**summed, step_count=current.step_count + step.step_count)
+            summed[name] = a if b is None else (b if a is None else _saturated(a + b))
+        self.usage = Usage(**summed, step_count=_saturated(current.step_count + step.step_count))
         return self.usage
+
+
+def _saturated(total: int) -> int:
+    # a run's sum stops at the limit rather than fail the step that crossed it (each step's own
+    # counts were in range)
+    return min(total, USAGE_COUNT_LIMIT - 1)
 
 
 class ToolCall(BaseModel):

@@ -395,6 +395,91 @@ async def test_a_failed_stream_writes_one_trace_even_when_the_consumer_closes_it
     assert [(t.status, t.error_type) for t in sink.traces] == [("error", "LLMServerError")]
 
 
+def responses_body(*events: dict[str, Any]) -> bytes:
+    return b"".join(f"event: {ev['type']}\ndata: {orjson.dumps(ev).decode()}\n\n".encode() for ev in events)
+
+
+async def test_a_stream_whose_result_cannot_be_built_raises_a_project_error_and_writes_one_trace() -> None:
+    # lesson: output_index "1" beside 0 gave the consumer a bare TypeError after the stop event,
+    # from building the result, and no trace at all
+    body = responses_body(
+        {
+            "type": "response.reasoning_summary_text.delta",
+            "output_index": 0,
+            "summary_index": 0,
+            "delta": "a",
+        },
+        {
+            "type": "response.reasoning_summary_text.delta",
+            "output_index": "1",
+            "summary_index": 0,
+            "delta": "b",
+        },
+        {"type": "response.completed", "response": {"id": "r1", "status": "completed", "output": []}},
+    )
+    sink = MemorySink()
+    writer = TraceWriter(sink)
+    client = make_client("openai", serving(body))
+    try:
+        with pytest.raises(e.MalformedStreamError, match="output_index '1' is not an integer index"):
+            await stream_adapter(client, "openai", writer).complete({"model": "gpt-4o", "input": "hi"})
+    finally:
+        await client.aclose()
+    await writer.aclose()
+    (trace,) = sink.traces
+    assert (trace.status, trace.api, trace.error_type) == ("error", "responses", "MalformedStreamError")
+    assert trace.error_message is not None and "output_index '1'" in trace.error_message
+
+
+async def test_a_failure_to_build_the_result_after_the_last_event_still_writes_the_one_trace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every event arrived and then the result could not be built (a bug of ours, injected here):
+    # the consumer gets that error, and the call's one trace is an error trace carrying it.
+    def broken(self: Any) -> Any:
+        raise RuntimeError("cannot build the result")
+
+    monkeypatch.setattr(adapter_module.StreamingInterface, "_build_result", broken)
+    sink = MemorySink()
+    writer = TraceWriter(sink)
+    client = make_client("openai", serving(BODIES["openai"]))
+    events: list[StreamEvent] = []
+    try:
+        with pytest.raises(RuntimeError, match="cannot build the result"):
+            async for event in stream_adapter(client, "openai", writer).invoke_llm(CHAT_REQUEST):
+                events.append(event)
+    finally:
+        await client.aclose()
+    await writer.aclose()
+    assert "".join(ev.text for ev in events if isinstance(ev, TextDelta)) == "".join(WORDS)
+    (trace,) = sink.traces
+    assert (trace.status, trace.error_type, trace.error_message) == (
+        "error",
+        "RuntimeError",
+        "cannot build the result",
+    )
+    assert trace.response_json is None and trace.usage.prompt_tokens == 5  # the usage the stream reported
+
+
+async def test_a_usage_count_beyond_63_bits_is_a_malformed_stream_with_one_error_trace() -> None:
+    chunks = chat_chunks(WORDS)
+    chunks[-1] = chunks[-1].replace(b'"prompt_tokens":5', b'"prompt_tokens":9223372036854775808')
+    sink = MemorySink()
+    writer = TraceWriter(sink)
+    client = make_client("openai", serving(b"".join(chunks)))
+    try:
+        with pytest.raises(
+            e.MalformedStreamError, match=r"usage\.prompt_tokens 9223372036854775808 is invalid"
+        ):
+            await stream_adapter(client, "openai", writer).complete(CHAT_REQUEST)
+    finally:
+        await client.aclose()
+    await writer.aclose()
+    (trace,) = sink.traces
+    assert (trace.status, trace.error_type) == ("error", "MalformedStreamError")
+    assert trace.usage.prompt_tokens is None  # the refused count is not stored
+
+
 async def test_error_traces_depend_only_on_the_failed_calls_own_state() -> None:
     # lesson: error traces were built from hidden client state (the last request the client saw)
     sink = MemorySink()

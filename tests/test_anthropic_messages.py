@@ -394,6 +394,9 @@ def test_a_stream_cut_inside_the_last_json_is_incomplete() -> None:
         run(raw[: raw.rindex(b"message_stop") + 5])
 
 
+TWO_TEXT_BLOCKS = [message_start(), block_start(0, {"type": "text"}), block_start(1, {"type": "text"})]
+
+
 @pytest.mark.parametrize(
     ("events", "problem"),
     [
@@ -421,6 +424,16 @@ def test_a_stream_cut_inside_the_last_json_is_incomplete() -> None:
         ([message_start(), {"type": "content_block_start", "index": "0"}], "lacks the field 'content_block'"),
         ([message_start(), block_start(0, {"type": "text"}), text(0, 5)], "non-string text"),  # type: ignore[arg-type]
         ([message_start(input_tokens=-1)], "usage.input_tokens -1"),
+        ([message_start(input_tokens=2**63)], "usage.input_tokens 9223372036854775808 is not a non-negative"),
+        (
+            [message_start(input_tokens=2**62, cache_read_input_tokens=2**62)],  # each fits, the sum does not
+            "usage.prompt_tokens 9223372036854775808 is invalid",
+        ),
+        # True or 1.0 would find block 1 (an equal key): the delta or stop would land in it
+        ([*TWO_TEXT_BLOCKS, text(True, "x")], "content_block_delta index True is not an integer index"),  # type: ignore[arg-type]
+        ([*TWO_TEXT_BLOCKS, block_stop(1.0)], "content_block_stop index 1.0 is not an integer index"),  # type: ignore[arg-type]
+        ([*TWO_TEXT_BLOCKS, text("1", "x")], "content_block_delta index '1' is not an integer index"),  # type: ignore[arg-type]
+        ([message_start(), block_start("0", {"type": "text"})], "content_block_start index '0' is not"),  # type: ignore[arg-type]
         ([message_start(), {"type": "message_delta", "usage": "lots"}], "usage 'lots' is not an object"),
         (["[1, 2]"], "event has a field of the wrong shape"),
     ],

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from streamproof.adapters.events import StreamEvent, TextDelta, trusted_text_delta
+from streamproof.adapters.events import RunUsage, StreamEvent, TextDelta, Usage, trusted_text_delta
 
 _STREAM_EVENT = TypeAdapter(StreamEvent)
 
@@ -43,3 +43,19 @@ def test_a_trusted_text_delta_behaves_like_any_event() -> None:
     assert fast.model_fields_set == {"message_id", "event_id", "text"}  # the copy's update did not leak
     other = trusted_text_delta("msg-1", "msg-1:2", "hi")
     assert other.model_fields_set is not fast.model_fields_set
+
+
+@pytest.mark.parametrize("count", [2**63, 2**64, -1, True, 5.0, "5"])
+def test_a_usage_count_is_a_non_negative_int_that_fits_in_63_bits(count: object) -> None:
+    # what SQLite INTEGER and ClickHouse Int64 store; a bool, float or string is not a count
+    for field in Usage.model_fields:
+        with pytest.raises(ValidationError, match="a usage count is a non-negative integer below 2"):
+            Usage(**{field: count})
+    assert Usage(prompt_tokens=2**63 - 1, completion_tokens=0).prompt_tokens == 2**63 - 1
+
+
+def test_a_runs_summed_usage_saturates_at_the_limit() -> None:
+    run = RunUsage()
+    run.add(Usage(prompt_tokens=2**62, completion_tokens=1))
+    summed = run.add(Usage(prompt_tokens=2**62, completion_tokens=2))
+    assert (summed.prompt_tokens, summed.completion_tokens, summed.step_count) == (2**63 - 1, 3, 2)

@@ -280,7 +280,7 @@ def test_bad_json_is_malformed_with_clear_message() -> None:
 
 
 def test_wrong_shape_is_malformed_not_a_type_error() -> None:
-    with pytest.raises(MalformedStreamError, match="unexpected chunk shape"):
+    with pytest.raises(MalformedStreamError, match=r"tool_calls\[0\].index 'zero' is not an integer index"):
         replay(sse({"id": "x", "choices": [{"delta": {"tool_calls": [{"index": "zero"}]}}]}))
     with pytest.raises(MalformedStreamError, match="unexpected chunk shape"):
         replay(b"data: [1, 2]\n\n" + sse())
@@ -418,3 +418,29 @@ def test_a_list_of_events_once_returned_is_never_filled_later() -> None:
     assert waiting == [] and [type(e) for e in events] == [TextDelta]
     interface.feed(line)
     assert [type(e) for e in events] == [TextDelta] and waiting == []
+
+
+def tool_chunk(index: object, **call: Any) -> dict[str, Any]:
+    return chunk({"tool_calls": [{"index": index, **call}]})
+
+
+@pytest.mark.parametrize("index", ["0", True, 0.0])
+def test_a_tool_call_index_that_is_not_an_int_is_malformed(index: object) -> None:
+    # "0" then 0 were two calls in the result while the events (index coerced to 0) showed one
+    first = tool_chunk(index, id="call_1", function={"name": "f", "arguments": "{"})
+    body = sse(first, tool_chunk(0, function={"arguments": "}"}), chunk({}, finish="tool_calls"))
+    with pytest.raises(
+        MalformedStreamError, match=r"chat stream: tool_calls\[0\].index .* is not an integer index"
+    ):
+        replay(body)[0].result()
+
+
+@pytest.mark.parametrize("index", ["0", False, 0.0])
+def test_a_choice_index_that_is_not_an_int_is_malformed(index: object) -> None:
+    body = sse({**chunk({"content": "hi"}), "choices": [{"index": index, "delta": {"content": "hi"}}]})
+    with pytest.raises(MalformedStreamError, match=r"choices\[0\].index .* is not an integer index"):
+        replay(body)
+    second = {"index": "1", "delta": {"content": "other"}}  # a later choice is checked as well
+    body = sse({**chunk({"content": "hi"}), "choices": [{"index": 0, "delta": {"content": "hi"}}, second]})
+    with pytest.raises(MalformedStreamError, match=r"choices\[1\].index '1' is not an integer index"):
+        replay(body)

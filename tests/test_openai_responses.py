@@ -386,3 +386,58 @@ def test_encrypted_reasoning_signs_its_block_when_the_item_is_done() -> None:
     assert [(b.text, b.signature) for b in result.reasoning] == [("Hm", "final"), ("", "second")]
     parsed = OpenAIResponsesInterface.parse_response(json.dumps(response(output=[done])).encode())
     assert [(b.text, b.signature) for b in parsed.reasoning] == [("", "final")]
+
+
+def reasoning_delta(output_index: object, text: str, **indices: object) -> dict[str, Any]:
+    return {
+        "type": "response.reasoning_summary_text.delta",
+        "output_index": output_index,
+        "delta": text,
+        **indices,
+    }
+
+
+def test_an_output_index_sent_as_a_string_is_malformed_not_a_type_error() -> None:
+    # "1" beside 0: the result's blocks could not be sorted, a bare TypeError after the stop event
+    body = sse(
+        reasoning_delta(0, "a", summary_index=0), reasoning_delta("1", "b", summary_index=0), completed()
+    )
+    with pytest.raises(
+        MalformedStreamError,
+        match=r"responses stream: response\.reasoning_summary_text\.delta output_index '1' is not an integer index",
+    ):
+        replay(body)[0].result()
+
+
+@pytest.mark.parametrize(
+    ("event", "where"),
+    [
+        ({**text_delta("x"), "content_index": "0"}, "response.output_text.delta content_index '0'"),
+        (
+            {**text_delta("x"), "output_index": None, "content_index": True},
+            "output_text.delta content_index True",
+        ),
+        (reasoning_delta(0, "a", summary_index=True), "reasoning_summary_text.delta summary_index True"),
+        (
+            {"type": "response.reasoning_text.delta", "output_index": 0, "content_index": 0.0, "delta": "a"},
+            "response.reasoning_text.delta content_index 0.0",
+        ),
+        (
+            {
+                "type": "response.function_call_arguments.delta",
+                "item_id": "fc",
+                "output_index": 1.0,
+                "delta": "{",
+            },
+            "function_call_arguments.delta output_index 1.0",
+        ),
+        (
+            {"type": "response.output_item.added", "output_index": [0], "item": {"type": "function_call"}},
+            "response.output_item.added output_index [0]",
+        ),
+    ],
+)
+def test_every_index_field_must_be_an_int(event: dict[str, Any], where: str) -> None:
+    with pytest.raises(MalformedStreamError, match="is not an integer index") as caught:
+        replay(sse(event, completed()))[0].result()
+    assert where in str(caught.value)

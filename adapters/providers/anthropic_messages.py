@@ -27,10 +27,11 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import orjson
+from pydantic import ValidationError
 
 from ..error_mapping import map_anthropic_error
 from ..errors import LLMIncompleteStreamError, MalformedStreamError
-from ..events import Usage
+from ..events import USAGE_COUNT_LIMIT, Usage
 from ..sse import SSEEvent
 from .base import StreamingInterface
 
@@ -89,6 +90,8 @@ class AnthropicMessagesInterface(StreamingInterface):
             if kind == "content_block_delta":
                 index = data["index"]
                 delta = data["delta"]
+                if type(index) is not int:  # True or 1.0 would find block 1
+                    raise self._not_an_index("content_block_delta index", index)
                 block = self._open.get(index)
                 if block == _TEXT and delta["type"] == "text_delta":  # the hot path
                     text = delta["text"]
@@ -112,6 +115,8 @@ class AnthropicMessagesInterface(StreamingInterface):
             elif kind == "error" or event == "error":
                 raise map_anthropic_error(None, data, provider=self.provider)
             # any other event type: tolerated and ignored
+        except ValidationError as exc:  # a value the canonical model refuses (a usage sum of 2**63)
+            raise self._invalid(exc) from None
         except KeyError as exc:
             raise self._malformed(f"{self._event_name(kind)} event lacks the field {exc.args[0]!r}") from None
         except (TypeError, AttributeError) as exc:
@@ -146,7 +151,7 @@ class AnthropicMessagesInterface(StreamingInterface):
     def _on_block_start(self, index: object, block: dict[str, Any]) -> None:
         self._check_open_message("content_block_start")
         if type(index) is not int:
-            raise self._malformed(f"content_block_start has a non-integer index {index!r}")
+            raise self._not_an_index("content_block_start index", index)
         if index in self._open or index in self._stopped_blocks:
             raise self._malformed(f"content_block_start for block {index}, which already started")
         block_type = block["type"]
@@ -203,8 +208,10 @@ class AnthropicMessagesInterface(StreamingInterface):
             raise self._malformed(f"text_delta in block {index}, which is not a text block")
         # unknown delta types: tolerated and ignored
 
-    def _on_block_stop(self, index: int) -> None:
+    def _on_block_stop(self, index: object) -> None:
         self._check_open_message("content_block_stop")
+        if type(index) is not int:
+            raise self._not_an_index("content_block_stop index", index)
         block = self._open.pop(index, None)
         if block is None:
             state = "already stopped" if index in self._stopped_blocks else "never started"
@@ -303,8 +310,8 @@ class AnthropicMessagesInterface(StreamingInterface):
             value = usage.get(field)
             if value is None:
                 continue
-            if type(value) is not int or value < 0:
-                raise self._malformed(f"usage.{field} {value!r} is not a non-negative integer")
+            if type(value) is not int or not 0 <= value < USAGE_COUNT_LIMIT:
+                raise self._malformed(f"usage.{field} {value!r} is not a non-negative integer below 2**63")
             counters[field] = value
         input_tokens, cache_read, cache_write, output = (counters[f] for f in _USAGE_FIELDS)
         inputs = [n for n in (input_tokens, cache_read, cache_write) if n is not None]

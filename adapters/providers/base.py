@@ -205,6 +205,17 @@ class StreamingInterface:
                 provider=self.provider,
             ) from None
 
+    def _not_an_index(self, where: str, value: object) -> MalformedStreamError:
+        """``where`` (an event and its field) holds ``value`` where the format has an integer index.
+
+        Indices key the blocks, items and calls of a stream: ``"1"`` beside ``1`` would be two
+        keys for one thing (and ``True`` or ``1.0`` the same key as ``1``), so only an int is one.
+        """
+        return MalformedStreamError(
+            f"{self.provider} {self.api} stream: {where} {value!r:.40} is not an integer index",
+            provider=self.provider,
+        )
+
     def _next_id(self) -> str:
         self._seq += 1
         return f"{self._id_prefix}{self._seq}"
@@ -344,12 +355,18 @@ class StreamingInterface:
         try:
             return self._build_result()
         except ValidationError as exc:  # a stream field of the wrong type (say, a list as "model")
-            problem = exc.errors()[0]
-            where = ".".join(str(part) for part in problem["loc"])
-            raise MalformedStreamError(
-                f"{self.provider} {self.api} stream: {where} {problem['input']!r:.60} is invalid ({problem['msg']})",
-                provider=self.provider,
-            ) from None
+            raise self._invalid(exc) from None
+
+    def _invalid(self, exc: ValidationError) -> MalformedStreamError:
+        """A value from the stream that its model refuses, named: ``usage.prompt_tokens 2**64 ...``."""
+        problem = exc.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        if exc.title != LLMResult.__name__:  # a part built while streaming: say which
+            where = f"{exc.title.lower()}.{where}"
+        return MalformedStreamError(
+            f"{self.provider} {self.api} stream: {where} {problem['input']!r:.60} is invalid ({problem['msg']})",
+            provider=self.provider,
+        )
 
     def _build_result(self) -> LLMResult:
         tool_calls = [

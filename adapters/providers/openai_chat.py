@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 from ..error_mapping import map_openai_error
 from ..errors import LLMEmptyResponseError, LLMIncompleteStreamError, MalformedStreamError
 from ..events import Usage
@@ -86,6 +88,8 @@ class OpenAIChatInterface(StreamingInterface):
             if event == "error" or chunk.get("error"):
                 raise map_openai_error(None, chunk, provider=self.provider)
             self._on_chunk(chunk)
+        except ValidationError as exc:  # a value the canonical model refuses (a usage count of 2**64)
+            raise self._invalid(exc) from None
         except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
             raise MalformedStreamError(
                 f"{self.provider} chat stream: unexpected chunk shape ({type(exc).__name__}: {exc}): {data[:80]!r}",
@@ -96,6 +100,8 @@ class OpenAIChatInterface(StreamingInterface):
         if self.response_id is None:
             self._identify(chunk)
         choices = chunk.get("choices")
+        if choices and (len(choices) > 1 or type(choices[0].get("index", 0)) is not int):
+            self._check_choice_indices(choices)
         if choices and not choices[0].get("index"):  # choice 0 only (absent index: 0)
             choice = choices[0]
             delta = choice.get("delta")
@@ -113,6 +119,12 @@ class OpenAIChatInterface(StreamingInterface):
             usage = chunk["x_groq"].get("usage")
         if usage:
             self.usage = chat_usage(usage)
+
+    def _check_choice_indices(self, choices: list[dict[str, Any]]) -> None:
+        for position, choice in enumerate(choices):
+            index = choice.get("index")
+            if index is not None and type(index) is not int:
+                raise self._not_an_index(f"choices[{position}].index", index)
 
     def _identify(self, chunk: dict[str, Any]) -> None:
         self.response_id = optional_str(chunk.get("id"), "id")
@@ -148,10 +160,13 @@ class OpenAIChatInterface(StreamingInterface):
             self._refusal_delta(refusal)
         tool_calls = delta.get("tool_calls")
         if tool_calls:
-            for call in tool_calls:
+            for position, call in enumerate(tool_calls):
                 function = call.get("function") or {}
+                index = call.get("index")
+                if index is not None and type(index) is not int:
+                    raise self._not_an_index(f"tool_calls[{position}].index", index)
                 self._tool_delta(
-                    self._tool_index(call.get("index"), call.get("id")),
+                    self._tool_index(index, call.get("id")),
                     call.get("id"),
                     function.get("name"),
                     function.get("arguments") or "",

@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import ValidationError
+
 from ..error_mapping import map_openai_error
 from ..errors import LLMIncompleteStreamError, MalformedStreamError
 from ..events import Usage
@@ -31,6 +33,7 @@ from .base import StreamingInterface
 from .openai_chat import optional_str
 
 INCOMPLETE_REASONS = {"max_output_tokens": "max_tokens", "content_filter": "content_filter"}
+INDEX_FIELDS = ("output_index", "content_index", "summary_index")
 
 
 def responses_usage(raw: dict[str, Any]) -> Usage:
@@ -67,16 +70,28 @@ class OpenAIResponsesInterface(StreamingInterface):
         try:
             kind: str = event.get("type") or name or ""
             if kind == "response.output_text.delta":  # by far the most frequent: no table lookup
+                if type(event.get("output_index", 0)) is not int or type(event.get("content_index", 0)) is not int:
+                    self._check_indices(kind, event)
                 self._text_delta(event["delta"])
                 return
             handler = _HANDLERS.get(kind)
             if handler is not None:
+                self._check_indices(kind, event)
                 handler(self, event)
+        except ValidationError as exc:  # a value the canonical model refuses (a usage count of 2**64)
+            raise self._invalid(exc) from None
         except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
             raise MalformedStreamError(
                 f"{self.provider} responses stream: unexpected event shape ({type(exc).__name__}: {exc}): {data[:80]!r}",
                 provider=self.provider,
             ) from None
+
+    def _check_indices(self, kind: str, event: dict[str, Any]) -> None:
+        """Every index an event carries is an int (or absent); events that are ignored go unread."""
+        for field in INDEX_FIELDS:
+            value = event.get(field)
+            if value is not None and type(value) is not int:
+                raise self._not_an_index(f"{kind} {field}", value)
 
     def _on_eof(self) -> None:
         if not self._ended:
