@@ -9,14 +9,17 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from streamproof.adapters.billing import BillingContext, billing_context_from_headers
 from streamproof.adapters.events import Usage
-from streamproof.adapters.traces import ProviderTrace, TraceContext, TraceLLMConfig, TraceWriter
+from streamproof.adapters.traces import ProviderTrace, TraceContext, TraceLLMConfig, TraceWriter, WriterStats
+from streamproof.adapters.traces.sinks.base import json_text
 from streamproof.adapters.traces.sinks.memory import MemorySink
 from streamproof.adapters.traces.sinks.sqlite import SQLiteSink, UsageRollupRow, read_recent
 
@@ -100,6 +103,43 @@ async def write_all(sink: Any, traces: Sequence[ProviderTrace]) -> TraceWriter:
     return writer
 
 
+# request JSON the SDK sends without complaint, but that orjson's defaults cannot write
+ODD_REQUEST = {
+    "model": "gpt-4o-mini",
+    "logit_bias": {50256: -100, 198: 5},  # integer keys
+    "seed": 2**64,  # beyond 64 bits
+    "messages": [{"role": "user", "content": "caf\udce9"}],  # a lone surrogate (surrogateescape)
+}
+
+
+def odd_trace(number: int = 0) -> ProviderTrace:
+    return success_trace(None, number=number).model_copy(
+        update={"request_json": ODD_REQUEST, "response_json": {"scores": {1: 0.5}}}
+    )
+
+
+def test_json_text_writes_what_orjson_refuses() -> None:
+    loop: list[object] = [1]
+    loop.append(loop)
+    deep: dict[str, object] = {}
+    inner = deep
+    for _ in range(300):
+        inner["x"] = inner = {}
+    assert orjson.loads(json_text({"logit_bias": {50256: -100}})) == {"logit_bias": {"50256": -100}}
+    assert orjson.loads(json_text(ODD_REQUEST)) == {
+        "model": "gpt-4o-mini",
+        "logit_bias": {"50256": -100, "198": 5},
+        "seed": "18446744073709551616",
+        "messages": [{"role": "user", "content": "caf?"}],
+    }
+    assert orjson.loads(json_text({(1, 2): loop, "when": STARTED})) == {
+        "(1, 2)": [1, "<cycle>"],
+        "when": str(STARTED),
+    }
+    assert "<nested too deep>" in json_text(deep)
+    assert json_text({"d": Decimal("1.5")}) == '{"d":"1.5"}'
+
+
 # -- SQLite ---------------------------------------------------------------------------------------
 
 
@@ -117,6 +157,18 @@ async def test_sqlite_row_carries_billing_from_headers(tmp_path: Path) -> None:
     assert row["cache_write_tokens"] is None  # not reported stays NULL, not 0
     assert row["latency_ms"] == 842.5 and row["ttft_ms"] == 121.0
     assert row["agent_id"] == "agent-7" and row["call_type"] == "agent_step"
+
+
+async def test_sqlite_stores_request_json_with_integer_keys_and_huge_ints(tmp_path: Path) -> None:
+    # lesson: one such trace made its whole batch fail (orjson: "Dict key must be str")
+    sink = SQLiteSink(tmp_path / "traces.db")
+    writer = await write_all(sink, [odd_trace(n) for n in range(3)] + [success_trace(None, number=9)])
+    assert writer.stats == WriterStats(emitted=4, written=4)
+    stored = sink.recent(10)
+    assert len(stored) == 4
+    assert stored[1].request_json["logit_bias"] == {"50256": -100, "198": 5}  # as the SDK sent them
+    assert stored[1].request_json["seed"] == "18446744073709551616"
+    assert stored[1].response_json == {"scores": {"1": 0.5}}
 
 
 async def test_sqlite_recent_round_trips_traces_newest_first(tmp_path: Path) -> None:
@@ -365,6 +417,21 @@ async def test_clickhouse_thousand_traces_and_rollup_in_engine(clickhouse_client
         for k in range(3)
     ]
     assert [tuple(row) for row in rows] == expected
+
+
+async def test_clickhouse_stores_request_json_with_integer_keys_and_huge_ints(clickhouse_client: Any) -> None:
+    from streamproof.adapters.traces.sinks.clickhouse import ClickHouseSink
+
+    table = "streamproof_test.llm_traces_odd_json"
+    sink = ClickHouseSink(clickhouse_client, table=table)
+    writer = await write_all(sink, [odd_trace(n) for n in range(3)] + [success_trace(None, number=9)])
+    assert writer.stats == WriterStats(emitted=4, written=4)
+    rows = clickhouse_client.query(
+        f"SELECT JSONExtractInt(request_json, 'logit_bias', '50256'), JSONExtractString(request_json, 'seed'),"
+        f" JSONExtractFloat(response_json, 'scores', '1') FROM {table} WHERE step_id = 'step-1'"
+    ).result_rows
+    assert [tuple(row) for row in rows] == [(-100, "18446744073709551616", 0.5)]
+    assert clickhouse_client.query(f"SELECT count() FROM {table}").result_rows[0][0] == 4
 
 
 def test_clickhouse_table_name_must_be_an_identifier() -> None:

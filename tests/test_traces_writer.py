@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 
 import pytest
@@ -32,10 +33,12 @@ def only_this_task_left() -> bool:
 class RaisingSink:
     def __init__(self) -> None:
         self.calls = 0
+        self.batches: list[tuple[str, ...]] = []  # the run ids of each call
         self.closed = False
 
     async def write_batch(self, traces: Sequence[ProviderTrace]) -> None:
         self.calls += 1
+        self.batches.append(tuple(t.run_id or "" for t in traces))
         raise OSError("disk full")
 
     async def aclose(self) -> None:
@@ -54,6 +57,23 @@ class HangingSink:
 
     async def aclose(self) -> None:
         await asyncio.Event().wait()
+
+
+class RefusingSink(MemorySink):
+    """Stores a batch whole or not at all, as a database transaction does; refuses any batch that
+    holds one of the ``refused`` runs' traces."""
+
+    def __init__(self, refused: set[str]) -> None:
+        super().__init__()
+        self.refused = refused
+        self.calls = 0
+
+    async def write_batch(self, traces: Sequence[ProviderTrace]) -> None:
+        self.calls += 1
+        bad = [t.run_id for t in traces if t.run_id in self.refused]
+        if bad:
+            raise ValueError(f"cannot store the trace of {bad[0]}")
+        await super().write_batch(traces)
 
 
 class FailsFirstBatchSink(MemorySink):
@@ -113,7 +133,11 @@ async def test_a_raising_sink_is_counted_and_never_felt_by_the_caller() -> None:
     stats = writer.stats
     assert stats.emitted == 1000 and stats.written == 0
     assert stats.failed == 1000 and stats.lost == 1000
-    assert sink.calls >= 30 and sink.calls % 3 == 0  # every batch tried 1 + retries times
+    tries = Counter(sink.batches)
+    whole = [batch for batch, count in tries.items() if count == 3]  # each tried 1 + retries times
+    assert sorted(run for batch in whole for run in batch) == sorted(f"run-{n}" for n in range(1000))
+    assert all(count == 1 for batch, count in tries.items() if batch not in whole)  # its parts: once
+    assert {batch[0] for batch in tries if len(batch) == 1} == {f"run-{n}" for n in range(1000)}  # all alone
     assert sink.closed
     assert only_this_task_left()
 
@@ -130,7 +154,7 @@ async def test_a_sink_that_recovers_on_retry_loses_nothing() -> None:
 
 
 async def test_one_failed_batch_does_not_stop_the_next() -> None:
-    sink = FailsFirstBatchSink()
+    sink = RefusingSink({f"run-{n}" for n in range(10)})
     writer = TraceWriter(sink, batch_size=10, retries=0)
     for number in range(10):
         writer.emit(make_trace(number))
@@ -140,6 +164,23 @@ async def test_one_failed_batch_does_not_stop_the_next() -> None:
     await writer.aclose()
     assert writer.stats == WriterStats(emitted=30, written=20, failed=10)
     assert len(sink.traces) == 20
+
+
+async def test_a_trace_the_sink_refuses_costs_only_itself_not_its_batch() -> None:
+    # A failed batch is retried in halves until each refused trace stands alone: 10 bad traces
+    # among 1,000 cost those 10 (before, each cost its whole batch of up to 256).
+    poisoned = {f"run-{n}" for n in range(5, 1000, 100)}
+    sink = RefusingSink(poisoned)
+    writer = TraceWriter(sink, batch_size=256, retries=1, retry_backoff_s=0.001)
+    for number in range(1000):
+        writer.emit(make_trace(number))
+    await writer.aclose()
+    assert writer.stats == WriterStats(emitted=1000, written=990, failed=10)
+    assert sorted(t.run_id or "" for t in sink.traces) == sorted(
+        f"run-{n}" for n in range(1000) if f"run-{n}" not in poisoned
+    )
+    assert sink.calls < 300  # halving, not one call per trace of a failed batch
+    assert only_this_task_left()
 
 
 async def test_a_hanging_sink_blocks_neither_emit_nor_close_beyond_the_bound() -> None:

@@ -6,15 +6,19 @@ counted in ``stats`` (a ``WriterStats`` snapshot):
 
 - ``emitted``    accepted into the queue;
 - ``written``    stored by the sink;
-- ``failed``     in a batch whose ``write_batch`` raised on every try (``retries`` more tries, after
-                 ``retry_backoff_s``, 2 × ``retry_backoff_s``, ...: a sink that recovers loses nothing);
+- ``failed``     not stored because ``write_batch`` raised on every try (``retries`` more tries, after
+                 ``retry_backoff_s``, 2 × ``retry_backoff_s``, ...: a sink that recovers loses nothing),
+                 and then again for the trace on its own: a batch that fails every try is split in
+                 halves, each written once, until the traces the sink refuses stand alone, so one bad
+                 trace (a value its database rejects) costs only itself, never its batch;
 - ``timed_out``  in a batch whose ``write_batch`` took longer than ``sink_timeout_s`` (then cancelled);
 - ``dropped``    never stored for another reason: queue full (``max_queue``), emitted after close began
                  or with no event loop to write on, or still queued when ``close_timeout_s`` ran out.
 
-A sink that hangs costs at most ``sink_timeout_s`` per batch (one that raises: ``retries`` + 1 tries),
-on the writer task only; the caller never feels it. ``aclose()`` stops accepting, drains everything
-already queued (bounded by ``close_timeout_s``), then closes the sink (bounded by ``sink_timeout_s``);
+A sink that hangs costs at most ``sink_timeout_s`` per batch (one that raises: ``retries`` + 1 tries,
+then at most 2n − 2 calls for the halves of a batch of n), on the writer task only; the caller never
+feels it. ``aclose()`` stops accepting, drains everything already queued (bounded by
+``close_timeout_s``), then closes the sink (bounded by ``sink_timeout_s``);
 afterwards no task of the writer is left running. (A sink call that swallows its cancellation is
 abandoned after a short grace period; only it can outlive ``aclose()``.)
 
@@ -265,25 +269,57 @@ class TraceWriter:
                 return
 
     async def _write(self, batch: Sequence[ProviderTrace]) -> None:
-        outcome = "failed"
+        counted = 0  # traces of this batch already counted, so a cancellation drops only the rest
         try:
+            outcome: _Outcome = "failed"
             for attempt in range(self._retries + 1):
                 if attempt:
                     await asyncio.sleep(self._retry_backoff_s * attempt)
                 outcome = await self._attempt(batch)
                 if outcome != "failed":
                     break
+            if outcome != "failed" or len(batch) == 1:
+                self._count(outcome, batch)
+                return
+            # Refused on every try: most likely for one trace the sink cannot store. Halve the
+            # batch until each refused trace stands alone; the others are written in as few calls
+            # as that takes. One try per part: the whole batch's retries covered a passing hiccup.
+            refused: list[str] = []
+            parts = [batch[len(batch) // 2 :], batch[: len(batch) // 2]]
+            while parts:
+                part = parts.pop()
+                outcome = await self._attempt(part, quiet=True)
+                if outcome == "failed" and len(part) > 1:
+                    parts += [part[len(part) // 2 :], part[: len(part) // 2]]
+                    continue
+                self._count(outcome, part)
+                counted += len(part)
+                if outcome == "failed":
+                    refused.append(part[0].id)
+            if refused:
+                logger.warning(
+                    "trace sink refused %d trace(s) of a failed batch of %d even on their own: %s",
+                    len(refused),
+                    len(batch),
+                    ", ".join(refused[:5]) + (", ..." if len(refused) > 5 else ""),
+                )
         except asyncio.CancelledError:  # close ran out of time, or the loop is shutting down
-            self._drop(len(batch), "the writer was cancelled (close timeout or loop shutdown) mid-batch")
+            self._drop(
+                len(batch) - counted, "the writer was cancelled (close timeout or loop shutdown) mid-batch"
+            )
             raise
-        if outcome == "written":
-            self._written += len(batch)
-        elif outcome == "timed_out":
-            self._timed_out += len(batch)
-        else:
-            self._failed += len(batch)
 
-    async def _attempt(self, batch: Sequence[ProviderTrace]) -> _Outcome:
+    def _count(self, outcome: _Outcome, traces: Sequence[ProviderTrace]) -> None:
+        if outcome == "written":
+            self._written += len(traces)
+        elif outcome == "timed_out":
+            self._timed_out += len(traces)
+        else:
+            self._failed += len(traces)
+
+    async def _attempt(self, batch: Sequence[ProviderTrace], *, quiet: bool = False) -> _Outcome:
+        """One ``write_batch`` call, bounded; ``quiet`` logs its failure at debug level only (a part
+        of a split batch: the split ends with one warning)."""
         try:
             call = asyncio.ensure_future(self.sink.write_batch(batch))
         except Exception:  # a sink whose write_batch is not awaitable, or raises before awaiting
@@ -301,7 +337,8 @@ class TraceWriter:
             )
             return "timed_out"
         if call.cancelled() or call.exception() is not None:
-            logger.warning("trace sink failed on %d trace(s): %r", len(batch), _outcome(call))
+            log = logger.debug if quiet else logger.warning
+            log("trace sink failed on %d trace(s): %r", len(batch), _outcome(call))
             return "failed"
         return "written"
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ..model import ProviderTrace
+from .base import json_text
 
 if TYPE_CHECKING:  # only the client's command/insert are used; clickhouse-connect is an optional extra
     from clickhouse_connect.driver.client import Client
@@ -103,8 +104,8 @@ def trace_row(trace: ProviderTrace) -> list[Any]:
         "is_error": trace.status == "error",
         "error_type": trace.error_type,
         "error_message": trace.error_message,
-        "request_json": orjson.dumps(trace.request_json).decode(),
-        "response_json": None if trace.response_json is None else orjson.dumps(trace.response_json).decode(),
+        "request_json": json_text(trace.request_json),
+        "response_json": None if trace.response_json is None else json_text(trace.response_json),
         "llm_config": orjson.dumps(trace.llm_config.model_dump(mode="json")).decode(),
         **trace.usage.model_dump(),
         "latency_ms": trace.latency_ms,

@@ -27,6 +27,7 @@ import orjson
 from ...billing import BillingContext
 from ...events import Usage
 from ..model import ProviderTrace, TraceLLMConfig
+from .base import json_text
 
 USAGE_COLUMNS = tuple(Usage.model_fields)  # the token counters, then step_count
 BILLING_COLUMNS = ("plan_type", "cost_source", "customer_id")
@@ -121,10 +122,8 @@ def trace_row(trace: ProviderTrace) -> tuple[Any, ...]:
     values["created_at"] = trace.created_at.isoformat(timespec="microseconds")
     values["agent_tags"] = orjson.dumps(list(trace.agent_tags)).decode()
     values["llm_config"] = orjson.dumps(trace.llm_config.model_dump(mode="json")).decode()
-    values["request_json"] = orjson.dumps(trace.request_json).decode()
-    values["response_json"] = (
-        None if trace.response_json is None else orjson.dumps(trace.response_json).decode()
-    )
+    values["request_json"] = json_text(trace.request_json)
+    values["response_json"] = None if trace.response_json is None else json_text(trace.response_json)
     values.update(billing.model_dump())
     values.update(trace.usage.model_dump())
     return tuple(values[name] for name in COLUMNS)
