@@ -100,9 +100,10 @@ class OpenAIChatInterface(StreamingInterface):
         if self.response_id is None:
             self._identify(chunk)
         choices = chunk.get("choices")
-        if choices and (len(choices) > 1 or type(choices[0].get("index", 0)) is not int):
-            self._check_choice_indices(choices)
-        if choices and not choices[0].get("index"):  # choice 0 only (absent index: 0)
+        index = choices[0].get("index") if choices else None
+        if (type(index) is not int and index is not None) or (choices and len(choices) > 1):
+            self._check_choice_indices(choices or [])
+        if choices and not index:  # choice 0 only (absent index: 0)
             choice = choices[0]
             delta = choice.get("delta")
             if delta:

@@ -70,7 +70,10 @@ class OpenAIResponsesInterface(StreamingInterface):
         try:
             kind: str = event.get("type") or name or ""
             if kind == "response.output_text.delta":  # by far the most frequent: no table lookup
-                if type(event.get("output_index", 0)) is not int or type(event.get("content_index", 0)) is not int:
+                if (
+                    type(event.get("output_index", 0)) is not int
+                    or type(event.get("content_index", 0)) is not int
+                ):
                     self._check_indices(kind, event)
                 self._text_delta(event["delta"])
                 return
