@@ -183,6 +183,25 @@ async def test_a_trace_the_sink_refuses_costs_only_itself_not_its_batch() -> Non
     assert only_this_task_left()
 
 
+async def test_a_split_cut_short_by_close_counts_each_trace_once() -> None:
+    # The close timeout ends a batch's split half way: what was written or refused stays counted
+    # as such, only the rest is dropped.
+    class SlowRefusingSink(RefusingSink):
+        async def write_batch(self, traces: Sequence[ProviderTrace]) -> None:
+            await asyncio.sleep(0.02)
+            await super().write_batch(traces)
+
+    sink = SlowRefusingSink({f"run-{n}" for n in range(0, 64, 3)})
+    writer = TraceWriter(sink, batch_size=64, retries=0, close_timeout_s=0.6)
+    for number in range(64):
+        writer.emit(make_trace(number))
+    await writer.aclose()
+    stats = writer.stats
+    assert stats.emitted == 64 and stats.written + stats.failed + stats.dropped == 64
+    assert stats.written == len(sink.traces) > 0 and stats.failed > 0 and stats.dropped > 0
+    assert only_this_task_left()
+
+
 async def test_a_hanging_sink_blocks_neither_emit_nor_close_beyond_the_bound() -> None:
     sink = HangingSink()
     writer = TraceWriter(sink, batch_size=256, sink_timeout_s=0.05, close_timeout_s=0.5)
