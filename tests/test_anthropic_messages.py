@@ -501,6 +501,10 @@ def test_non_streamed_error_body_raises_the_mapped_error() -> None:
         AnthropicMessagesInterface.parse_response(json.dumps(error).encode())
     with pytest.raises(MalformedStreamError, match="lacks the field 'content'"):
         AnthropicMessagesInterface.parse_response({"type": "message"})
+    # each count fits in 63 bits, their sum (the prompt) does not: a project error, not pydantic's
+    usage = {"input_tokens": 2**62, "cache_read_input_tokens": 2**62}
+    with pytest.raises(MalformedStreamError, match=r"usage\.prompt_tokens 9223372036854775808 is invalid"):
+        AnthropicMessagesInterface.parse_response({"type": "message", "content": [], "usage": usage})
 
 
 RICH_BODY = body(

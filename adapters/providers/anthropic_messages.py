@@ -264,6 +264,8 @@ class AnthropicMessagesInterface(StreamingInterface):
             if reason is not None:
                 self._on_stop_reason(reason)
             self._on_usage(body.get("usage"))
+        except ValidationError as exc:
+            raise self._invalid(exc) from None
         except KeyError as exc:
             raise self._malformed(
                 f"{self._event_name(kind)} response lacks the field {exc.args[0]!r}"

@@ -228,6 +228,8 @@ class OpenAIChatInterface(StreamingInterface):
                     self._on_finish(choices[0]["finish_reason"])
             if body.get("usage"):
                 self.usage = chat_usage(body["usage"])
+        except ValidationError as exc:
+            raise self._invalid(exc) from None
         except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
             raise MalformedStreamError(
                 f"{self.provider} chat response: unexpected JSON shape ({type(exc).__name__}: {exc})",

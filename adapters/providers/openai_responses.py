@@ -219,6 +219,8 @@ class OpenAIResponsesInterface(StreamingInterface):
                 elif kind == "function_call":
                     self._take_whole_call(item, position)
             self._end(body)
+        except ValidationError as exc:
+            raise self._invalid(exc) from None
         except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
             raise MalformedStreamError(
                 f"{self.provider} responses response: unexpected JSON shape ({type(exc).__name__}: {exc})",
