@@ -221,7 +221,7 @@ async def test_sqlite_sink_stores_the_adapters_traces(tmp_path: Any) -> None:
     assert stored.latency_ms is not None and stored.latency_ms > 0
 
 
-POISONED = frozenset(range(37, 1000, 100))  # 10 streams whose trace no database can store
+POISONED = frozenset(range(37, 1000, 99))  # 10 streams (both providers) whose trace no database can store
 OVERFLOWING = frozenset(range(3, 1000, 50))  # odd: OpenAI streams reporting prompt_tokens 2**63
 
 
