@@ -342,7 +342,7 @@ class _ResponsesReader:
                 "completion_tokens": _int(usage.get("output_tokens")),
                 "total_tokens": _int(usage.get("total_tokens")),
                 "cached_input_tokens": _int((usage.get("input_tokens_details") or {}).get("cached_tokens")),
-                "cache_write_tokens": None,
+                "cache_write_tokens": _int((usage.get("input_tokens_details") or {}).get("cache_write_tokens")),
                 "reasoning_tokens": _int((usage.get("output_tokens_details") or {}).get("reasoning_tokens")),
             }
 
@@ -375,7 +375,8 @@ class _MessagesReader:
             "total_tokens": _sum(prompt, completion),
             "cached_input_tokens": read,
             "cache_write_tokens": write,
-            "reasoning_tokens": None,
+            # newer models only: the reasoning count; None (not 0) where it is not reported
+            "reasoning_tokens": _int((self.usage.get("output_tokens_details") or {}).get("thinking_tokens")),
         }
         return self.expected
 

@@ -166,7 +166,7 @@ def responses_final(out: dict[str, Any], response: dict[str, Any]) -> None:
             "completion_tokens": usage.get("output_tokens"),
             "total_tokens": usage.get("total_tokens"),
             "cached_input_tokens": (usage.get("input_tokens_details") or {}).get("cached_tokens"),
-            "cache_write_tokens": None,
+            "cache_write_tokens": (usage.get("input_tokens_details") or {}).get("cache_write_tokens"),
             "reasoning_tokens": (usage.get("output_tokens_details") or {}).get("reasoning_tokens"),
         }
     if response.get("status") == "incomplete":
@@ -220,6 +220,13 @@ ANTHROPIC_COUNTERS = (
 )
 
 
+def thinking_tokens(usage: dict[str, Any]) -> dict[str, int]:
+    """The reasoning count newer Anthropic models send, as a pseudo-counter (absent on older ones)."""
+    details = usage.get("output_tokens_details") or {}
+    found = details.get("thinking_tokens")
+    return {} if found is None else {"thinking_tokens": found}
+
+
 def anthropic_usage(counters: dict[str, int | None]) -> dict[str, int | None]:
     inputs = [counters.get(k) for k in ANTHROPIC_COUNTERS[:3] if counters.get(k) is not None]
     prompt = sum(v for v in inputs if v is not None) if inputs else None
@@ -231,6 +238,7 @@ def anthropic_usage(counters: dict[str, int | None]) -> dict[str, int | None]:
         total_tokens=None if prompt is None and output is None else (prompt or 0) + (output or 0),
         cached_input_tokens=counters.get("cache_read_input_tokens"),
         cache_write_tokens=counters.get("cache_creation_input_tokens"),
+        reasoning_tokens=counters.get("thinking_tokens"),
     )
     return usage
 
@@ -253,6 +261,7 @@ def read_messages_stream(body: str) -> dict[str, Any]:
                     if k in ANTHROPIC_COUNTERS and v is not None
                 }
             )
+            counters.update(thinking_tokens(event["message"].get("usage") or {}))
         elif kind == "content_block_start" and event["content_block"].get("type") == "tool_use":
             block = event["content_block"]
             calls[event["index"]] = {"name": block["name"], "json": "", "input": block.get("input") or {}}
@@ -272,6 +281,7 @@ def read_messages_stream(body: str) -> dict[str, Any]:
                     if k in ANTHROPIC_COUNTERS and v is not None
                 }
             )
+            counters.update(thinking_tokens(event.get("usage") or {}))
             out["provider_stop_reason"] = (event.get("delta") or {}).get("stop_reason")
     out["usage"] = anthropic_usage(counters)
     out["tool_calls"] = [
@@ -292,6 +302,7 @@ def read_messages_json(body: dict[str, Any]) -> dict[str, Any]:
     counters = {
         k: v for k, v in (body.get("usage") or {}).items() if k in ANTHROPIC_COUNTERS and v is not None
     }
+    counters.update(thinking_tokens(body.get("usage") or {}))
     out["usage"] = anthropic_usage(counters)
     out["provider_stop_reason"] = body.get("stop_reason")
     return out

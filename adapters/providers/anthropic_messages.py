@@ -15,7 +15,8 @@ Also serves Anthropic-compatible endpoints (MiniMax). What real streams do, and 
   replace; when no piece arrives the input really is what the start said (``{}``), and that is
   sent as the call's last delta, so the deltas always add up to the arguments in the result.
 - Usage is cumulative and split across ``message_start`` and ``message_delta``: a reported
-  counter overwrites the one before, never adds to it.
+  counter overwrites the one before, never adds to it. Newer models report the reasoning count as
+  ``usage.output_tokens_details.thinking_tokens``; older ones do not (then it stays None, not 0).
 - ``event: error`` (``overloaded_error`` and the like) raises the mapped ``LLMError``; a stream
   without ``message_stop`` raises ``LLMIncompleteStreamError``; a delta for a block that is not
   open, or content before ``message_start`` / after ``message_stop``, raises
@@ -73,6 +74,7 @@ class AnthropicMessagesInterface(StreamingInterface):
         self._stopped_blocks: set[int] = set()
         self._tool_blocks: dict[int, _ToolBlock] = {}
         self._counters: dict[str, int | None] = dict.fromkeys(_USAGE_FIELDS)
+        self._thinking_tokens: int | None = None  # usage.output_tokens_details.thinking_tokens
         self._started = False  # message_start seen
         self._message_stopped = False
 
@@ -315,6 +317,14 @@ class AnthropicMessagesInterface(StreamingInterface):
             if type(value) is not int or not 0 <= value < USAGE_COUNT_LIMIT:
                 raise self._malformed(f"usage.{field} {value!r} is not a non-negative integer below 2**63")
             counters[field] = value
+        details = usage.get("output_tokens_details")
+        if isinstance(details, dict) and details.get("thinking_tokens") is not None:
+            thinking = details["thinking_tokens"]
+            if type(thinking) is not int or thinking < 0:
+                raise self._malformed(
+                    f"usage.output_tokens_details.thinking_tokens {thinking!r} is not a non-negative integer"
+                )
+            self._thinking_tokens = thinking
         input_tokens, cache_read, cache_write, output = (counters[f] for f in _USAGE_FIELDS)
         inputs = [n for n in (input_tokens, cache_read, cache_write) if n is not None]
         prompt = sum(inputs) if inputs else None
@@ -324,6 +334,7 @@ class AnthropicMessagesInterface(StreamingInterface):
             total_tokens=None if prompt is None and output is None else (prompt or 0) + (output or 0),
             cached_input_tokens=cache_read,
             cache_write_tokens=cache_write,
+            reasoning_tokens=self._thinking_tokens,
         )
 
     def _string(self, value: object, field: str, index: object) -> str:

@@ -37,7 +37,8 @@ INDEX_FIELDS = ("output_index", "content_index", "summary_index")
 
 
 def responses_usage(raw: dict[str, Any]) -> Usage:
-    """A Responses ``usage`` object: input tokens include cached ones."""
+    """A Responses ``usage`` object: input tokens include cached ones. Newer recordings also report
+    ``input_tokens_details.cache_write_tokens`` (input written to the prompt cache)."""
     input_details = raw.get("input_tokens_details") or {}
     output_details = raw.get("output_tokens_details") or {}
     return Usage(
@@ -45,6 +46,7 @@ def responses_usage(raw: dict[str, Any]) -> Usage:
         completion_tokens=raw.get("output_tokens"),
         total_tokens=raw.get("total_tokens"),
         cached_input_tokens=input_details.get("cached_tokens"),
+        cache_write_tokens=input_details.get("cache_write_tokens"),
         reasoning_tokens=output_details.get("reasoning_tokens"),
     )
 

@@ -330,7 +330,7 @@ class SDKAdapter:
             "completion_tokens": usage.get("output_tokens"),
             "total_tokens": usage.get("total_tokens"),
             "cached_input_tokens": (usage.get("input_tokens_details") or {}).get("cached_tokens"),
-            "cache_write_tokens": None,
+            "cache_write_tokens": (usage.get("input_tokens_details") or {}).get("cache_write_tokens"),
             "reasoning_tokens": (usage.get("output_tokens_details") or {}).get("reasoning_tokens"),
         }
         word = (response.get("incomplete_details") or {}).get("reason") or response.get("status")
@@ -396,6 +396,9 @@ class SDKAdapter:
         """Anthropic's counters are cumulative: the latest value replaces the earlier one."""
         raw = outcome.anthropic_usage
         raw.update({k: v for k, v in usage.items() if isinstance(v, int)})
+        thinking = (usage.get("output_tokens_details") or {}).get("thinking_tokens")
+        if isinstance(thinking, int):
+            raw["thinking_tokens"] = thinking
         read, write = raw.get("cache_read_input_tokens"), raw.get("cache_creation_input_tokens")
         prompt = _sum(raw.get("input_tokens"), read, write)
         outcome.usage = {
@@ -404,7 +407,7 @@ class SDKAdapter:
             "total_tokens": _sum(prompt, raw.get("output_tokens")),
             "cached_input_tokens": read,
             "cache_write_tokens": write,
-            "reasoning_tokens": None,
+            "reasoning_tokens": raw.get("thinking_tokens"),
         }
 
 
