@@ -337,12 +337,13 @@ class _ResponsesReader:
             self.expected.stop_reason = "refusal"
         usage = response.get("usage") or {}
         if usage:
+            input_details = usage.get("input_tokens_details") or {}
             self.expected.usage = {
                 "prompt_tokens": _int(usage.get("input_tokens")),
                 "completion_tokens": _int(usage.get("output_tokens")),
                 "total_tokens": _int(usage.get("total_tokens")),
-                "cached_input_tokens": _int((usage.get("input_tokens_details") or {}).get("cached_tokens")),
-                "cache_write_tokens": _int((usage.get("input_tokens_details") or {}).get("cache_write_tokens")),
+                "cached_input_tokens": _int(input_details.get("cached_tokens")),
+                "cache_write_tokens": _int(input_details.get("cache_write_tokens")),
                 "reasoning_tokens": _int((usage.get("output_tokens_details") or {}).get("reasoning_tokens")),
             }
 
