@@ -138,6 +138,14 @@ class Usage(BaseModel):
     """Token usage of one LLM call (or, summed, of a run). ``None`` = not reported.
 
     Each count is an int (not a bool, float or numeric string) below ``USAGE_COUNT_LIMIT``.
+
+    The counters are what the provider bills for the call. When a response reports per-iteration
+    usage (Anthropic ``usage.iterations`` on compaction and advisor streams: one entry per model
+    pass, ``compaction``, ``message``, ``advisor_message``), each token counter is the sum over ALL
+    iterations; the top-level counters count only the final ``message`` passes and leave out the
+    compaction and advisor work that is billed too (181 top-level vs 55,377 billed prompt tokens in
+    one real compaction stream). ``reasoning_tokens`` stays the top-level count: iterations do not
+    break it down.
     """
 
     model_config = ConfigDict(extra="forbid")

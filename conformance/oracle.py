@@ -364,12 +364,10 @@ class _MessagesReader:
         if not self.stopped:
             raise _StreamError("LLMIncompleteStreamError")
         self.expected.tool_calls = self.tools
-        read, write = (
-            _int(self.usage.get("cache_read_input_tokens")),
-            _int(self.usage.get("cache_creation_input_tokens")),
-        )
-        prompt = _sum(_int(self.usage.get("input_tokens")), read, write)
-        completion = _int(self.usage.get("output_tokens"))
+        counters = self.billed()
+        read, write = counters["cache_read_input_tokens"], counters["cache_creation_input_tokens"]
+        prompt = _sum(counters["input_tokens"], read, write)
+        completion = counters["output_tokens"]
         self.expected.usage = {
             "prompt_tokens": prompt,
             "completion_tokens": completion,
@@ -380,6 +378,19 @@ class _MessagesReader:
             "reasoning_tokens": _int((self.usage.get("output_tokens_details") or {}).get("thinking_tokens")),
         }
         return self.expected
+
+    def billed(self) -> dict[str, int | None]:
+        """The four counters; with ``usage.iterations``, each one's sum over every iteration (what is
+        billed: the top-level counters leave out compaction and advisor passes)."""
+        names = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "output_tokens")
+        counters = {name: _int(self.usage.get(name)) for name in names}
+        iterations = self.usage.get("iterations")
+        if isinstance(iterations, list):
+            for name in names:
+                summed = _sum(*(_int(i.get(name)) for i in iterations if isinstance(i, dict)))
+                if summed is not None:
+                    counters[name] = summed
+        return counters
 
     def event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")

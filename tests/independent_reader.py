@@ -227,6 +227,16 @@ def thinking_tokens(usage: dict[str, Any]) -> dict[str, int]:
     return {} if found is None else {"thinking_tokens": found}
 
 
+def iteration_totals(usage: dict[str, Any]) -> dict[str, int]:
+    """With per-iteration usage, what is billed: every counter added up over all iterations."""
+    totals: dict[str, int] = {}
+    for iteration in usage.get("iterations") or []:
+        for key in ANTHROPIC_COUNTERS:
+            if iteration.get(key) is not None:
+                totals[key] = totals.get(key, 0) + iteration[key]
+    return totals
+
+
 def anthropic_usage(counters: dict[str, int | None]) -> dict[str, int | None]:
     inputs = [counters.get(k) for k in ANTHROPIC_COUNTERS[:3] if counters.get(k) is not None]
     prompt = sum(v for v in inputs if v is not None) if inputs else None
@@ -262,6 +272,7 @@ def read_messages_stream(body: str) -> dict[str, Any]:
                 }
             )
             counters.update(thinking_tokens(event["message"].get("usage") or {}))
+            counters.update(iteration_totals(event["message"].get("usage") or {}))
         elif kind == "content_block_start" and event["content_block"].get("type") == "tool_use":
             block = event["content_block"]
             calls[event["index"]] = {"name": block["name"], "json": "", "input": block.get("input") or {}}
@@ -282,6 +293,7 @@ def read_messages_stream(body: str) -> dict[str, Any]:
                 }
             )
             counters.update(thinking_tokens(event.get("usage") or {}))
+            counters.update(iteration_totals(event.get("usage") or {}))
             out["provider_stop_reason"] = (event.get("delta") or {}).get("stop_reason")
     out["usage"] = anthropic_usage(counters)
     out["tool_calls"] = [
@@ -303,6 +315,7 @@ def read_messages_json(body: dict[str, Any]) -> dict[str, Any]:
         k: v for k, v in (body.get("usage") or {}).items() if k in ANTHROPIC_COUNTERS and v is not None
     }
     counters.update(thinking_tokens(body.get("usage") or {}))
+    counters.update(iteration_totals(body.get("usage") or {}))
     out["usage"] = anthropic_usage(counters)
     out["provider_stop_reason"] = body.get("stop_reason")
     return out

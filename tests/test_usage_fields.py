@@ -84,3 +84,49 @@ def test_a_thinking_count_that_is_not_a_count_is_malformed(thinking: object) -> 
     interface = interface_for_api("messages")(message_id="m")
     with pytest.raises(MalformedStreamError, match="thinking_tokens"):
         list(interface.iter_events([body]))
+
+
+def test_per_iteration_usage_counts_what_is_billed_every_iteration() -> None:
+    """A compaction stream: the top level counts only the final message pass (181 input tokens);
+    the compaction pass read 55,096 cached tokens too, and that is billed."""
+    iterations = [
+        {"type": "compaction", "input_tokens": 100, "output_tokens": 83, "cache_read_input_tokens": 55096,
+         "cache_creation_input_tokens": 0},
+        {"type": "message", "input_tokens": 181, "output_tokens": 8, "cache_read_input_tokens": 0,
+         "cache_creation_input_tokens": 0},
+        {"type": "advisor_message", "model": "claude-other", "input_tokens": 2543, "output_tokens": 18},
+    ]  # fmt: skip
+    body = messages_body(
+        {"input_tokens": 181, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0, "output_tokens": 1},
+        {"input_tokens": 181, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0,
+         "output_tokens": 8, "iterations": iterations},
+    )  # fmt: skip
+    for usage in three_readings("messages", body):
+        assert usage["prompt_tokens"] == 100 + 55096 + 181 + 2543
+        assert usage["cached_input_tokens"] == 55096
+        assert usage["completion_tokens"] == 83 + 8 + 18
+        assert usage["total_tokens"] == 100 + 55096 + 181 + 2543 + 83 + 8 + 18
+
+
+def test_without_iterations_the_top_level_counters_stand() -> None:
+    body = messages_body({"input_tokens": 40, "output_tokens": 1}, {"output_tokens": 9})
+    for usage in three_readings("messages", body):
+        assert (usage["prompt_tokens"], usage["completion_tokens"]) == (40, 9)
+
+
+@pytest.mark.parametrize(
+    ("iterations", "problem"),
+    [
+        ("many", "usage.iterations 'many' is not a list"),
+        ([{"input_tokens": -3}], "iterations\\[0\\].input_tokens"),
+    ],
+)
+def test_malformed_iterations_are_malformed(iterations: object, problem: str) -> None:
+    from streamproof.adapters.errors import MalformedStreamError
+
+    body = messages_body(
+        {"input_tokens": 40, "output_tokens": 1}, {"output_tokens": 9, "iterations": iterations}
+    )
+    interface = interface_for_api("messages")(message_id="m")
+    with pytest.raises(MalformedStreamError, match=problem):
+        list(interface.iter_events([body]))

@@ -17,6 +17,8 @@ Also serves Anthropic-compatible endpoints (MiniMax). What real streams do, and 
 - Usage is cumulative and split across ``message_start`` and ``message_delta``: a reported
   counter overwrites the one before, never adds to it. Newer models report the reasoning count as
   ``usage.output_tokens_details.thinking_tokens``; older ones do not (then it stays None, not 0).
+  Compaction and advisor streams add ``usage.iterations`` (one entry per model pass): then the
+  counters are the sums over the iterations, what is billed (``events.Usage``).
 - ``event: error`` (``overloaded_error`` and the like) raises the mapped ``LLMError``; a stream
   without ``message_stop`` raises ``LLMIncompleteStreamError``; a delta for a block that is not
   open, or content before ``message_start`` / after ``message_stop``, raises
@@ -317,6 +319,9 @@ class AnthropicMessagesInterface(StreamingInterface):
             if type(value) is not int or not 0 <= value < USAGE_COUNT_LIMIT:
                 raise self._malformed(f"usage.{field} {value!r} is not a non-negative integer below 2**63")
             counters[field] = value
+        iterations = usage.get("iterations")
+        if iterations is not None:
+            counters.update(self._iteration_sums(iterations))
         details = usage.get("output_tokens_details")
         if isinstance(details, dict) and details.get("thinking_tokens") is not None:
             thinking = details["thinking_tokens"]
@@ -336,6 +341,25 @@ class AnthropicMessagesInterface(StreamingInterface):
             cache_write_tokens=cache_write,
             reasoning_tokens=self._thinking_tokens,
         )
+
+    def _iteration_sums(self, iterations: object) -> dict[str, int | None]:
+        """Each counter summed over ``usage.iterations`` (every pass is billed, not only the last)."""
+        if not isinstance(iterations, list):
+            raise self._malformed(f"usage.iterations {iterations!r:.40} is not a list")
+        sums: dict[str, int | None] = dict.fromkeys(_USAGE_FIELDS)
+        for number, iteration in enumerate(iterations):
+            if not isinstance(iteration, dict):
+                raise self._malformed(f"usage.iterations[{number}] {iteration!r:.40} is not an object")
+            for field in _USAGE_FIELDS:
+                value = iteration.get(field)
+                if value is None:
+                    continue
+                if type(value) is not int or value < 0:
+                    raise self._malformed(
+                        f"usage.iterations[{number}].{field} {value!r} is not a non-negative integer"
+                    )
+                sums[field] = (sums[field] or 0) + value
+        return {field: value for field, value in sums.items() if value is not None}
 
     def _string(self, value: object, field: str, index: object) -> str:
         if value is None:

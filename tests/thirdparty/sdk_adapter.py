@@ -396,6 +396,16 @@ class SDKAdapter:
         """Anthropic's counters are cumulative: the latest value replaces the earlier one."""
         raw = outcome.anthropic_usage
         raw.update({k: v for k, v in usage.items() if isinstance(v, int)})
+        if isinstance(usage.get("iterations"), list):  # billed: every iteration, not only the last pass
+            for key in (
+                "input_tokens",
+                "cache_read_input_tokens",
+                "cache_creation_input_tokens",
+                "output_tokens",
+            ):
+                counts = [i[key] for i in usage["iterations"] if isinstance(i.get(key), int)]
+                if counts:
+                    raw[key] = sum(counts)
         thinking = (usage.get("output_tokens_details") or {}).get("thinking_tokens")
         if isinstance(thinking, int):
             raw["thinking_tokens"] = thinking
