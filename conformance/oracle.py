@@ -98,6 +98,9 @@ class Expected:
     stop_reason: str | None = None
     provider_stop_reason: str | None = None
     error: str | None = None  # error class name, when the call must fail
+    # another copy of a signature -> the signature it stands for (Responses: ``response.completed``
+    # re-encrypts each reasoning item, so its copy differs from the item's own done event)
+    equivalent_signatures: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """Field by field, in a fixed order; an error outcome compares only the error."""
@@ -272,7 +275,8 @@ class _ResponsesReader:
     def __init__(self) -> None:
         self.expected = Expected()
         self.tools: dict[str, dict[str, str]] = {}  # by item id, in order of appearance
-        self.signed: dict[int, str] = {}  # output index -> the reasoning item's encrypted_content
+        self.signed: dict[int, str] = {}  # output index -> encrypted_content of the item's done event
+        self.final_signed: dict[int, str] = {}  # output index -> encrypted_content in response.completed
         self.ended = False
 
     def read(self, events: list[tuple[str | None, str]]) -> Expected:
@@ -283,7 +287,13 @@ class _ResponsesReader:
         if not self.ended:
             raise _StreamError("LLMIncompleteStreamError")
         self.expected.tool_calls = list(self.tools.values())
-        self.expected.signatures = [self.signed[k] for k in sorted(self.signed)]
+        positions = sorted(set(self.signed) | set(self.final_signed))
+        self.expected.signatures = [self.signed.get(k) or self.final_signed[k] for k in positions]
+        self.expected.equivalent_signatures = {
+            self.final_signed[k]: self.signed[k]
+            for k in positions
+            if k in self.signed and k in self.final_signed and self.final_signed[k] != self.signed[k]
+        }
         if self.expected.tool_calls and self.expected.stop_reason == "end_turn":
             self.expected.stop_reason = "tool_calls"
         return self.expected
@@ -315,15 +325,21 @@ class _ResponsesReader:
             response = event.get("response") or {}
             raise _StreamError(error_class_for(None, (response.get("error") and response) or event))
 
-    def sign(self, item: dict[str, Any], position: int) -> None:
-        """A finished reasoning item's encrypted_content is its block's signature (the first one counts)."""
+    def sign(self, item: dict[str, Any], position: int, into: dict[int, str] | None = None) -> None:
+        """A finished reasoning item's encrypted_content signs its block (the first one counts).
+
+        The rule: the signature is the copy of the item's own ``response.output_item.done`` (what a
+        streaming consumer has when the item ends); ``response.completed`` lists the same reasoning
+        encrypted again (a new token each time, so the bytes differ on real streams): that copy is
+        the signature only for an item whose done never came, and elsewhere it is accepted as the
+        same signature (``equivalent_signatures``)."""
         if item.get("type") == "reasoning" and item.get("encrypted_content"):
-            self.signed.setdefault(position, item["encrypted_content"])
+            (self.signed if into is None else into).setdefault(position, item["encrypted_content"])
 
     def end(self, response: dict[str, Any]) -> None:
         self.ended = True
         for position, item in enumerate(response.get("output") or []):
-            self.sign(item, position)
+            self.sign(item, position, self.final_signed)
         status = response.get("status")
         reason = (response.get("incomplete_details") or {}).get("reason")
         refused = self.expected.stop_reason == "refusal"

@@ -8,7 +8,9 @@ Wire format: one JSON event per SSE event, typed by its ``type`` field; OpenAI r
   (``starting_after``) at sequence 1, without ``response.created``.
 - Text: ``response.output_text.delta``; refusals: ``response.refusal.delta``; reasoning: summary
   text deltas and ``response.reasoning_text.delta``, one reasoning block per output item, signed
-  with the item's ``encrypted_content`` once the item is done.
+  with the item's ``encrypted_content`` once the item is done. ``response.completed`` lists each
+  item encrypted again (a different token for the same reasoning): the done event's copy is the
+  signature; the final copy signs only an item whose done never came.
 - Client tool calls are ``function_call`` items only (not web_search, file_search, MCP or code
   interpreter items). The item's ``call_id`` is the tool call id; ``output_item.added`` gives id
   and name, argument deltas follow. Items whose ``done`` never comes are taken as they stand when

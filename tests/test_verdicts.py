@@ -1,0 +1,153 @@
+"""Verdicts only the adapter can earn: where the suite itself decided wrongly, on small synthetic cases.
+
+Each test builds a case from a few events (no cassette file), runs the battery on an adapter that
+is right (the reference stack, or an adapter that reads the recording another valid way) and, where
+it matters, on one that is wrong, and checks the verdict each gets.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from streamproof.adapters.events import LLMResult
+from streamproof.conformance.battery import Battery, Case, snapshot_data
+from streamproof.conformance.protocol import Capabilities, ConformanceCall
+from streamproof.conformance.reference import ReferenceAdapter
+from streamproof.harness.cassette import Headers, Interaction, RecordedRequest, RecordedResponse
+
+URIS = {
+    "chat": "https://api.openai.com/v1/chat/completions",
+    "responses": "https://api.openai.com/v1/responses",
+    "messages": "https://api.anthropic.com/v1/messages",
+}
+
+
+def sse(*events: dict[str, Any] | str, named: bool = True) -> bytes:
+    out = []
+    for event in events:
+        data = event if isinstance(event, str) else json.dumps(event)
+        head = f"event: {event['type']}\n" if named and isinstance(event, dict) and "type" in event else ""
+        out.append(f"{head}data: {data}\n\n")
+    return "".join(out).encode()
+
+
+def make_case(api: str, body: bytes, request: Mapping[str, Any] | None = None, status: int = 200) -> Case:
+    """A case of ``api`` whose recorded response is ``body`` (SSE)."""
+    prompt = [{"role": "user", "content": "Hi"}]
+    defaults: dict[str, dict[str, Any]] = {
+        "chat": {"messages": prompt, "stream_options": {"include_usage": True}},
+        "responses": {"input": prompt},
+        "messages": {"messages": prompt, "max_tokens": 64},
+    }
+    sent = {"model": "m-1", "stream": True, **defaults[api], **(request or {})}
+    interaction = Interaction(
+        0,
+        RecordedRequest(
+            "POST", URIS[api], Headers({"content-type": "application/json"}), json.dumps(sent).encode()
+        ),
+        RecordedResponse(status, "OK", Headers({"content-type": "text/event-stream"}), body),
+    )
+    root = Path("/synthetic")
+    provider = "anthropic" if api == "messages" else "openai"
+    return Case(root / provider / api / "case.yaml", root, interaction)
+
+
+class Rewrites:
+    """The reference stack with its events and result passed through ``change``: a library that reads
+    the same recording in another (valid or invalid) way."""
+
+    name = "rewrites"
+    capabilities = Capabilities()
+    known_gaps: Mapping[str, str] = {}
+
+    def __init__(self, change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        self.change = change
+        self.inner = ReferenceAdapter()
+
+    async def stream(self, call: ConformanceCall) -> AsyncGenerator[object, None]:
+        async for event in self.inner.stream(call):
+            yield self.change(event.model_dump(exclude={"message_id", "event_id"}))  # type: ignore[attr-defined]
+        result = call.result
+        assert isinstance(result, LLMResult)
+        plain: dict[str, Any] = {
+            "text": result.text,
+            "reasoning": result.reasoning_text,
+            "signatures": [b.signature for b in result.reasoning if b.signature],
+            "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in result.tool_calls],
+            "usage": result.usage.public_dict(),
+            "stop_reason": result.stop_reason,
+            "provider_stop_reason": result.provider_stop_reason,
+        }
+        call.set_result(self.change(plain))
+
+
+def replace_signature(old: str, new: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def change(data: dict[str, Any]) -> dict[str, Any]:
+        if data.get("signature") == old:
+            data = {**data, "signature": new}
+        if "signatures" in data:
+            data = {**data, "signatures": [new if s == old else s for s in data["signatures"]]}
+        return data
+
+    return change
+
+
+# -- the Responses reasoning signature ------------------------------------------------------------
+
+
+def signed_reasoning_body(done_copy: str, final_copy: str) -> bytes:
+    item = {"id": "rs_1", "type": "reasoning", "summary": [], "encrypted_content": done_copy}
+    final_item = {**item, "encrypted_content": final_copy}
+    message = {"id": "msg_1", "type": "message", "content": [{"type": "output_text", "text": "Hi"}]}
+    return sse(
+        {"type": "response.created", "response": {"id": "resp_1", "status": "in_progress", "model": "m-1"}},
+        {
+            "type": "response.output_item.added",
+            "output_index": 0,
+            "item": {**item, "encrypted_content": None},
+        },
+        {"type": "response.reasoning_summary_text.delta", "output_index": 0, "delta": "think"},
+        {"type": "response.output_item.done", "output_index": 0, "item": item},
+        {"type": "response.output_item.added", "output_index": 1, "item": {**message, "content": []}},
+        {"type": "response.output_text.delta", "output_index": 1, "delta": "Hi"},
+        {"type": "response.output_item.done", "output_index": 1, "item": message},
+        {
+            "type": "response.completed",
+            "response": {
+                "id": "resp_1",
+                "status": "completed",
+                "model": "m-1",
+                "output": [final_item, message],
+                "usage": {"input_tokens": 5, "output_tokens": 3, "total_tokens": 8},
+            },
+        },
+    )
+
+
+async def test_the_done_events_copy_is_the_responses_signature() -> None:
+    case = make_case("responses", signed_reasoning_body("gAAAA-done", "gAAAA-final"))
+    battery = Battery(ReferenceAdapter(), case)
+    assert battery.expected.signatures == ["gAAAA-done"]
+    verdict = await battery.run("outcome")
+    assert verdict.status == "pass", verdict.message
+
+
+async def test_the_completed_copy_of_a_signature_counts_as_the_same_signature() -> None:
+    """A library that signs with the final response's copy (the SDKs' ``get_final_response``) is right."""
+    case = make_case("responses", signed_reasoning_body("gAAAA-done", "gAAAA-final"))
+    battery = Battery(Rewrites(replace_signature("gAAAA-done", "gAAAA-final")), case)
+    outcome = await battery.run("outcome")
+    assert outcome.status == "pass", outcome.message
+    snapshot = await battery.run("snapshot")
+    signed = [e["signature"] for e in snapshot_data(case, snapshot)["events"] if e.get("signature")]
+    assert signed == ["gAAAA-done"]  # the snapshot shows the one signature, whichever copy was sent
+
+
+async def test_a_signature_that_is_neither_copy_fails() -> None:
+    case = make_case("responses", signed_reasoning_body("gAAAA-done", "gAAAA-final"))
+    verdict = await Battery(Rewrites(replace_signature("gAAAA-done", "gAAAA-other")), case).run("outcome")
+    assert verdict.status == "fail" and verdict.difference is not None
+    assert verdict.difference.path == "outcome.signatures[0]"
