@@ -37,8 +37,8 @@ from ..adapters import errors
 from ..adapters.billing import BillingContext
 from ..adapters.events import LLMResult, StreamEvent, Usage
 from ..harness.cassette import Interaction, api_for_path, load_cassette
-from ..harness.faults import apply_fault, parse_fault
-from ..harness.rechunk import at_events, at_random_offsets, byte_by_byte
+from ..harness.faults import apply_fault, parse_fault, strike_point
+from ..harness.rechunk import at_random_offsets, byte_by_byte
 from ..harness.served import ServedResponse, served_from_interaction
 from .oracle import USAGE_FIELDS, Expected, expected_for, expected_outcome
 from .protocol import CHECKS, ConformanceAdapter, ConformanceCall, TraceCollector
@@ -396,18 +396,9 @@ class InjectedFault:
     served: ServedResponse
 
 
-def _strike_point(events: Sequence[bytes], wanted: int = 3) -> int:
-    """How many events to keep before a stream fault: about ``wanted``, and the next event must carry
-    data a parser has to read (not a comment, not a ping), so that breaking it must be noticed."""
-    for index in range(min(wanted, max(len(events) - 2, 0)), len(events) - 1):
-        if b"data:" in events[index] and b'"ping"' not in events[index]:
-            return index
-    return 0
-
-
 def faults_for(case: Case, served: ServedResponse) -> list[InjectedFault]:
     """Each fault kind applied to ``served``; the oracle says which error class each must give."""
-    after = _strike_point(at_events(served.body))
+    after = strike_point(served.body)
     specs = [*STATUS_FAULT_SPECS, *(f"{spec}:after={after}" for spec in STREAM_FAULT_SPECS)]
     if case.api != "messages":  # the other shapes of a mid-stream error: Groq's, and Responses' error event
         specs.append(f"mid_stream_error:after={after},style={'groq' if case.api == 'chat' else 'error'}")

@@ -56,7 +56,6 @@ FAULT_KINDS = (*STATUS_FAULTS, *STREAM_FAULTS)
 _STYLES = {None: None, "groq": "chat", "error": "responses"}  # style -> the one API it belongs to
 _DEFAULT_AFTER = {"mid_stream_error": 3, "cut_events": 3, "cut_bytes": 100, "malformed_chunk": 3}
 _SEQUENCE = re.compile(rb'"sequence_number":\s*(\d+)')
-_RESPONSE_ID = re.compile(rb'"id":\s*"(resp_[^"]+)"')
 
 
 # mypy checks harness/ apart from adapters/, so the base class can read as Any there
@@ -254,11 +253,10 @@ def _event_fault(served: ServedResponse, fault: Fault, api: str) -> ServedRespon
                 f"fault {fault.spec}: style {fault.style} is for {_STYLES[fault.style]}, not {api}"
             )
         sequences = _SEQUENCE.findall(body[:offset])
-        response_id = _RESPONSE_ID.search(body)
         error = midstream_error_event(
             api,
             sequence_number=int(sequences[-1]) + 1 if sequences else kept,
-            response_id=response_id.group(1).decode() if response_id else "",
+            response_id=_response_id(body),
             style=fault.style,
         )
         return replace(served, chunks=_splice(served, offset, len(body), error), abort=False)
@@ -270,6 +268,41 @@ def _event_fault(served: ServedResponse, fault: Fault, api: str) -> ServedRespon
     payload = event[data_at:].rstrip(b"\r\n")
     broken = event[:data_at] + payload[: max(len(b"data: {"), len(payload) // 2)] + b"\n\n"
     return replace(served, chunks=_splice(served, offset, ends[kept], broken))
+
+
+def _response_id(body: bytes) -> str:
+    """The id of the Responses stream's own response object, whatever its shape (OpenAI ``resp_...``,
+    DeepSeek and OpenRouter ids are not): the first event that carries a ``response`` names it."""
+    for event in at_events(body):
+        for line in event.splitlines():
+            if not line.startswith(b"data:") or b'"response"' not in line:
+                continue
+            try:
+                data = orjson.loads(line[5:])
+            except orjson.JSONDecodeError:
+                continue  # not this event's business to be valid: the fault only borrows the id
+            response = data.get("response") if isinstance(data, dict) else None
+            if isinstance(response, dict) and isinstance(response.get("id"), str):
+                return str(response["id"])
+    return ""
+
+
+def carries_data(event: bytes) -> bool:
+    """Whether an SSE event has a data line (comments and blank keep-alives do not)."""
+    return event.startswith(b"data:") or b"\ndata:" in event
+
+
+def strike_point(body: bytes, wanted: int = 3) -> int:
+    """How many events a stream fault keeps: about ``wanted``, at least up to the first data event
+    (a cut before any data cannot be told from a failed connection), and the next event must carry
+    data a parser has to read (not a comment, not a ping), so that breaking it must be noticed."""
+    events = at_events(body)
+    first_data = next((n for n, event in enumerate(events) if carries_data(event)), 0)
+    start = max(min(wanted, max(len(events) - 2, 0)), first_data + 1)
+    for index in range(start, len(events) - 1):
+        if carries_data(events[index]) and b'"ping"' not in events[index]:
+            return index
+    return 0
 
 
 def _stall(served: ServedResponse, fault: Fault) -> ServedResponse:

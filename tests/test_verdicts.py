@@ -151,3 +151,48 @@ async def test_a_signature_that_is_neither_copy_fails() -> None:
     verdict = await Battery(Rewrites(replace_signature("gAAAA-done", "gAAAA-other")), case).run("outcome")
     assert verdict.status == "fail" and verdict.difference is not None
     assert verdict.difference.path == "outcome.signatures[0]"
+
+
+# -- fault injection -------------------------------------------------------------------------------
+
+
+def test_a_synthetic_response_failed_keeps_the_streams_own_response_id() -> None:
+    """DeepSeek's and OpenRouter's Responses ids are not ``resp_...``: the failed response keeps it."""
+    from streamproof.conformance.battery import faults_for
+    from streamproof.harness.served import served_from_interaction
+
+    response = {"id": "gen-1764-Zq8Yb", "status": "in_progress", "model": "m-1"}
+    body = sse(
+        {"type": "response.created", "sequence_number": 0, "response": response},
+        *(
+            {"type": "response.output_text.delta", "sequence_number": n, "output_index": 0, "delta": "x"}
+            for n in range(1, 6)
+        ),
+        {"type": "response.completed", "sequence_number": 6, "response": {**response, "status": "completed"}},
+    )
+    case = make_case("responses", body)
+    faults = {f.spec: f for f in faults_for(case, served_from_interaction(case.interaction))}
+    failed_spec = next(spec for spec in faults if spec.startswith("mid_stream_error") and "style" not in spec)
+    failed = [
+        json.loads(line[5:])
+        for line in faults[failed_spec].served.body.splitlines()
+        if line.startswith(b"data:") and b"response.failed" in line
+    ]
+    assert [event["response"]["id"] for event in failed] == ["gen-1764-Zq8Yb"]
+
+
+def test_a_cut_falls_after_the_first_data_event() -> None:
+    """OpenRouter opens with SSE comments; a cut among them would look like a failed connection."""
+    from streamproof.conformance.battery import faults_for
+    from streamproof.harness.served import served_from_interaction
+
+    def chunk(text: str, finish: str | None = None) -> dict[str, Any]:
+        return {"id": "gen-1", "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": finish}]}
+
+    comments = b": OPENROUTER PROCESSING\n\n" * 4
+    body = comments + sse(chunk("a"), chunk("b"), chunk("c", "stop"), "[DONE]")
+    case = make_case("chat", body)
+    for fault in faults_for(case, served_from_interaction(case.interaction)):
+        if fault.spec.startswith(("cut_events", "mid_stream_error", "malformed_chunk")):
+            kept = fault.served.body[len(comments) :]
+            assert kept.startswith(b'data: {"id": "gen-1"'), fault.spec
