@@ -95,13 +95,27 @@ class CaseTransport(httpx2.AsyncBaseTransport):
         )
 
 
+def legacy_error(exc: httpx2.TransportError, request: httpx.Request) -> httpx.TransportError:
+    """The ``httpx`` exception of the same name (``ReadTimeout``, ``RemoteProtocolError``, ...) for
+    an ``httpx`` client: it must never see the other library's classes; ``.request`` is set."""
+    found = getattr(httpx, type(exc).__name__, None)
+    legacy = (
+        found if isinstance(found, type) and issubclass(found, httpx.TransportError) else httpx.TransportError
+    )
+    return legacy(str(exc), request=request)
+
+
 class _LegacyStream(httpx.AsyncByteStream):
-    def __init__(self, stream: httpx2.AsyncByteStream) -> None:
+    def __init__(self, stream: httpx2.AsyncByteStream, request: httpx.Request) -> None:
         self._stream = stream
+        self._request = request
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._stream:
-            yield chunk
+        try:
+            async for chunk in self._stream:
+                yield chunk
+        except httpx2.TransportError as exc:
+            raise legacy_error(exc, self._request) from exc
 
 
 @contextlib.contextmanager
@@ -118,11 +132,14 @@ def intercept_pools(transport: CaseTransport) -> Iterator[None]:
             headers=list(request.headers.items()),
             content=await request.aread(),
         )
-        served = await transport.handle_async_request(modern_request)
+        try:
+            served = await transport.handle_async_request(modern_request)
+        except httpx2.TransportError as exc:
+            raise legacy_error(exc, request) from exc
         stream = served.stream
         assert isinstance(stream, httpx2.AsyncByteStream)
         return httpx.Response(
-            served.status_code, headers=list(served.headers.items()), stream=_LegacyStream(stream)
+            served.status_code, headers=list(served.headers.items()), stream=_LegacyStream(stream, request)
         )
 
     saved = (httpx2.AsyncHTTPTransport.handle_async_request, httpx.AsyncHTTPTransport.handle_async_request)

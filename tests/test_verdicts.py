@@ -12,6 +12,8 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from streamproof.adapters.events import LLMResult
 from streamproof.conformance.battery import Battery, Case, snapshot_data
 from streamproof.conformance.protocol import Capabilities, ConformanceCall
@@ -196,3 +198,36 @@ def test_a_cut_falls_after_the_first_data_event() -> None:
         if fault.spec.startswith(("cut_events", "mid_stream_error", "malformed_chunk")):
             kept = fault.served.body[len(comments) :]
             assert kept.startswith(b'data: {"id": "gen-1"'), fault.spec
+
+
+# -- interception ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("library", ["httpx", "httpx2"])
+@pytest.mark.parametrize("fault", ["abort", "stall"])
+async def test_an_intercepted_client_gets_its_own_librarys_exceptions_with_the_request(
+    library: str, fault: str
+) -> None:
+    import httpx
+    import httpx2
+
+    from streamproof.conformance.transport import CaseTransport, intercept_pools
+    from streamproof.harness.served import ServedChunk, ServedResponse
+
+    module = {"httpx": httpx, "httpx2": httpx2}[library]
+    served = ServedResponse(
+        status=200,
+        headers=(("content-type", "text/event-stream"),),
+        chunks=(ServedChunk(b"data: 1\n\n", 0.0),),
+        abort=fault == "abort",
+        stall_before_headers=1.0 if fault == "stall" else 0.0,
+    )
+    wanted = {"abort": "RemoteProtocolError", "stall": "ReadTimeout"}[fault]
+    with intercept_pools(CaseTransport(served, read_timeout_s=0.05)):
+        async with module.AsyncClient() as client:
+            with pytest.raises(getattr(module, wanted)) as raised:
+                async with client.stream("POST", URIS["chat"], json={}) as response:
+                    async for _ in response.aiter_bytes():
+                        pass
+    assert type(raised.value).__module__.split(".")[0] == library
+    assert str(raised.value.request.url) == URIS["chat"]
