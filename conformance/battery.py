@@ -12,7 +12,10 @@
                      latency and time to first token set;
 6. ``cancellation``  a consumer that stops after the first event gets no error, a trace is written
                      and no task is left behind;
-7. ``request``       the request sent has the recorded stream flag, usage request, model and tools;
+7. ``request``       the request sent has the recorded stream flag, usage request, model, tools (as
+                     canonical JSON Schema), messages, max tokens, tool_choice and reasoning
+                     settings (``request_check``); what the adapter added is a warning; a request
+                     without the stream flag fails here once, and the checks it breaks are skipped;
 8. ``snapshot``      the canonical event sequence (ids and times normalized) equals the stored
                      snapshot — compared by the pytest plugin with syrupy; ``snapshot_data`` gives it.
 
@@ -42,6 +45,7 @@ from ..harness.rechunk import at_random_offsets, byte_by_byte
 from ..harness.served import ServedResponse, served_from_interaction
 from .oracle import USAGE_FIELDS, Expected, expected_for, expected_outcome
 from .protocol import CHECKS, ConformanceAdapter, ConformanceCall, TraceCollector
+from .request_check import compare_requests
 from .transport import CaseTransport, SentRequest, intercept_pools
 
 Status = Literal["pass", "fail", "xfail", "skip"]
@@ -127,6 +131,10 @@ class Difference:
         return f"{self.path}: expected {_short(self.expected)}, got {_short(self.actual)}"
 
 
+class ConformanceWarning(UserWarning):
+    """Something worth telling that fails no check (a field the adapter added to the request)."""
+
+
 @dataclass
 class Verdict:
     check: str
@@ -134,6 +142,7 @@ class Verdict:
     message: str = ""
     difference: Difference | None = None
     events: list[dict[str, Any]] = field(default_factory=list)  # the events of the run the verdict judged
+    warnings: list[str] = field(default_factory=list)  # worth telling, not failing (request additions)
 
 
 @dataclass
@@ -454,7 +463,13 @@ class Battery:
         reason = self.applicable(check)
         if reason is not None:
             return Verdict(check, "skip", reason)
-        return await self.checks[check]()
+        verdict = await self.checks[check]()
+        if verdict.status == "fail" and check != "request" and self.lacks_stream_flag():
+            # one cause, one failure: the request check names it; what follows from it is not judged
+            return Verdict(
+                check, "skip", "the request lacks the recorded stream flag (see the request check)"
+            )
+        return verdict
 
     async def plain_run(self) -> Run:
         if self._plain is None:
@@ -564,22 +579,29 @@ class Battery:
             return self._verdict("request", Difference("request", "one request sent", "none"), run)
         first = run.requests[0]
         sent = first.body if isinstance(first.body, dict) else {}
-        wanted: dict[str, Any] = {
-            "api": self.case.api,
-            "stream": True,
-            "model": recorded.get("model"),
-            "tools": recorded.get("tools"),
-        }
-        actual = {
-            "api": api_for_path(urlsplit(first.url).path),
-            "stream": sent.get("stream"),
-            "model": sent.get("model"),
-            "tools": sent.get("tools"),
-        }
-        if (recorded.get("stream_options") or {}).get("include_usage"):
-            wanted["stream_options.include_usage"] = True
-            actual["stream_options.include_usage"] = (sent.get("stream_options") or {}).get("include_usage")
-        return self._verdict("request", first_difference(wanted, actual, "request"), run)
+        api = api_for_path(urlsplit(first.url).path)
+        if api != self.case.api:
+            return self._verdict("request", Difference("request.api", self.case.api, api), run)
+        if recorded.get("stream") is True and sent.get("stream") is not True:
+            difference = Difference(
+                "request.stream", True, f"{sent.get('stream')!r}: the request lacks the recorded stream flag"
+            )
+            return self._verdict("request", difference, run)
+        comparison = compare_requests(self.case.api, recorded, sent)
+        differences = [Difference(path, wanted, got) for path, wanted, got in comparison.differences]
+        verdict = self._verdict("request", differences[0] if differences else None, run)
+        verdict.warnings = comparison.warnings
+        if len(differences) > 1:
+            verdict.message = "; ".join(str(d) for d in differences)
+        return verdict
+
+    def lacks_stream_flag(self) -> bool:
+        """The plain run's request did not ask for the stream the recording asked for."""
+        run = self._plain
+        if run is None or not run.requests:
+            return False
+        sent = run.requests[0].body if isinstance(run.requests[0].body, dict) else {}
+        return self.case.interaction.request.json().get("stream") is True and sent.get("stream") is not True
 
     async def check_snapshot_run(self) -> Verdict:
         """The run whose events the snapshot compares; the comparison itself is syrupy's."""

@@ -11,10 +11,12 @@ imports the rest of streamproof absolutely.
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
-from streamproof.conformance.battery import snapshot_data
+from streamproof.conformance.battery import ConformanceWarning, snapshot_data
 from streamproof.conformance.plugin import SuiteCase, run_case_check, snapshot_extension, snapshot_mismatch
 
 
@@ -22,6 +24,8 @@ def test_conformance(
     streamproof_case: SuiteCase, snapshot: SnapshotAssertion, request: pytest.FixtureRequest
 ) -> None:
     verdict = run_case_check(request.config, streamproof_case, request.node)
+    for warning in verdict.warnings:  # what the adapter added to the request: told, not failed
+        warnings.warn(ConformanceWarning(f"{streamproof_case.case.id}: {warning}"), stacklevel=1)
     if verdict.status == "skip":
         pytest.skip(verdict.message)
     assert verdict.status == "pass", verdict.message

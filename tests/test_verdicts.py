@@ -231,3 +231,154 @@ async def test_an_intercepted_client_gets_its_own_librarys_exceptions_with_the_r
                         pass
     assert type(raised.value).__module__.split(".")[0] == library
     assert str(raised.value.request.url) == URIS["chat"]
+
+
+# -- the request check -----------------------------------------------------------------------------
+
+
+class EditsRequest:
+    """The reference stack, sending ``edit(recorded request)`` instead of the recorded request."""
+
+    name = "edits-request"
+    capabilities = Capabilities()
+    known_gaps: Mapping[str, str] = {}
+
+    def __init__(self, edit: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        self.edit = edit
+        self.inner = ReferenceAdapter()
+
+    async def stream(self, call: ConformanceCall) -> AsyncGenerator[object, None]:
+        call.request = self.edit(json.loads(json.dumps(call.request)))
+        async for event in self.inner.stream(call):
+            yield event
+
+
+TOOL_SCHEMA = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["c", "f"]}},
+    "required": ["city", "unit"],
+}
+
+
+def messages_text_body() -> bytes:
+    return sse(
+        {"type": "message_start", "message": {"id": "msg_1", "model": "m-1", "usage": {"input_tokens": 5}}},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 2}},
+        {"type": "message_stop"},
+    )
+
+
+RECORDED_MESSAGES_REQUEST: dict[str, Any] = {
+    "system": "Be brief.",
+    "messages": [
+        {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": [{"type": "thinking", "thinking": "hm", "signature": "sig"}]},
+        {"role": "user", "content": [{"type": "text", "text": "In Paris"}]},
+    ],
+    "max_tokens": 256,
+    "tool_choice": {"type": "auto"},
+    "thinking": {"type": "enabled", "budget_tokens": 1024},
+    "tools": [{"name": "weather", "description": "Weather", "input_schema": TOOL_SCHEMA}],
+}
+
+
+def canonically_the_same(request: dict[str, Any]) -> dict[str, Any]:
+    """What a library may send for the same request: required reordered, strict, nulls, a string
+    for one-part content, ``type: custom`` and ``cache_control`` added."""
+    tool = request["tools"][0]
+    schema = {**tool["input_schema"], "required": ["unit", "city"], "additionalProperties": True}
+    request["tools"] = [{**tool, "type": "custom", "input_schema": schema, "strict": None}]
+    request["messages"][2]["content"] = "In Paris"
+    request["system"] = [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}]
+    return request
+
+
+async def test_the_same_request_in_another_canonical_shape_passes_with_warnings_for_additions() -> None:
+    case = make_case("messages", messages_text_body(), RECORDED_MESSAGES_REQUEST)
+    verdict = await Battery(EditsRequest(canonically_the_same), case).run("request")
+    assert verdict.status == "pass", verdict.message
+    assert sorted(w.split(":")[0] for w in verdict.warnings) == [
+        "request.system[0].cache_control",
+        "request.tools.weather.type",
+    ]
+
+
+def _set(path: tuple[Any, ...], value: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def edit(request: dict[str, Any]) -> dict[str, Any]:
+        target = request
+        for key in path[:-1]:
+            target = target[key]
+        if value is _DELETE:
+            del target[path[-1]]
+        else:
+            target[path[-1]] = value
+        return request
+
+    return edit
+
+
+_DELETE = object()
+
+
+@pytest.mark.parametrize(
+    ("edit", "path"),
+    [
+        (_set(("messages", 0, "role"), "assistant"), "request.messages[0].role"),
+        (_set(("messages", 1), _DELETE), "request.messages (count)"),
+        (_set(("messages", 2, "content"), "In Rome"), "request.messages[2].content[0].text"),
+        (_set(("messages", 1, "content", 0, "signature"), _DELETE), "request.messages[1].content[0].signature"),
+        (_set(("max_tokens",), 1024), "request.max_tokens"),
+        (_set(("tool_choice",), {"type": "any"}), "request.tool_choice.type"),
+        (_set(("thinking", "budget_tokens"), 2048), "request.thinking.budget_tokens"),
+        (_set(("system",), "Be long."), "request.system[0].text"),
+        (_set(("tools", 0, "input_schema", "required"), ["city"]), "request.tools.weather.parameters.required (count)"),
+    ],
+)  # fmt: skip
+async def test_what_matters_in_a_request_is_checked(
+    edit: Callable[[dict[str, Any]], dict[str, Any]], path: str
+) -> None:
+    case = make_case("messages", messages_text_body(), RECORDED_MESSAGES_REQUEST)
+    verdict = await Battery(EditsRequest(edit), case).run("request")
+    assert verdict.status == "fail" and verdict.difference is not None
+    assert verdict.difference.path == path
+
+
+async def test_every_differing_request_field_is_reported() -> None:
+    def two_changes(request: dict[str, Any]) -> dict[str, Any]:
+        return {**request, "max_tokens": 9, "tool_choice": {"type": "none"}}
+
+    case = make_case("messages", messages_text_body(), RECORDED_MESSAGES_REQUEST)
+    verdict = await Battery(EditsRequest(two_changes), case).run("request")
+    assert "request.max_tokens" in verdict.message and "request.tool_choice.type" in verdict.message
+
+
+class AsksForNoStream:
+    """A library that sends the request without ``stream`` and reads the reply as one JSON body."""
+
+    name = "asks-for-no-stream"
+    capabilities = Capabilities()
+    known_gaps: Mapping[str, str] = {}
+
+    async def stream(self, call: ConformanceCall) -> AsyncGenerator[object, None]:
+        from streamproof.adapters.errors import MalformedStreamError
+
+        body = {k: v for k, v in call.request.items() if k != "stream"}
+        try:
+            response = await call.http_client.post(f"{call.base_url}/v1/messages", json=body)
+            message = response.json()
+        except ValueError as exc:
+            call.traces.emit({"status": "error", "billing": call.billing.model_dump(), "latency_ms": 1.0})
+            raise MalformedStreamError(f"not JSON: {exc}") from exc
+        yield {"kind": "text", "text": message["content"][0]["text"]}
+
+
+async def test_a_request_without_the_stream_flag_fails_the_request_check_once() -> None:
+    case = make_case("messages", messages_text_body(), RECORDED_MESSAGES_REQUEST)
+    battery = Battery(AsksForNoStream(), case)
+    verdicts = {check: await battery.run(check) for check in battery.checks}
+    failed = {check: v.message for check, v in verdicts.items() if v.status == "fail"}
+    assert list(failed) == ["request"], failed
+    assert "lacks the recorded stream flag" in failed["request"]

@@ -1,0 +1,232 @@
+"""The request check's comparison: what the adapter sent against what was recorded, field by field.
+
+A library turns the recorded request into its own input and back into a request, so the bytes
+differ for reasons that do not matter. Both sides are first put in one canonical shape:
+
+- tools by name, each as ``{description, parameters}`` whatever the wire format (Chat nests them
+  under ``function``, Responses does not, Anthropic calls the schema ``input_schema``); the schema
+  canonicalized as JSON Schema: ``required`` as a set (sorted), nulls dropped, defaults that say
+  nothing (``additionalProperties: true``, ``required: []``) dropped; ``strict`` is a request
+  option, not part of the schema, and is left out;
+- messages (Chat / Anthropic ``messages``, Responses ``input``) as a list of items: role, and
+  content as a list of typed parts (a plain string is one text part); Responses items without a
+  ``type`` are ``message`` items; reasoning and compaction history items are compared whole;
+  tool-call arguments as parsed JSON;
+- the system prompt (Chat: a ``system`` / ``developer`` message; Responses ``instructions``;
+  Anthropic ``system``) as text parts;
+- max tokens (``max_tokens`` / ``max_completion_tokens`` / ``max_output_tokens``), ``tool_choice``
+  (a bare word is ``{"type": word}``; ``auto`` is the default), the reasoning settings
+  (``reasoning_effort``, ``reasoning``, ``thinking``), the stream flag, the model and the usage
+  request.
+
+Then every field the recording has must be there with the same value (a difference); a field only
+the adapter sent (``type: custom`` on an Anthropic tool, ``cache_control`` on a part, a setting the
+recording lacks) is a warning, not a failure.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+_NO_DEFAULT = object()
+# JSON Schema keys whose value, when it is this, says nothing
+_SCHEMA_DEFAULTS: dict[str, Any] = {"additionalProperties": True, "required": [], "strict": _NO_DEFAULT}
+_REASONING_KEYS = ("reasoning_effort", "reasoning", "thinking")
+
+
+@dataclass
+class RequestComparison:
+    differences: list[tuple[str, Any, Any]] = field(default_factory=list)  # path, recorded, sent
+    warnings: list[str] = field(default_factory=list)
+
+
+def canonical_schema(schema: Any) -> Any:
+    """A JSON Schema with ``required`` sorted, nulls and empty defaults dropped, ``strict`` left out."""
+    if isinstance(schema, list):
+        return [canonical_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if value is None or key == "strict":
+            continue
+        if key in _SCHEMA_DEFAULTS and _SCHEMA_DEFAULTS[key] == value:
+            continue
+        if key == "required" and isinstance(value, list):
+            out[key] = sorted(value, key=str)
+        elif key in ("properties", "$defs", "definitions", "patternProperties") and isinstance(value, dict):
+            out[key] = {name: canonical_schema(sub) for name, sub in value.items()}
+        else:
+            out[key] = canonical_schema(value)
+    return out
+
+
+def _drop_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_nulls(v) for v in value]
+    return value
+
+
+def _tools(api: str, tools: Any) -> dict[str, Any] | None:
+    if not isinstance(tools, list):
+        return None
+    out: dict[str, Any] = {}
+    for number, tool in enumerate(tools):
+        if not isinstance(tool, dict):
+            out[f"#{number}"] = tool
+            continue
+        spec = tool.get("function") if api == "chat" and isinstance(tool.get("function"), dict) else tool
+        name = str(spec.get("name") or f"#{number}")
+        schema = spec.get("input_schema") if api == "messages" else spec.get("parameters")
+        canonical = {
+            k: v for k, v in spec.items() if k not in ("name", "parameters", "input_schema", "strict")
+        }
+        if api == "chat" and spec is not tool:
+            canonical.update({k: v for k, v in tool.items() if k not in ("function", "type")})
+        elif tool.get("type") == "function":
+            canonical.pop("type", None)  # the ordinary kind of tool, said or not
+        canonical = _drop_nulls(canonical)
+        if schema is not None:
+            canonical["parameters"] = canonical_schema(schema)
+        out[name] = canonical
+    return out
+
+
+def _parts(content: Any, text_type: str) -> Any:
+    """Message content as typed parts: a string is one text part."""
+    if isinstance(content, str):
+        return [{"type": text_type, "text": content}]
+    return _drop_nulls(content)
+
+
+def _arguments(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _messages(api: str, request: dict[str, Any]) -> tuple[list[Any], list[Any]]:
+    """(system parts, the other messages/items), canonical."""
+    system: list[Any] = []
+    items: list[Any] = []
+    if api == "responses":
+        instructions = request.get("instructions")
+        if instructions:
+            system = _parts(instructions, "input_text")
+        raw = request.get("input")
+        raw = [{"role": "user", "content": raw}] if isinstance(raw, str) else raw or []
+    else:
+        if api == "messages" and request.get("system"):
+            system = _parts(request["system"], "text")
+        raw = request.get("messages") or []
+    for item in raw:
+        if not isinstance(item, dict):
+            items.append(item)
+            continue
+        item = _drop_nulls(item)
+        if api == "responses":
+            if "type" not in item and "role" in item:
+                item = {"type": "message", **item}
+            if item.get("type") == "message":
+                text_type = "output_text" if item.get("role") == "assistant" else "input_text"
+                item = {**item, "content": _parts(item.get("content"), text_type)}
+            if item.get("type") == "function_call" and "arguments" in item:
+                item = {**item, "arguments": _arguments(item["arguments"])}
+        else:
+            if api == "chat" and item.get("role") in ("system", "developer") and not items:
+                system.extend(_parts(item.get("content"), "text"))
+                continue
+            if "content" in item:
+                item = {**item, "content": _parts(item["content"], "text")}
+            if isinstance(item.get("tool_calls"), list):
+                calls = []
+                for call in item["tool_calls"]:
+                    function = call.get("function") if isinstance(call, dict) else None
+                    if isinstance(function, dict) and "arguments" in function:
+                        call = {
+                            **call,
+                            "function": {**function, "arguments": _arguments(function["arguments"])},
+                        }
+                    calls.append(call)
+                item = {**item, "tool_calls": calls}
+        items.append(item)
+    return system, items
+
+
+def _tool_choice(choice: Any) -> Any:
+    if isinstance(choice, str):
+        return {"type": choice}
+    return _drop_nulls(choice)
+
+
+def canonical_request(api: str, request: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a request that matter, in one shape for every wire format."""
+    system, messages = _messages(api, request)
+    max_tokens = request.get("max_output_tokens") if api == "responses" else request.get("max_tokens")
+    if max_tokens is None and api == "chat":
+        max_tokens = request.get("max_completion_tokens")
+    out: dict[str, Any] = {
+        "stream": request.get("stream"),
+        "model": request.get("model"),
+        "tools": _tools(api, request.get("tools")),
+        "system": system or None,
+        "messages": messages,
+        "max_tokens": max_tokens,
+        "tool_choice": _tool_choice(request.get("tool_choice")),
+    }
+    for key in _REASONING_KEYS:
+        if request.get(key) is not None:
+            out[key] = _drop_nulls(request[key])
+    if (request.get("stream_options") or {}).get("include_usage") is not None:
+        out["stream_options.include_usage"] = request["stream_options"]["include_usage"]
+    return out
+
+
+def compare_requests(api: str, recorded: dict[str, Any], sent: dict[str, Any]) -> RequestComparison:
+    """Every field of the recorded request the adapter sent differently, and what it added."""
+    wanted, actual = canonical_request(api, recorded), canonical_request(api, sent)
+    if wanted["tool_choice"] is None and actual["tool_choice"] == {"type": "auto"}:
+        actual["tool_choice"] = None  # the default, said out loud
+    comparison = RequestComparison()
+    _compare(wanted, actual, "request", comparison)
+    return comparison
+
+
+def _compare(recorded: Any, sent: Any, path: str, into: RequestComparison) -> None:
+    if isinstance(recorded, dict) and isinstance(sent, dict):
+        for key, value in recorded.items():
+            if value is None:
+                if sent.get(key) is not None:
+                    into.warnings.append(
+                        f"{path}.{key}: the recording has none, the adapter sent {_show(sent[key])}"
+                    )
+                continue
+            if key not in sent or sent[key] is None:
+                into.differences.append((f"{path}.{key}", value, None))
+                continue
+            _compare(value, sent[key], f"{path}.{key}", into)
+        for key in sent:
+            if key not in recorded and sent[key] is not None:
+                into.warnings.append(f"{path}.{key}: added by the adapter ({_show(sent[key])})")
+        return
+    if isinstance(recorded, list) and isinstance(sent, list):
+        if len(recorded) != len(sent):
+            into.differences.append((f"{path} (count)", len(recorded), len(sent)))
+            return
+        for number, (a, b) in enumerate(zip(recorded, sent, strict=True)):
+            _compare(a, b, f"{path}[{number}]", into)
+        return
+    if recorded != sent:
+        into.differences.append((path, recorded, sent))
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
