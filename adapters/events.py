@@ -19,6 +19,12 @@ While streaming, an adapter yields ``StreamEvent``s:
 
 All events of one response share ``message_id``; ``event_id`` is unique within the response.
 
+``block`` (on ``ReasoningDelta`` and ``HiddenReasoning``) says which reasoning block a piece
+belongs to, so that two blocks are never run together: Anthropic Messages, the content block's
+``index`` in the message; OpenAI Responses, the reasoning item's ``output_index``; OpenAI Chat (and
+compatible servers), always 0: the wire has one reasoning stream per choice. Tool calls have
+``index`` instead: the call's position among the response's client tool calls, from 0.
+
 After the call, ``LLMResult`` holds the whole outcome, including ``Usage``: ``None`` in a usage
 field means "the provider did not report it", which is different from 0.
 """

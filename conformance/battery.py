@@ -382,7 +382,7 @@ def _judge_outcome(expected: Expected, run: Run) -> Difference | None:
     found = first_difference(wanted_fields, actual, "outcome")
     if found:
         return found
-    folded = outcome_of_events(run.events)
+    folded = outcome_of_events(with_empty_arguments(run.events))
     folded["signatures"] = [aliases.get(s, s) for s in folded["signatures"]]
     return first_difference({k: wanted_fields[k] for k in folded}, folded, "events")
 
@@ -619,5 +619,60 @@ class Battery:
 
 
 def snapshot_data(case: Case, verdict: Verdict) -> dict[str, Any]:
-    """What the snapshot stores: the case and its canonical events (no ids, no times)."""
-    return {"case": case.id, "provider": case.provider, "api": case.api, "events": verdict.events}
+    """What the snapshot stores: the case and its canonical events (no ids, no times), normalized
+    by ``with_empty_arguments``."""
+    events = with_empty_arguments(verdict.events)
+    return {"case": case.id, "provider": case.provider, "api": case.api, "events": events}
+
+
+_TOOL_KINDS = ("tool_call", "approval_request")
+
+
+def with_empty_arguments(events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A tool call none of whose deltas carries arguments takes none: the suite adds its ``{}``
+    delta right after the call's last event (where the reference sends it), so an adapter need
+    not invent one."""
+    last: dict[tuple[str, int], int] = {}
+    with_arguments: set[tuple[str, int]] = set()
+    for number, event in enumerate(events):
+        if event.get("kind") in _TOOL_KINDS:
+            key = (event["kind"], event["index"])
+            last[key] = number
+            if event.get("arguments"):
+                with_arguments.add(key)
+    out = list(events)
+    for (kind, index), number in sorted(last.items(), key=lambda item: -item[1]):
+        if (kind, index) not in with_arguments:
+            empty = {"arguments": "{}", "id": None, "index": index, "kind": kind, "name": None}
+            out.insert(number + 1, empty)
+    return out
+
+
+def coalesced(events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Adjacent deltas of one kind and block (tool call) merged into one: texts and arguments
+    joined, the first id and name and the last signature kept. For adapters whose library
+    re-splits deltas (``Capabilities.coalesced_deltas``)."""
+    out: list[dict[str, Any]] = []
+    for event in events:
+        kind = event.get("kind")
+        previous = out[-1] if out else None
+        same = (
+            previous is not None
+            and previous.get("kind") == kind
+            and kind in ("text", "refusal", "reasoning", *_TOOL_KINDS)
+            and previous.get("block") == event.get("block")
+            and previous.get("index") == event.get("index")
+            and not (kind == "reasoning" and previous.get("signature"))  # a signature ends its block's piece
+        )
+        if not same or previous is None:
+            out.append(dict(event))
+            continue
+        if kind in _TOOL_KINDS:
+            previous["arguments"] = (previous.get("arguments") or "") + (event.get("arguments") or "")
+            previous["id"] = previous.get("id") or event.get("id")
+            previous["name"] = previous.get("name") or event.get("name")
+        else:
+            previous["text"] = (previous.get("text") or "") + (event.get("text") or "")
+            if event.get("signature"):
+                previous["signature"] = event["signature"]
+    return out

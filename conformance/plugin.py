@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -226,13 +227,37 @@ def run_case_check(config: pytest.Config, item: SuiteCase, node: pytest.Item) ->
     return verdict
 
 
-def snapshot_mismatch(config: pytest.Config, node: pytest.Item, case: Case, data: dict[str, Any]) -> str:
-    """Records, for the report, where the run's events first differ from the stored snapshot."""
+def suite_adapter(config: pytest.Config) -> ConformanceAdapter:
+    """The adapter under test of this run."""
+    return _state(config).load_adapter()
+
+
+def stored_snapshot(config: pytest.Config, case: Case) -> dict[str, Any] | None:
+    """The stored snapshot of ``case``, or None when there is none."""
+    path = _state(config).snapshots / SUITE_MODULE.stem / snapshot_name(case.id)
+    if not path.exists():
+        return None
+    stored: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return stored
+
+
+def snapshot_mismatch(
+    config: pytest.Config,
+    node: pytest.Item,
+    case: Case,
+    data: dict[str, Any],
+    normalize: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
+) -> str:
+    """Records, for the report, where the run's events first differ from the stored snapshot
+    (both sides passed through ``normalize`` when given)."""
     from .battery import Difference, first_difference
 
     path = _state(config).snapshots / SUITE_MODULE.stem / snapshot_name(case.id)
     if path.exists():
         stored = json.loads(path.read_text(encoding="utf-8"))
+        if normalize is not None:
+            stored = {**stored, "events": normalize(stored.get("events", []))}
+            data = {**data, "events": normalize(data["events"])}
         difference = first_difference(stored, data, "snapshot") or Difference("snapshot", stored, data)
         index = event_index(difference.path)
         if index is not None:  # show the whole first differing event, not only its first differing field

@@ -51,9 +51,19 @@ class AdapterLoadError(StreamproofError):  # type: ignore[misc]  # mypy cannot f
 
 @dataclass(frozen=True)
 class Capabilities:
+    """What the adapter claims; the battery judges accordingly.
+
+    - ``coalesced_deltas``: the library re-splits deltas (it merges or cuts the provider's pieces):
+      the snapshot is compared with adjacent deltas of one kind and block (or tool call) merged.
+    - ``exact_arguments``: tool-call arguments are kept byte for byte as streamed: they are compared
+      as strings. Without it they are compared as parsed JSON (key order and spacing aside).
+    """
+
     apis: frozenset[str] = frozenset(API_NAMES)
     traces: bool = True
     cancellation: bool = True
+    coalesced_deltas: bool = False
+    exact_arguments: bool = False
 
 
 class TraceCollector:

@@ -65,13 +65,15 @@ class Rewrites:
     capabilities = Capabilities()
     known_gaps: Mapping[str, str] = {}
 
-    def __init__(self, change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    def __init__(self, change: Callable[[dict[str, Any]], Any]) -> None:
         self.change = change
         self.inner = ReferenceAdapter()
 
     async def stream(self, call: ConformanceCall) -> AsyncGenerator[object, None]:
         async for event in self.inner.stream(call):
-            yield self.change(event.model_dump(exclude={"message_id", "event_id"}))  # type: ignore[attr-defined]
+            changed = self.change(event.model_dump(exclude={"message_id", "event_id"}))  # type: ignore[attr-defined]
+            if changed is not None:  # None: the library sends no such event
+                yield changed
         result = call.result
         assert isinstance(result, LLMResult)
         plain: dict[str, Any] = {
@@ -382,3 +384,106 @@ async def test_a_request_without_the_stream_flag_fails_the_request_check_once() 
     failed = {check: v.message for check, v in verdicts.items() if v.status == "fail"}
     assert list(failed) == ["request"], failed
     assert "lacks the recorded stream flag" in failed["request"]
+
+
+# -- snapshots -------------------------------------------------------------------------------------
+
+
+def tool_use_without_arguments_body() -> bytes:
+    block = {"type": "tool_use", "id": "toolu_1", "name": "ping", "input": {}}
+    return sse(
+        {"type": "message_start", "message": {"id": "msg_1", "model": "m-1", "usage": {"input_tokens": 5}}},
+        {"type": "content_block_start", "index": 0, "content_block": block},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 2}},
+        {"type": "message_stop"},
+    )
+
+
+def drop_empty_arguments_event(data: dict[str, Any]) -> dict[str, Any] | None:
+    """A library that sends no delta for a tool call whose input never streamed."""
+    if data.get("kind") == "tool_call" and data.get("arguments") == "{}" and data.get("id") is None:
+        return None
+    return data
+
+
+async def test_a_tool_call_without_argument_deltas_needs_no_synthetic_empty_object_event() -> None:
+    case = make_case("messages", tool_use_without_arguments_body())
+    reference = await Battery(ReferenceAdapter(), case).run("snapshot")
+    battery = Battery(Rewrites(drop_empty_arguments_event), case)
+    outcome = await battery.run("outcome")
+    assert outcome.status == "pass", outcome.message
+    assert snapshot_data(case, await battery.run("snapshot")) == snapshot_data(case, reference)
+
+
+def test_coalescing_merges_adjacent_deltas_of_one_kind_and_block_only() -> None:
+    from streamproof.conformance.battery import coalesced
+
+    events = [
+        {"kind": "reasoning", "block": 0, "text": "a", "signature": None},
+        {"kind": "reasoning", "block": 0, "text": "b", "signature": None},
+        {"kind": "reasoning", "block": 0, "text": "", "signature": "s0"},
+        {"kind": "reasoning", "block": 1, "text": "c", "signature": None},
+        {"kind": "text", "text": "Hel"},
+        {"kind": "text", "text": "lo"},
+        {"kind": "tool_call", "index": 0, "id": "t0", "name": "f", "arguments": ""},
+        {"kind": "tool_call", "index": 0, "id": None, "name": None, "arguments": '{"a":'},
+        {"kind": "tool_call", "index": 1, "id": "t1", "name": "g", "arguments": "{}"},
+        {"kind": "tool_call", "index": 0, "id": None, "name": None, "arguments": "1}"},
+    ]
+    assert coalesced(events) == [
+        {"kind": "reasoning", "block": 0, "text": "ab", "signature": "s0"},
+        {"kind": "reasoning", "block": 1, "text": "c", "signature": None},
+        {"kind": "text", "text": "Hello"},
+        {"kind": "tool_call", "index": 0, "id": "t0", "name": "f", "arguments": '{"a":'},
+        {"kind": "tool_call", "index": 1, "id": "t1", "name": "g", "arguments": "{}"},
+        {"kind": "tool_call", "index": 0, "id": None, "name": None, "arguments": "1}"},
+    ]
+
+
+class MergesTextPairs:
+    """A library that re-splits text: every two adjacent text deltas arrive as one."""
+
+    name = "merges-text-pairs"
+    capabilities = Capabilities(coalesced_deltas=True)
+    known_gaps: Mapping[str, str] = {}
+
+    async def stream(self, call: ConformanceCall) -> AsyncGenerator[object, None]:
+        held: dict[str, Any] | None = None
+        async for event in ReferenceAdapter().stream(call):
+            data = event.model_dump(exclude={"message_id", "event_id"})  # type: ignore[attr-defined]
+            if data["kind"] == "text" and held is not None:
+                yield {**held, "text": held["text"] + data["text"]}
+                held = None
+            elif data["kind"] == "text":
+                held = data
+            else:
+                if held is not None:
+                    yield held
+                    held = None
+                yield data
+        if held is not None:
+            yield held
+
+
+class MergesTextPairsUnclaimed(MergesTextPairs):
+    capabilities = Capabilities()
+
+
+def test_an_adapter_that_re_splits_deltas_passes_the_snapshot_when_it_claims_it(tmp_path: Path) -> None:
+    import shutil
+
+    from streamproof.cli.main import main
+    from streamproof.conformance.plugin import SHIPPED_SNAPSHOTS, bundled_cassettes
+
+    folder = tmp_path / "cassettes" / "openai" / "chat"
+    folder.mkdir(parents=True)
+    shutil.copy(bundled_cassettes() / "openai" / "chat" / "long_text.yaml", folder)
+    snapshots = tmp_path / "snapshots" / "suite"
+    snapshots.mkdir(parents=True)
+    shutil.copy(
+        SHIPPED_SNAPSHOTS / "suite" / "test_conformance[openai.chat.long_text#0-snapshot].json", snapshots
+    )
+    args = ["check", "--cassettes", str(tmp_path / "cassettes"), "--snapshots", str(snapshots.parent)]
+    assert main([*args, "--adapter", "test_verdicts:MergesTextPairs"]) == 0
+    assert main([*args, "--adapter", "test_verdicts:MergesTextPairsUnclaimed"]) == 1
