@@ -357,8 +357,24 @@ def _run_outcome(run: Run) -> dict[str, Any]:
     return outcome_of_result(run.result)
 
 
-def _judge_outcome(expected: Expected, run: Run) -> Difference | None:
-    """The first field where the run's result (or events) differ from the oracle's answer."""
+def _parsed_arguments(outcome: dict[str, Any]) -> dict[str, Any]:
+    """``outcome`` with each tool call's arguments parsed (no arguments at all are ``{}``), so key
+    order and spacing do not count; text that is not JSON stays as it is."""
+    calls = []
+    for call in outcome.get("tool_calls") or []:
+        arguments = call.get("arguments")
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments) if arguments.strip() else {}
+            except ValueError:
+                pass  # compared as text: the difference shows what was sent
+        calls.append({**call, "arguments": arguments})
+    return {**outcome, "tool_calls": calls}
+
+
+def _judge_outcome(expected: Expected, run: Run, exact_arguments: bool = False) -> Difference | None:
+    """The first field where the run's result (or events) differ from the oracle's answer; tool
+    arguments compared as parsed JSON unless the adapter claims byte-exact arguments."""
     if run.timed_out:
         return Difference("call", "an outcome before the deadline", "no outcome: the call hung")
     if run.invalid_event:
@@ -379,11 +395,13 @@ def _judge_outcome(expected: Expected, run: Run) -> Difference | None:
         return Difference("outcome.result", "an LLMResult or a result dict", actual["unreadable_result"])
     aliases = expected.equivalent_signatures
     actual["signatures"] = [aliases.get(s, s) for s in actual["signatures"]]
+    folded = outcome_of_events(with_empty_arguments(run.events))
+    folded["signatures"] = [aliases.get(s, s) for s in folded["signatures"]]
+    if not exact_arguments:
+        wanted_fields, actual, folded = (_parsed_arguments(o) for o in (wanted_fields, actual, folded))
     found = first_difference(wanted_fields, actual, "outcome")
     if found:
         return found
-    folded = outcome_of_events(with_empty_arguments(run.events))
-    folded["signatures"] = [aliases.get(s, s) for s in folded["signatures"]]
     return first_difference({k: wanted_fields[k] for k in folded}, folded, "events")
 
 
@@ -484,7 +502,8 @@ class Battery:
 
     async def check_outcome(self) -> Verdict:
         run = await self.plain_run()
-        return self._verdict("outcome", _judge_outcome(self.expected, run), run)
+        exact = self.adapter.capabilities.exact_arguments
+        return self._verdict("outcome", _judge_outcome(self.expected, run, exact), run)
 
     async def check_streaming(self) -> Verdict:
         if all(event["kind"] == "stop" for event in (await self.plain_run()).events):

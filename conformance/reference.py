@@ -20,7 +20,7 @@ from .protocol import Capabilities, ConformanceCall
 
 class ReferenceAdapter:
     name = "streamproof-reference"
-    capabilities = Capabilities()
+    capabilities = Capabilities(exact_arguments=True)  # arguments exactly as streamed
     known_gaps: Mapping[str, str] = {}
 
     async def stream(self, call: ConformanceCall) -> AsyncGenerator[object, None]:

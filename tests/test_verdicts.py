@@ -487,3 +487,61 @@ def test_an_adapter_that_re_splits_deltas_passes_the_snapshot_when_it_claims_it(
     args = ["check", "--cassettes", str(tmp_path / "cassettes"), "--snapshots", str(snapshots.parent)]
     assert main([*args, "--adapter", "test_verdicts:MergesTextPairs"]) == 0
     assert main([*args, "--adapter", "test_verdicts:MergesTextPairsUnclaimed"]) == 1
+
+
+# -- tool arguments --------------------------------------------------------------------------------
+
+
+def chat_tool_body(arguments: list[str]) -> bytes:
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {
+            "id": "c1",
+            "model": "m-1",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+
+    start = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": ""}}
+    pieces = [chunk({"tool_calls": [{"index": 0, "function": {"arguments": a}}]}) for a in arguments]
+    usage = {
+        "id": "c1",
+        "choices": [],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+    }
+    return sse(
+        chunk({"role": "assistant", "tool_calls": [start]}), *pieces, chunk({}, "tool_calls"), usage, "[DONE]"
+    )
+
+
+def reserialized_arguments(data: dict[str, Any]) -> dict[str, Any]:
+    """A library that parses the arguments and serializes them again (its own spacing)."""
+    if data.get("kind") == "tool_call":
+        return {**data, "arguments": '{"b": 2, "a": 1}' if data.get("id") else ""}
+    if "tool_calls" in data:
+        calls = [{**call, "arguments": '{"b": 2, "a": 1}'} for call in data["tool_calls"]]
+        return {**data, "tool_calls": calls}
+    return data
+
+
+class ReserializesExactly(Rewrites):
+    capabilities = Capabilities(exact_arguments=True)
+
+
+async def test_tool_arguments_are_compared_as_parsed_json_by_default() -> None:
+    case = make_case("chat", chat_tool_body(['{"a":', " 1, ", '"b":2}']))
+    verdict = await Battery(Rewrites(reserialized_arguments), case).run("outcome")
+    assert verdict.status == "pass", verdict.message
+
+
+async def test_byte_exact_arguments_are_a_capability_an_adapter_claims() -> None:
+    case = make_case("chat", chat_tool_body(['{"a":', " 1, ", '"b":2}']))
+    verdict = await Battery(ReserializesExactly(reserialized_arguments), case).run("outcome")
+    assert verdict.status == "fail" and verdict.difference is not None
+    assert verdict.difference.path == "outcome.tool_calls[0].arguments"
+    assert (await Battery(ReferenceAdapter(), case).run("outcome")).status == "pass"
+
+
+async def test_parsed_arguments_that_differ_still_fail() -> None:
+    case = make_case("chat", chat_tool_body(['{"a":', " 1, ", '"b":3}']))
+    verdict = await Battery(Rewrites(reserialized_arguments), case).run("outcome")
+    assert verdict.status == "fail" and verdict.difference is not None
+    assert verdict.difference.path == "outcome.tool_calls[0].arguments.b"
