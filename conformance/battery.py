@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fnmatch
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -279,6 +280,47 @@ def first_difference(expected: Any, actual: Any, path: str) -> Difference | None
     return None if expected == actual else Difference(path, expected, actual)
 
 
+def all_differences(expected: Any, actual: Any, path: str) -> list[Difference]:
+    """Every leaf that differs, in the order ``first_difference`` walks (a list of another length
+    differs at each missing item)."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        found: list[Difference] = []
+        for key in list(expected) + [k for k in actual if k not in expected]:
+            found += all_differences(expected.get(key), actual.get(key), f"{path}.{key}")
+        return found
+    if isinstance(expected, list) and isinstance(actual, list):
+        found = []
+        for number in range(max(len(expected), len(actual))):
+            if number >= len(expected) or number >= len(actual):
+                missing = "<no such item>"
+                found.append(
+                    Difference(
+                        f"{path}[{number}]",
+                        expected[number] if number < len(expected) else missing,
+                        actual[number] if number < len(actual) else missing,
+                    )
+                )
+                continue
+            found += all_differences(expected[number], actual[number], f"{path}[{number}]")
+        return found
+    return [] if expected == actual else [Difference(path, expected, actual)]
+
+
+def field_gaps(gaps: Any, case_id: str, check: str) -> dict[str, str]:
+    """The declared gaps of single fields of ``check`` on this case: ``{field path: reason}``, from
+    keys such as ``outcome.usage.cache_write_tokens`` (optionally ``:case-glob``)."""
+    found = {}
+    for key, reason in gaps.items():
+        name, _, pattern = key.partition(":")
+        if name.startswith(f"{check}.") and (not pattern or fnmatch.fnmatch(case_id, pattern)):
+            found[name] = str(reason)
+    return found
+
+
+def _covered(path: str, gap: str) -> bool:
+    return path == gap or path.startswith((f"{gap}.", f"{gap}["))
+
+
 # -- running one call ------------------------------------------------------------------------------
 
 
@@ -373,36 +415,41 @@ def _parsed_arguments(outcome: dict[str, Any]) -> dict[str, Any]:
 
 
 def _judge_outcome(expected: Expected, run: Run, exact_arguments: bool = False) -> Difference | None:
-    """The first field where the run's result (or events) differ from the oracle's answer; tool
+    """The first field where the run's result (or events) differ from the oracle's answer."""
+    found = _outcome_differences(expected, run, exact_arguments)
+    return found[0] if found else None
+
+
+def _outcome_differences(expected: Expected, run: Run, exact_arguments: bool = False) -> list[Difference]:
+    """Every field where the run's result (or events) differ from the oracle's answer; tool
     arguments compared as parsed JSON unless the adapter claims byte-exact arguments."""
     if run.timed_out:
-        return Difference("call", "an outcome before the deadline", "no outcome: the call hung")
+        return [Difference("call", "an outcome before the deadline", "no outcome: the call hung")]
     if run.invalid_event:
-        return Difference("events", "canonical events", run.invalid_event)
+        return [Difference("events", "canonical events", run.invalid_event)]
     if expected.error is not None:
         wanted = getattr(errors, expected.error)
         if isinstance(run.error, wanted):
-            return None
+            return []
         got = f"{type(run.error).__name__}: {run.error}" if run.error is not None else "no error"
-        return Difference("outcome.error", expected.error, got)
+        return [Difference("outcome.error", expected.error, got)]
     if run.error is not None:
-        return Difference("outcome.error", None, f"{type(run.error).__name__}: {run.error}")
+        return [Difference("outcome.error", None, f"{type(run.error).__name__}: {run.error}")]
     if run.result is None:
-        return Difference("outcome", "a result set with call.set_result()", None)
+        return [Difference("outcome", "a result set with call.set_result()", None)]
     wanted_fields = expected.as_dict()
     actual = outcome_of_result(run.result)
     if "unreadable_result" in actual:
-        return Difference("outcome.result", "an LLMResult or a result dict", actual["unreadable_result"])
+        return [Difference("outcome.result", "an LLMResult or a result dict", actual["unreadable_result"])]
     aliases = expected.equivalent_signatures
     actual["signatures"] = [aliases.get(s, s) for s in actual["signatures"]]
     folded = outcome_of_events(with_empty_arguments(run.events))
     folded["signatures"] = [aliases.get(s, s) for s in folded["signatures"]]
     if not exact_arguments:
         wanted_fields, actual, folded = (_parsed_arguments(o) for o in (wanted_fields, actual, folded))
-    found = first_difference(wanted_fields, actual, "outcome")
-    if found:
-        return found
-    return first_difference({k: wanted_fields[k] for k in folded}, folded, "events")
+    return all_differences(wanted_fields, actual, "outcome") + all_differences(
+        {k: wanted_fields[k] for k in folded}, folded, "events"
+    )
 
 
 # -- the checks ------------------------------------------------------------------------------------
@@ -503,7 +550,25 @@ class Battery:
     async def check_outcome(self) -> Verdict:
         run = await self.plain_run()
         exact = self.adapter.capabilities.exact_arguments
-        return self._verdict("outcome", _judge_outcome(self.expected, run, exact), run)
+        return self._verdicts("outcome", _outcome_differences(self.expected, run, exact), run)
+
+    def _verdicts(self, check: str, differences: list[Difference], run: Run) -> Verdict:
+        """A verdict on every difference found: those in fields the adapter declared a known gap
+        are expected failures; any other one fails the check, named even when gaps are beside it."""
+        gaps = field_gaps(self.adapter.known_gaps, self.case.id, check)
+        unknown = [d for d in differences if not any(_covered(d.path, gap) for gap in gaps)]
+        known = [d for d in differences if d not in unknown]
+        if unknown:
+            verdict = self._verdict(check, unknown[0], run)
+            verdict.message = "; ".join(str(d) for d in unknown)
+            if known:
+                verdict.message += f" (and {len(known)} in declared gaps)"
+            return verdict
+        if known:
+            reasons = sorted({gaps[g] for d in known for g in gaps if _covered(d.path, g)})
+            message = f"known gap: {'; '.join(reasons)} ({'; '.join(str(d) for d in known)})"
+            return Verdict(check, "xfail", message, known[0], events=run.events)
+        return self._verdict(check, None, run)
 
     async def check_streaming(self) -> Verdict:
         if all(event["kind"] == "stop" for event in (await self.plain_run()).events):

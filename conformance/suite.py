@@ -35,6 +35,8 @@ def test_conformance(
         warnings.warn(ConformanceWarning(f"{streamproof_case.case.id}: {warning}"), stacklevel=1)
     if verdict.status == "skip":
         pytest.skip(verdict.message)
+    if verdict.status == "xfail":  # only fields the adapter declared known gaps differ
+        pytest.xfail(verdict.message)
     assert verdict.status == "pass", verdict.message
     if streamproof_case.check == "snapshot":
         data = snapshot_data(streamproof_case.case, verdict)

@@ -545,3 +545,75 @@ async def test_parsed_arguments_that_differ_still_fail() -> None:
     verdict = await Battery(Rewrites(reserialized_arguments), case).run("outcome")
     assert verdict.status == "fail" and verdict.difference is not None
     assert verdict.difference.path == "outcome.tool_calls[0].arguments.b"
+
+
+# -- known gaps at field level; every difference reported -----------------------------------------
+
+
+def cache_write_body() -> bytes:
+    usage = {"input_tokens": 5, "cache_creation_input_tokens": 1200, "cache_read_input_tokens": 0}
+    return sse(
+        {"type": "message_start", "message": {"id": "msg_1", "model": "m-1", "usage": usage}},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 2}},
+        {"type": "message_stop"},
+    )
+
+
+def no_cache_write(data: dict[str, Any]) -> dict[str, Any]:
+    if "usage" in data:
+        return {**data, "usage": {**data["usage"], "cache_write_tokens": None}}
+    return data
+
+
+class NoCacheWrite(Rewrites):
+    known_gaps: Mapping[str, str] = {"outcome.usage.cache_write_tokens": "the library drops it"}
+
+
+async def test_a_field_level_known_gap_is_an_expected_failure_of_that_field_only() -> None:
+    case = make_case("messages", cache_write_body())
+    verdict = await Battery(NoCacheWrite(no_cache_write), case).run("outcome")
+    assert verdict.status == "xfail", verdict.message
+    assert "the library drops it" in verdict.message
+
+
+async def test_a_declared_gap_never_hides_an_unrelated_failure() -> None:
+    def also_wrong_stop(data: dict[str, Any]) -> dict[str, Any]:
+        data = no_cache_write(data)
+        return {**data, "provider_stop_reason": "stop"} if "provider_stop_reason" in data else data
+
+    case = make_case("messages", cache_write_body())
+    verdict = await Battery(NoCacheWrite(also_wrong_stop), case).run("outcome")
+    assert verdict.status == "fail" and verdict.difference is not None
+    assert verdict.difference.path == "outcome.provider_stop_reason"
+    assert "cache_write_tokens" not in verdict.message.split(" (and")[0]
+
+
+async def test_every_differing_field_is_reported() -> None:
+    def two_wrong_fields(data: dict[str, Any]) -> dict[str, Any]:
+        data = no_cache_write(data)
+        return {**data, "provider_stop_reason": "stop"} if "provider_stop_reason" in data else data
+
+    case = make_case("messages", cache_write_body())
+    verdict = await Battery(Rewrites(two_wrong_fields), case).run("outcome")
+    assert verdict.status == "fail"
+    assert "outcome.usage.cache_write_tokens" in verdict.message
+    assert "outcome.provider_stop_reason" in verdict.message
+
+
+def test_field_level_gap_keys_are_accepted_and_unknown_checks_are_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from streamproof.conformance.protocol import AdapterLoadError, gap_check, load_adapter
+
+    assert gap_check("outcome.usage.cache_write_tokens") == "outcome"
+    assert gap_check("faults[stall]:openai/*") == "faults"
+    import test_verdicts
+
+    monkeypatch.setattr(test_verdicts, "gapped", lambda: NoCacheWrite(no_cache_write), raising=False)
+    assert load_adapter("test_verdicts:gapped").known_gaps == NoCacheWrite.known_gaps
+    monkeypatch.setattr(NoCacheWrite, "known_gaps", {"outcomes.usage": "typo"})
+    with pytest.raises(AdapterLoadError, match="unknown checks"):
+        load_adapter("test_verdicts:gapped")
