@@ -469,6 +469,11 @@ class InjectedFault:
     expected_error: str
     served: ServedResponse
 
+    @property
+    def kind(self) -> str:
+        """Its item in the faults check (``FAULT_KINDS``)."""
+        return self.spec.partition(":")[0]
+
 
 def faults_for(case: Case, served: ServedResponse) -> list[InjectedFault]:
     """Each fault kind applied to ``served``; the oracle says which error class each must give."""
@@ -525,10 +530,11 @@ class Battery:
         return None
 
     async def run(self, check: str) -> Verdict:
-        reason = self.applicable(check)
+        reason = self.applicable(check.partition("[")[0])
         if reason is not None:
             return Verdict(check, "skip", reason)
-        verdict = await self.checks[check]()
+        kind = check.partition("[")[2].rstrip("]")
+        verdict = await (self.check_faults(kind) if kind else self.checks[check]())
         if verdict.status == "fail" and check != "request" and self.lacks_stream_flag():
             # one cause, one failure: the request check names it; what follows from it is not judged
             return Verdict(
@@ -600,9 +606,14 @@ class Battery:
                 return self._verdict("chunking", found, run)
         return self._verdict("chunking", None, baseline)
 
-    async def check_faults(self) -> Verdict:
+    async def check_faults(self, kind: str | None = None) -> Verdict:
+        """Every fault (or those of one ``kind``: the verdict of the item ``faults[kind]``)."""
+        name = f"faults[{kind}]" if kind else "faults"
         baseline = await self.plain_run()
-        for fault in faults_for(self.case, self.served):
+        faults = [f for f in faults_for(self.case, self.served) if kind is None or f.kind == kind]
+        if not faults:
+            return Verdict(name, "skip", f"no {kind} fault applies to this stream")
+        for fault in faults:
             run = await run_call(self.adapter, self.case, fault.served, deadline_s=self.deadline_s)
             found = _judge_outcome(Expected(error=fault.expected_error), run)
             if found is None and self.adapter.capabilities.traces:
@@ -610,8 +621,8 @@ class Battery:
                 if statuses != ["error"]:
                     found = Difference("traces", ["error"], statuses)
             if found is not None:
-                return self._verdict("faults", replace(found, path=f"{fault.spec}: {found.path}"), run)
-        return self._verdict("faults", None, baseline)
+                return self._verdict(name, replace(found, path=f"{fault.spec}: {found.path}"), run)
+        return self._verdict(name, None, baseline)
 
     async def check_traces(self) -> Verdict:
         run = await self.plain_run()

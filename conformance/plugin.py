@@ -185,14 +185,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "streamproof_case" not in metafunc.fixturenames:
         return
     from .battery import discover_cases
-    from .protocol import CHECKS
+    from .protocol import ITEMS
 
     state = _state(metafunc.config)
     gaps = state.load_adapter().known_gaps
     params = []
     for case in discover_cases(state.cassettes):
         state.case_ids.add(case.id)
-        for check in CHECKS:
+        for check in ITEMS:
             reason = known_gap(gaps, case, check)
             marks = [pytest.mark.streamproof]
             if reason is not None:
@@ -204,10 +204,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def known_gap(gaps: dict[str, str] | Any, case: Case, check: str) -> str | None:
-    """The declared reason when ``check`` on ``case`` is a known gap (``check`` or ``check:case-glob``)."""
+    """The declared reason when ``check`` on ``case`` is a known gap (``check`` or ``check:case-glob``).
+    ``faults`` covers every ``faults[kind]`` item; ``faults[stall]`` (or ``faults.stall``) one."""
+    base = check.partition("[")[0]
     for key, reason in gaps.items():
         name, _, pattern = key.partition(":")
-        if name == check and (not pattern or fnmatch.fnmatch(case.id, pattern)):
+        if name.startswith("faults."):
+            name = f"faults[{name.partition('.')[2]}]"
+        if name in (check, base) and (not pattern or fnmatch.fnmatch(case.id, pattern)):
             return str(reason)
     return None
 

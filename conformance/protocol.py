@@ -45,6 +45,28 @@ from ..adapters.errors import StreamproofError
 
 API_NAMES = ("chat", "responses", "messages")
 CHECKS = ("outcome", "streaming", "chunking", "faults", "traces", "cancellation", "request", "snapshot")
+# the faults check gives one verdict per kind of fault injected: ``faults[rate_limit]``, ...
+FAULT_KINDS = (
+    "rate_limit",
+    "server_error",
+    "unavailable",
+    "overloaded",
+    "mid_stream_error",
+    "cut_events",
+    "malformed_chunk",
+    "stall",
+)
+# what a run reports on, check by check: the CHECKS with ``faults`` as one item per fault kind
+ITEMS = tuple(
+    item
+    for check in CHECKS
+    for item in ((f"faults[{kind}]" for kind in FAULT_KINDS) if check == "faults" else (check,))
+)
+
+
+def item_check(item: str) -> str:
+    """The check an item belongs to: ``faults[stall]`` -> ``faults``."""
+    return item.partition("[")[0]
 DEFAULT_ADAPTER = "streamproof.conformance.reference:factory"
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .plugin import event_index
-from .protocol import CHECKS
+from .protocol import ITEMS
 
 if TYPE_CHECKING:
     from .plugin import CheckRecord
@@ -60,14 +60,14 @@ def render_html(adapter: str, records: Sequence[CheckRecord]) -> str:
         f"<h1>streamproof conformance report</h1><p>Adapter: <code>{html.escape(adapter)}</code></p>",
         "<p>" + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("pass", "fail", "xfail", "skip")) + "</p>",
         '<table class="matrix"><thead><tr><th>adapter</th><th>provider/API</th><th>scenario</th>',
-        *(f"<th>{check}</th>" for check in CHECKS),
+        *(f"<th>{check}</th>" for check in ITEMS),
         "</tr></thead><tbody>",
     ]
     for (provider_api, scenario), cells in rows.items():
         out.append(
             f"<tr><td>{html.escape(adapter)}</td><td>{html.escape(provider_api)}</td><td>{html.escape(scenario)}</td>"
         )
-        for check in CHECKS:
+        for check in ITEMS:
             if check not in cells:
                 out.append('<td class="skip">-</td>')
                 continue

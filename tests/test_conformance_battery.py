@@ -29,7 +29,7 @@ from streamproof.conformance.battery import (
     snapshot_data,
 )
 from streamproof.conformance.plugin import SHIPPED_SNAPSHOTS, bundled_cassettes
-from streamproof.conformance.protocol import CHECKS, ConformanceAdapter, ConformanceCall
+from streamproof.conformance.protocol import ITEMS, ConformanceAdapter, ConformanceCall
 from streamproof.conformance.transport import CaseTransport, intercept_pools
 from streamproof.harness.served import served_from_interaction
 
@@ -60,11 +60,12 @@ def stored_snapshot(case: Case) -> Any:
 
 
 async def failing_checks(adapter: ConformanceAdapter, cases: list[Case]) -> dict[str, list[str]]:
-    """check -> the messages of its failures, over every case (the snapshot compared as the plugin does)."""
+    """item (check, or faults[kind]) -> the messages of its failures, over every case (the snapshot
+    compared as the plugin does)."""
     failures: dict[str, list[str]] = {}
     for case in cases:
         battery = Battery(adapter, case)
-        for check in CHECKS:
+        for check in ITEMS:
             verdict: Verdict = await battery.run(check)
             if verdict.status == "pass" and check == "snapshot":
                 difference = first_difference(stored_snapshot(case), snapshot_data(case, verdict), "snapshot")

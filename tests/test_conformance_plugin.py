@@ -17,7 +17,7 @@ import pytest
 from streamproof.cli.main import main
 from streamproof.conformance.battery import discover_cases
 from streamproof.conformance.plugin import SHIPPED_SNAPSHOTS, bundled_cassettes, snapshot_name
-from streamproof.conformance.protocol import CHECKS
+from streamproof.conformance.protocol import FAULT_KINDS, ITEMS
 
 THIRDPARTY_ROOT = Path(__file__).parent  # holds the ``thirdparty`` package
 SUBSET = ("openai/chat/text", "anthropic/messages/reasoning", "openai/responses/tool_call")
@@ -107,8 +107,9 @@ def test_pytest_runs_the_battery_on_a_third_party_package_under_xdist(tmp_path: 
     assert "failed" not in result.stdout
     reader = ReportReader()  # written once, by the controller, from the workers' reports
     reader.feed(report.read_text(encoding="utf-8"))
-    assert len(reader.cells) == len(cases) * len(CHECKS)
+    assert len(reader.cells) == len(cases) * len(ITEMS)
     assert {cell["class"] for cell in reader.cells} == {"pass"}
+    assert {f"faults[{kind}]" for kind in FAULT_KINDS} <= {cell["data-check"] for cell in reader.cells}
 
 
 def test_a_broken_package_fails_and_the_report_links_each_failure_to_its_first_difference(
@@ -123,7 +124,7 @@ def test_a_broken_package_fails_and_the_report_links_each_failure_to_its_first_d
     reader = ReportReader()
     reader.feed(page)
     cases = discover_cases(folder)
-    assert len(reader.cells) == len(cases) * len(CHECKS)  # every cell of the matrix
+    assert len(reader.cells) == len(cases) * len(ITEMS)  # every cell of the matrix
     statuses = {(cell["title"], cell["data-check"], cell["class"]) for cell in reader.cells}
     failing = {(check, status) for _title, check, status in statuses if status == "fail"}
     assert failing == {("outcome", "fail"), ("snapshot", "fail")}
@@ -155,7 +156,9 @@ def test_streamproof_check_runs_the_whole_battery_on_a_third_party_package(tmp_p
     assert result.returncode == 0, result.stderr[-3000:]
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite is not None
-    assert int(suite.get("tests", "0")) == len(discover_cases(folder)) * len(CHECKS)
+    assert int(suite.get("tests", "0")) == len(discover_cases(folder)) * len(ITEMS)
+    names = {case.get("name", "") for case in suite.iter("testcase")}
+    assert all(any(name.endswith(f"-faults[{kind}]]") for name in names) for kind in FAULT_KINDS)
     assert suite.get("failures") == "0" and suite.get("errors") == "0"
     assert "openai/chat" in result.stderr and "openai/responses" in result.stderr  # the summary table
 
@@ -195,7 +198,7 @@ def test_declared_gaps_are_xfail_and_unspoken_apis_are_skipped(
     by_check = {(cell["data-check"], cell["class"]) for cell in reader.cells}
     assert ("streaming", "xfail") in by_check
     messages_cells = [cell for cell in reader.cells if "does not speak messages" in (cell["title"] or "")]
-    assert len(messages_cells) == len(CHECKS) and all(cell["class"] == "skip" for cell in messages_cells)
+    assert len(messages_cells) == len(ITEMS) and all(cell["class"] == "skip" for cell in messages_cells)
 
 
 def test_a_test_of_your_own_gets_the_cases_through_the_streamproof_case_fixture(tmp_path: Path) -> None:
@@ -217,4 +220,4 @@ def test_a_test_of_your_own_gets_the_cases_through_the_streamproof_case_fixture(
                 ran.append(report.nodeid)
 
     assert pytest.main(args, plugins=[Ran()]) == 0
-    assert len(ran) == len(discover_cases(folder)) * len(CHECKS) and all("test_mine[" in node for node in ran)
+    assert len(ran) == len(discover_cases(folder)) * len(ITEMS) and all("test_mine[" in node for node in ran)

@@ -12,7 +12,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from streamproof.adapters.errors import LLMError, LLMServerError
-from streamproof.conformance.protocol import Capabilities, ConformanceCall
+from streamproof.conformance.protocol import ITEMS, Capabilities, ConformanceCall
 from thirdparty.sdk_adapter import Outcome, SDKAdapter, _sum
 
 
@@ -162,15 +162,18 @@ class LosesThinkingSignature(SDKAdapter):
 
 
 # factory name -> (adapter class, the checks that must catch its bug)
+FAULT_ITEMS = frozenset(item for item in ITEMS if item.startswith("faults["))  # one per fault kind
+
+# factory name -> (adapter, the items of the battery that must fail: checks, and faults[kind])
 BUGS: dict[str, tuple[type[SDKAdapter], frozenset[str]]] = {
     "drops_last_text_delta": (DropsLastTextDelta, frozenset({"outcome", "snapshot"})),
     "merges_parallel_tool_calls": (MergesParallelToolCalls, frozenset({"outcome", "snapshot"})),
     "sums_cumulative_usage": (SumsCumulativeUsage, frozenset({"outcome"})),
     "ignores_cached_tokens": (IgnoresCachedTokens, frozenset({"outcome"})),
     "buffers_whole_stream": (BuffersWholeStream, frozenset({"streaming"})),
-    "maps_529_to_generic": (Maps529ToGenericError, frozenset({"faults"})),
+    "maps_529_to_generic": (Maps529ToGenericError, frozenset({"faults[overloaded]"})),
     "forgets_billing_context": (ForgetsBillingInTrace, frozenset({"traces"})),
-    "two_traces_on_error": (TwoTracesOnError, frozenset({"faults"})),
+    "two_traces_on_error": (TwoTracesOnError, FAULT_ITEMS),
     "raises_on_early_close": (RaisesOnEarlyClose, frozenset({"cancellation"})),
     "loses_thinking_signature": (LosesThinkingSignature, frozenset({"outcome", "snapshot"})),
 }
