@@ -6,6 +6,7 @@ interfaces call them for error events that arrive inside a 200 stream.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -225,8 +226,12 @@ def map_sdk_exception(exc: BaseException, provider: str, *, mid_stream: bool = F
     """An exception from the ``openai`` / ``anthropic`` SDK or from httpx2 / httpx -> ``LLMError``.
 
     ``mid_stream`` says the response had started: a connection dropped then is a cut stream
-    (``LLMIncompleteStreamError``), before it a connection error. Our own ``LLMError``s pass through.
-    Returns ``None`` for anything else (a bug, not a provider failure: the caller re-raises it).
+    (``LLMIncompleteStreamError``), before it a connection error; a ``json.JSONDecodeError`` then
+    is a malformed event (the SDKs let it out of their SSE readers). Every exception class of the
+    two SDKs maps: status errors by status and body, ``APIError`` (an error read inside the
+    stream) by its body, a response validation error as malformed, any other SDK error as a plain
+    ``LLMError``. Our own ``LLMError``s pass through. Returns ``None`` for anything else (a bug,
+    not a provider failure: the caller re-raises it).
     """
     if isinstance(exc, e.LLMError):
         return exc
@@ -245,6 +250,24 @@ def map_sdk_exception(exc: BaseException, provider: str, *, mid_stream: bool = F
         return e.LLMTimeoutError(f"{provider} request timed out ({_cause(exc)})", provider=provider)
     if _first_instance(exc, (("openai", "APIConnectionError"), ("anthropic", "APIConnectionError"))):
         return e.LLMConnectionError(f"{provider} connection failed ({_cause(exc)})", provider=provider)
+    sdk = _first_instance(
+        exc, (("openai", "APIResponseValidationError"), ("anthropic", "APIResponseValidationError"))
+    )
+    if sdk is not None:
+        message = f"{provider} response does not have the shape the {sdk} SDK expects ({_cause(exc)})"
+        return e.MalformedStreamError(message, provider=provider)
+    sdk = _first_instance(exc, (("openai", "APIError"), ("anthropic", "APIError")))
+    if sdk is not None:
+        # an error the SDK read inside a 200 stream (OpenAI's {"error": ...} chunk): its body says which
+        body = getattr(exc, "body", None)
+        return _STATUS_MAPPERS[sdk](
+            None, body if body is not None else {"error": {"message": str(exc)}}, provider=provider
+        )
+    if mid_stream and isinstance(exc, json.JSONDecodeError):
+        # the SDKs parse each SSE event with json.loads and let its error out as it is
+        return e.MalformedStreamError(
+            f"{provider} stream event is not valid JSON ({_cause(exc)})", provider=provider
+        )
     if _first_instance(exc, _TRANSPORT_TIMEOUTS):
         where = "while streaming the response" if mid_stream else "before the response"
         return e.LLMTimeoutError(f"{provider} timed out {where} ({_cause(exc)})", provider=provider)
@@ -258,6 +281,9 @@ def map_sdk_exception(exc: BaseException, provider: str, *, mid_stream: bool = F
                 provider=provider,
             )
         return e.LLMConnectionError(f"{provider} connection failed ({_cause(exc)})", provider=provider)
+    sdk = _first_instance(exc, (("openai", "OpenAIError"), ("anthropic", "AnthropicError")))
+    if sdk is not None:  # the rest the SDKs raise (a finish-reason refusal of a parse helper, ...)
+        return e.LLMError(f"{provider}: the {sdk} SDK failed ({_cause(exc)})", provider=provider)
     return None
 
 

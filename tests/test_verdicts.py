@@ -617,3 +617,140 @@ def test_field_level_gap_keys_are_accepted_and_unknown_checks_are_not(
     monkeypatch.setattr(NoCacheWrite, "known_gaps", {"outcomes.usage": "typo"})
     with pytest.raises(AdapterLoadError, match="unknown checks"):
         load_adapter("test_verdicts:gapped")
+
+
+# -- the public error classifier; every SDK exception mapped ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "provider", "wanted"),
+    [
+        (429, b'{"error": {"code": "insufficient_quota", "type": "insufficient_quota", "message": "quota"}}', "openai", "LLMInsufficientCreditsError"),
+        (429, {"error": {"type": "rate_limit_error", "message": "slow down"}}, "anthropic", "LLMRateLimitError"),
+        (529, {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}, "anthropic", "LLMProviderOverloadedError"),
+        (400, {"error": {"message": "This model's maximum context length is 8192 tokens"}}, "openai", "LLMContextWindowExceededError"),
+        (None, {"error": {"message": "boom", "type": "server_error"}}, "openai", "LLMServerError"),
+        (502, "<html>Bad gateway</html>", "openrouter.ai", "LLMServerError"),
+        (None, {"error": {"message": "rate limited", "code": 429}}, "openrouter.ai", "LLMRateLimitError"),
+    ],
+)  # fmt: skip
+def test_the_public_classifier_gives_the_class_the_battery_expects(
+    status: int | None, body: Any, provider: str, wanted: str
+) -> None:
+    from streamproof.adapters import errors
+    from streamproof.conformance.classify import classify_error
+    from streamproof.conformance.oracle import error_class_for
+
+    assert classify_error(status, body, provider) is getattr(errors, wanted)
+    parsed = json.loads(body) if isinstance(body, bytes) else body
+    if isinstance(parsed, dict):
+        assert classify_error(status, body, provider).__name__ == error_class_for(status, parsed)
+
+
+def test_provider_error_carries_retry_after_for_a_rate_limit() -> None:
+    from streamproof.adapters.errors import LLMRateLimitError
+    from streamproof.conformance.classify import provider_error
+
+    error = provider_error(429, {"error": {"type": "rate_limit_error", "message": "slow"}}, "anthropic",
+                           headers={"Retry-After": "7"})  # fmt: skip
+    assert isinstance(error, LLMRateLimitError) and error.retry_after == 7.0 and error.status == 429
+
+
+async def _sdk_exception(api: str, body: bytes) -> BaseException:
+    """What the real SDK raises while reading ``body`` as a stream."""
+    import anthropic
+    import httpx2
+    import openai
+
+    from streamproof.conformance.transport import CaseTransport
+    from streamproof.harness.served import ServedChunk, ServedResponse
+
+    served = ServedResponse(
+        status=200, headers=(("content-type", "text/event-stream"),), chunks=(ServedChunk(body, 0.0),)
+    )
+    async with httpx2.AsyncClient(transport=CaseTransport(served)) as http:
+        try:
+            if api == "messages":
+                client = anthropic.AsyncAnthropic(
+                    api_key="sk-ant-test-x", base_url="https://a.test", http_client=http, max_retries=0
+                )
+                stream = await client.messages.create(
+                    model="m", max_tokens=9, messages=[{"role": "user", "content": "Hi"}], stream=True
+                )
+            else:
+                oai = openai.AsyncOpenAI(
+                    api_key="sk-test-x", base_url="https://o.test/v1", http_client=http, max_retries=0
+                )
+                stream = await oai.chat.completions.create(
+                    model="m", messages=[{"role": "user", "content": "Hi"}], stream=True
+                )  # type: ignore[assignment]
+            async for _ in stream:
+                pass
+        except Exception as exc:  # what the SDK raised is the test's subject
+            return exc
+    raise AssertionError("the SDK raised nothing")
+
+
+@pytest.mark.parametrize(
+    ("api", "body", "wanted"),
+    [
+        ("chat", b'data: {"id":"c","choices":[{"index":0,"delta":{"content":"a"}}]}\n\ndata: {"error": {"message": "The server had an error", "type": "server_error"}}\n\n', "LLMServerError"),
+        ("chat", b'data: {"id":"c","choices":[{"index":0,"delta":{"content":"a"}}]}\n\ndata: {"id":"c","choi\n\n', "MalformedStreamError"),
+        ("messages", b'event: message_start\ndata: {"type":"message_start","message":{"id":"m","type":"message","role":"assistant","content":[],"model":"m","usage":{"input_tokens":1,"output_tokens":1}}}\n\nevent: content_block_start\ndata: {"type":"content_bl\n\n', "MalformedStreamError"),
+    ],
+)  # fmt: skip
+async def test_map_sdk_exception_covers_what_the_sdks_raise_mid_stream(
+    api: str, body: bytes, wanted: str
+) -> None:
+    from streamproof.adapters import errors
+    from streamproof.adapters.error_mapping import map_sdk_exception
+
+    raised = await _sdk_exception(api, body)
+    mapped = map_sdk_exception(raised, "anthropic" if api == "messages" else "openai", mid_stream=True)
+    assert isinstance(mapped, getattr(errors, wanted)), f"{type(raised).__name__} -> {mapped!r}"
+
+
+def _instance(module: Any, cls: type[BaseException], request: Any) -> BaseException:
+    """An instance of an SDK exception class, built the way the SDK builds it where it can be."""
+    import httpx2
+
+    try:
+        if issubclass(cls, module.APIStatusError):
+            response = httpx2.Response(500, request=request, json={"error": {"message": "x"}})
+            return cls("x", response=response, body={"error": {"message": "x"}})  # type: ignore[call-arg]
+        if issubclass(cls, module.APIConnectionError):
+            return cls(request=request)  # type: ignore[call-arg]
+        if issubclass(cls, module.APIResponseValidationError):
+            return cls(response=httpx2.Response(200, request=request), body=None)  # type: ignore[call-arg]
+        if issubclass(cls, module.APIError):
+            return cls("x", request, body=None)  # type: ignore[call-arg]
+        return cls("x")
+    except TypeError:  # a class with a constructor of its own
+        pass
+    try:
+        return cls(response=httpx2.Response(401, request=request), body=None)  # type: ignore[call-arg]
+    except TypeError:  # its arguments are the SDK's own objects: its type is what is mapped
+        return cls.__new__(cls)
+
+
+def test_every_sdk_exception_class_maps_to_an_llm_error() -> None:
+    import inspect
+
+    import anthropic
+    import httpx2
+    import openai
+
+    from streamproof.adapters.error_mapping import map_sdk_exception
+    from streamproof.adapters.errors import LLMError
+
+    request = httpx2.Request("POST", "https://o.test/v1/chat/completions")
+    unmapped = []
+    for module in (openai, anthropic):
+        base = module.OpenAIError if module is openai else module.AnthropicError
+        for name, cls in list(vars(module).items()):
+            if not (inspect.isclass(cls) and issubclass(cls, base)) or name.startswith("_"):
+                continue
+            exc = _instance(module, cls, request)
+            if not isinstance(map_sdk_exception(exc, "openai"), LLMError):
+                unmapped.append(f"{module.__name__}.{name}")
+    assert unmapped == []
