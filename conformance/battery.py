@@ -47,7 +47,7 @@ from ..harness.served import ServedResponse, served_from_interaction
 from .oracle import USAGE_FIELDS, Expected, expected_for, expected_outcome
 from .protocol import CHECKS, ConformanceAdapter, ConformanceCall, TraceCollector
 from .request_check import compare_requests
-from .transport import CaseTransport, SentRequest, intercept_pools
+from .transport import CaseTransport, NetworkAttempts, SentRequest, guard_network, intercept_pools
 
 Status = Literal["pass", "fail", "xfail", "skip"]
 
@@ -159,6 +159,7 @@ class Run:
     requests: list[SentRequest] = field(default_factory=list)
     first_event_before_last_byte: bool | None = None
     leftover_tasks: list[str] = field(default_factory=list)
+    network: list[str] = field(default_factory=list)  # hosts tried outside the cassette during the call
 
 
 def _short(value: Any) -> str:
@@ -344,6 +345,7 @@ async def run_call(
         hold_timeout_s=HOLD_LAST_CHUNK_S,
     )
     collector = TraceCollector()
+    attempts = NetworkAttempts()
     request = case.interaction.request.json()
     before = asyncio.all_tasks()
     async with httpx2.AsyncClient(transport=transport, timeout=READ_TIMEOUT_S) as client:
@@ -373,7 +375,7 @@ async def run_call(
                     if stop_after_events is not None and len(run.events) >= stop_after_events:
                         return
 
-        with intercept_pools(transport):
+        with intercept_pools(transport), guard_network(attempts):
             try:
                 await asyncio.wait_for(consume(), deadline_s)
             except asyncio.TimeoutError:
@@ -388,6 +390,7 @@ async def run_call(
         f"{task.get_name()} running {task.get_coro()!r}" for task in spawned if not task.done()
     )
     run.result = call.result
+    run.network = attempts.hosts
     run.traces = collector.traces
     run.requests = transport.requests
     return run
@@ -502,6 +505,7 @@ class Battery:
         self.expected = expected_outcome(case.interaction)
         self.served = served_from_interaction(case.interaction, recorded_timing=False)
         self._plain: Run | None = None
+        self.network: list[str] = []  # every host any run tried outside the cassette
         self.checks: dict[str, Callable[[], Awaitable[Verdict]]] = {
             "outcome": self.check_outcome,
             "streaming": self.check_streaming,
@@ -534,7 +538,19 @@ class Battery:
         if reason is not None:
             return Verdict(check, "skip", reason)
         kind = check.partition("[")[2].rstrip("]")
+        tried = len(self.network)
         verdict = await (self.check_faults(kind) if kind else self.checks[check]())
+        escaped = (self._plain.network if self._plain is not None else []) + self.network[tried:]
+        if escaped:  # whatever else the check saw: the call left the cassette
+            hosts = sorted(set(escaped))
+            difference = Difference("network", "no connection outside the cassette", hosts)
+            return Verdict(
+                check,
+                "fail",
+                f"the call tried to reach {', '.join(hosts)} outside the cassette",
+                difference,
+                events=verdict.events,
+            )
         if verdict.status == "fail" and check != "request" and self.lacks_stream_flag():
             # one cause, one failure: the request check names it; what follows from it is not judged
             return Verdict(
@@ -542,9 +558,15 @@ class Battery:
             )
         return verdict
 
+    async def _call(self, *args: Any, **kwargs: Any) -> Run:
+        """``run_call`` with this battery's adapter; what it tried outside the cassette is kept."""
+        run = await run_call(self.adapter, *args, **kwargs)
+        self.network += run.network
+        return run
+
     async def plain_run(self) -> Run:
         if self._plain is None:
-            self._plain = await run_call(self.adapter, self.case, self.served, deadline_s=self.deadline_s)
+            self._plain = await self._call(self.case, self.served, deadline_s=self.deadline_s)
         return self._plain
 
     @staticmethod
@@ -581,9 +603,7 @@ class Battery:
             return Verdict(
                 "streaming", "skip", "the stream carries only its stop reason, which comes with the last byte"
             )
-        run = await run_call(
-            self.adapter, self.case, self.served, hold_last_chunk=True, deadline_s=self.deadline_s
-        )
+        run = await self._call(self.case, self.served, hold_last_chunk=True, deadline_s=self.deadline_s)
         if run.first_event_before_last_byte:
             return self._verdict("streaming", None, run)
         got = (
@@ -600,7 +620,7 @@ class Battery:
         splits["byte_by_byte"] = head + at_random_offsets(body[BYTE_BY_BYTE_LIMIT:], CHUNK_SEEDS[0])
         wanted = {"outcome": _run_outcome(baseline), "events": baseline.events}
         for label, chunks in splits.items():
-            run = await run_call(self.adapter, self.case, self.served, chunks, deadline_s=self.deadline_s)
+            run = await self._call(self.case, self.served, chunks, deadline_s=self.deadline_s)
             found = first_difference(wanted, {"outcome": _run_outcome(run), "events": run.events}, label)
             if found:
                 return self._verdict("chunking", found, run)
@@ -614,7 +634,7 @@ class Battery:
         if not faults:
             return Verdict(name, "skip", f"no {kind} fault applies to this stream")
         for fault in faults:
-            run = await run_call(self.adapter, self.case, fault.served, deadline_s=self.deadline_s)
+            run = await self._call(self.case, fault.served, deadline_s=self.deadline_s)
             found = _judge_outcome(Expected(error=fault.expected_error), run)
             if found is None and self.adapter.capabilities.traces:
                 statuses = [trace.get("status") for trace in run.traces]
@@ -654,9 +674,7 @@ class Battery:
         return None
 
     async def check_cancellation(self) -> Verdict:
-        run = await run_call(
-            self.adapter, self.case, self.served, stop_after_events=1, deadline_s=self.deadline_s
-        )
+        run = await self._call(self.case, self.served, stop_after_events=1, deadline_s=self.deadline_s)
         found: Difference | None = None
         if run.timed_out or run.error is not None:
             got = "a hang" if run.timed_out else f"{type(run.error).__name__}: {run.error}"

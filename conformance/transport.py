@@ -9,6 +9,9 @@ response says ``abort``.
 
 ``intercept_pools(transport)`` routes the connection pools of ``httpx2`` and ``httpx`` to it, so a
 client a library builds itself is served from the cassette too and never reaches the network.
+``guard_network()`` refuses, and records, every other way out during a call: sockets (aiohttp,
+urllib, raw), sync ``httpx`` / ``httpx2`` clients and name resolution; the case then fails naming
+the host.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -149,3 +153,59 @@ def intercept_pools(transport: CaseTransport) -> Iterator[None]:
         yield
     finally:
         httpx2.AsyncHTTPTransport.handle_async_request, httpx.AsyncHTTPTransport.handle_async_request = saved  # type: ignore[method-assign]
+
+
+class NetworkAttempts:
+    """The hosts something tried to reach during a call, outside the cassette."""
+
+    def __init__(self) -> None:
+        self.hosts: list[str] = []
+
+    def blocked(self, where: str) -> str:
+        self.hosts.append(where)
+        return f"streamproof: a connection to {where} outside the cassette was refused during the call"
+
+
+@contextlib.contextmanager
+def guard_network(attempts: NetworkAttempts) -> Iterator[None]:
+    """While active, name resolution, IP socket connections and sync httpx / httpx2 requests are
+    refused and recorded in ``attempts`` (Unix sockets stay open: they do not leave the machine)."""
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+    real_getaddrinfo = socket.getaddrinfo
+
+    def where(address: Any) -> str:
+        if isinstance(address, tuple) and len(address) >= 2:
+            return f"{address[0]}:{address[1]}"
+        return str(address)
+
+    def connect(sock: socket.socket, address: Any) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            raise ConnectionRefusedError(attempts.blocked(where(address)))
+        real_connect(sock, address)
+
+    def connect_ex(sock: socket.socket, address: Any) -> int:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            attempts.blocked(where(address))
+            return 111  # ECONNREFUSED
+        return real_connect_ex(sock, address)
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        raise socket.gaierror(socket.EAI_NONAME, attempts.blocked(f"{host}:{port} (name resolution)"))
+
+    def modern_sync(_transport: object, request: httpx2.Request) -> httpx2.Response:
+        raise httpx2.ConnectError(attempts.blocked(str(request.url)), request=request)
+
+    def legacy_sync(_transport: object, request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError(attempts.blocked(str(request.url)), request=request)
+
+    saved = (httpx2.HTTPTransport.handle_request, httpx.HTTPTransport.handle_request)
+    socket.socket.connect, socket.socket.connect_ex = connect, connect_ex  # type: ignore[method-assign,assignment]
+    socket.getaddrinfo = getaddrinfo
+    httpx2.HTTPTransport.handle_request = modern_sync  # type: ignore[method-assign,assignment]
+    httpx.HTTPTransport.handle_request = legacy_sync  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        socket.socket.connect, socket.socket.connect_ex = real_connect, real_connect_ex  # type: ignore[method-assign]
+        socket.getaddrinfo = real_getaddrinfo
+        httpx2.HTTPTransport.handle_request, httpx.HTTPTransport.handle_request = saved  # type: ignore[method-assign]

@@ -7,6 +7,7 @@ it matters, on one that is wrong, and checks the verdict each gets.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncGenerator, Callable, Mapping
 from pathlib import Path
@@ -754,3 +755,87 @@ def test_every_sdk_exception_class_maps_to_an_llm_error() -> None:
             if not isinstance(map_sdk_exception(exc, "openai"), LLMError):
                 unmapped.append(f"{module.__name__}.{name}")
     assert unmapped == []
+
+
+# -- the network during a call ---------------------------------------------------------------------
+
+
+def _raw_socket() -> None:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1)
+        sock.connect(("127.0.0.1", 9))
+
+
+def _urllib_in_a_thread() -> None:
+    import threading
+    import urllib.request
+
+    def download() -> None:
+        with contextlib.suppress(OSError):
+            urllib.request.urlopen("http://127.0.0.1:9/tokenizer.json", timeout=1)
+
+    thread = threading.Thread(target=download)  # a library's background download
+    thread.start()
+    thread.join()
+
+
+def _sync_httpx() -> None:
+    import httpx
+
+    with httpx.Client(timeout=1) as client:
+        client.get("http://127.0.0.1:9/v1/models")
+
+
+def _sync_httpx2() -> None:
+    import httpx2
+
+    with httpx2.Client(timeout=1) as client:
+        client.get("http://127.0.0.1:9/v1/models")
+
+
+def _name_resolution() -> None:
+    import socket
+
+    socket.getaddrinfo("localhost", 443)
+
+
+class LeavesTheCassette:
+    """The reference stack, plus one attempt to reach the network that it shrugs off."""
+
+    name = "leaves-the-cassette"
+    capabilities = Capabilities()
+    known_gaps: Mapping[str, str] = {}
+
+    def __init__(self, attempt: Callable[[], None]) -> None:
+        self.attempt = attempt
+
+    async def stream(self, call: ConformanceCall) -> AsyncGenerator[object, None]:
+        try:
+            self.attempt()
+        except Exception:  # a library that ignores its failed side request
+            pass
+        async for event in ReferenceAdapter().stream(call):
+            yield event
+
+
+@pytest.mark.parametrize(
+    ("attempt", "host"),
+    [
+        (_raw_socket, "127.0.0.1:9"),
+        (_urllib_in_a_thread, "127.0.0.1:9"),
+        (_sync_httpx, "http://127.0.0.1:9/v1/models"),
+        (_sync_httpx2, "http://127.0.0.1:9/v1/models"),
+        (_name_resolution, "localhost:443 (name resolution)"),
+    ],
+)
+async def test_a_connection_outside_the_cassette_fails_the_case_naming_the_host(
+    attempt: Callable[[], None], host: str
+) -> None:
+    case = make_case("messages", messages_text_body())
+    battery = Battery(LeavesTheCassette(attempt), case)
+    for check in ("outcome", "traces", "snapshot"):
+        verdict = await battery.run(check)
+        assert verdict.status == "fail", (check, verdict.message)
+        assert host in verdict.message
