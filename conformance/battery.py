@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import fnmatch
 import json
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -55,6 +56,7 @@ RUN_DEADLINE_S = 10.0  # no single call may take longer: a hang is a failure, no
 READ_TIMEOUT_S = 0.05  # the read timeout the suite asks for; the transport enforces it when a response stalls
 TASK_GRACE_S = 0.2  # how long tasks the call spawned may take to finish after it ended
 HOLD_LAST_CHUNK_S = 0.5  # how long the streaming check waits for a first event before the last byte
+PACED_TAIL_S = 0.03  # then the tail comes this much later: latency and ttft must show the hold
 BYTE_BY_BYTE_LIMIT = 4_096  # longer bodies are fed byte by byte up to here, then in random chunks
 CHUNK_SEEDS = (7, 1337)
 BILLING = BillingContext(plan_type="pro", cost_source="credits", customer_id="cust-conformance-1")
@@ -160,6 +162,7 @@ class Run:
     first_event_before_last_byte: bool | None = None
     leftover_tasks: list[str] = field(default_factory=list)
     network: list[str] = field(default_factory=list)  # hosts tried outside the cassette during the call
+    wall_ms: float = 0.0  # how long the call took, as the suite measured it
 
 
 def _short(value: Any) -> str:
@@ -335,14 +338,16 @@ async def run_call(
     stop_after_events: int | None = None,
     deadline_s: float = RUN_DEADLINE_S,
 ) -> Run:
-    """One call of ``adapter`` on ``served`` (chunked as given), with a deadline; never raises."""
+    """One call of ``adapter`` on ``served`` (chunked as given), with a deadline; never raises.
+    With ``hold_last_chunk`` the last chunk waits for the first event, then comes a paced
+    ``PACED_TAIL_S`` later."""
     run = Run()
     transport = CaseTransport(
         served,
         chunks,
-        read_timeout_s=READ_TIMEOUT_S,
         hold_last_chunk=hold_last_chunk,
         hold_timeout_s=HOLD_LAST_CHUNK_S,
+        tail_delay_s=PACED_TAIL_S if hold_last_chunk else 0.0,
     )
     collector = TraceCollector()
     attempts = NetworkAttempts()
@@ -375,6 +380,7 @@ async def run_call(
                     if stop_after_events is not None and len(run.events) >= stop_after_events:
                         return
 
+        started = time.perf_counter()
         with intercept_pools(transport), guard_network(attempts):
             try:
                 await asyncio.wait_for(consume(), deadline_s)
@@ -382,6 +388,7 @@ async def run_call(
                 run.timed_out = True
             except Exception as exc:  # what the adapter raised is the verdict's input, not ours to handle
                 run.error = exc
+        run.wall_ms = (time.perf_counter() - started) * 1000
     await asyncio.sleep(0)  # let the adapter's cleanup callbacks run
     spawned = asyncio.all_tasks() - before - {asyncio.current_task()}
     if spawned:  # finalizers may still be finishing; a task alive after the grace period is left behind
@@ -459,8 +466,16 @@ def _outcome_differences(expected: Expected, run: Run, exact_arguments: bool = F
 
 
 # the faults of harness.faults injected into every streamed case; ``after`` is capped for short streams
-STATUS_FAULT_SPECS = ("rate_limit:retry_after=1", "server_error", "unavailable", "overloaded")
-STREAM_FAULT_SPECS = ("mid_stream_error", "cut_events", "malformed_chunk")
+RETRY_AFTER_S = 1.0  # the rate-limit fault's retry-after: the raised error must carry it
+STATUS_FAULT_SPECS = (
+    f"rate_limit:retry_after={RETRY_AFTER_S:g}",
+    "quota",
+    "server_error",
+    "unavailable",
+    "overloaded",
+)
+# a dropped connection and a body that just ends (cleanly, without the stream's terminator) both cut
+STREAM_FAULT_SPECS = ("mid_stream_error", "cut_events", "cut_events:abort=false", "malformed_chunk")
 STALL_SPEC = f"stall:seconds={READ_TIMEOUT_S * 5:g}"  # a slow first byte, well past the read timeout
 
 
@@ -474,14 +489,21 @@ class InjectedFault:
 
     @property
     def kind(self) -> str:
-        """Its item in the faults check (``FAULT_KINDS``)."""
-        return self.spec.partition(":")[0]
+        """Its item in the faults check (``FAULT_KINDS``): a cut that ends the body cleanly is
+        ``clean_end``, apart from the dropped connection."""
+        kind = self.spec.partition(":")[0]
+        return "clean_end" if kind == "cut_events" and "abort=false" in self.spec else kind
+
+
+def _with_after(spec: str, after: int) -> str:
+    kind, _, params = spec.partition(":")
+    return f"{kind}:after={after}" + (f",{params}" if params else "")
 
 
 def faults_for(case: Case, served: ServedResponse) -> list[InjectedFault]:
     """Each fault kind applied to ``served``; the oracle says which error class each must give."""
     after = strike_point(served.body)
-    specs = [*STATUS_FAULT_SPECS, *(f"{spec}:after={after}" for spec in STREAM_FAULT_SPECS)]
+    specs = [*STATUS_FAULT_SPECS, *(_with_after(spec, after) for spec in STREAM_FAULT_SPECS)]
     if case.api != "messages":  # the other shapes of a mid-stream error: Groq's, and Responses' error event
         specs.append(f"mid_stream_error:after={after},style={'groq' if case.api == 'chat' else 'error'}")
     injected = []
@@ -505,6 +527,7 @@ class Battery:
         self.expected = expected_outcome(case.interaction)
         self.served = served_from_interaction(case.interaction, recorded_timing=False)
         self._plain: Run | None = None
+        self._held: Run | None = None
         self.network: list[str] = []  # every host any run tried outside the cassette
         self.checks: dict[str, Callable[[], Awaitable[Verdict]]] = {
             "outcome": self.check_outcome,
@@ -564,6 +587,14 @@ class Battery:
         self.network += run.network
         return run
 
+    async def held_run(self) -> Run:
+        """The run whose last chunk waits for the first event and then comes paced, later."""
+        if self._held is None:
+            self._held = await self._call(
+                self.case, self.served, hold_last_chunk=True, deadline_s=self.deadline_s
+            )
+        return self._held
+
     async def plain_run(self) -> Run:
         if self._plain is None:
             self._plain = await self._call(self.case, self.served, deadline_s=self.deadline_s)
@@ -603,7 +634,7 @@ class Battery:
             return Verdict(
                 "streaming", "skip", "the stream carries only its stop reason, which comes with the last byte"
             )
-        run = await self._call(self.case, self.served, hold_last_chunk=True, deadline_s=self.deadline_s)
+        run = await self.held_run()
         if run.first_event_before_last_byte:
             return self._verdict("streaming", None, run)
         got = (
@@ -636,6 +667,12 @@ class Battery:
         for fault in faults:
             run = await self._call(self.case, fault.served, deadline_s=self.deadline_s)
             found = _judge_outcome(Expected(error=fault.expected_error), run)
+            if found is None and len(run.requests) != 1:  # the protocol says no retries
+                found = Difference("requests sent", 1, len(run.requests))
+            if found is None and fault.kind == "rate_limit":
+                waited = getattr(run.error, "retry_after", None)
+                if waited != RETRY_AFTER_S:
+                    found = Difference("error.retry_after", RETRY_AFTER_S, waited)
             if found is None and self.adapter.capabilities.traces:
                 statuses = [trace.get("status") for trace in run.traces]
                 if statuses != ["error"]:
@@ -662,7 +699,32 @@ class Battery:
         found = first_difference(wanted, actual, "trace")
         if found is None:
             found = self._timing_problem(trace, run)
+        if (
+            found is None
+            and self.applicable("streaming") is None
+            and any(e["kind"] != "stop" for e in run.events)
+        ):
+            held = await self.held_run()
+            if (
+                held.first_event_before_last_byte and len(held.traces) == 1
+            ):  # a buffering adapter: streaming says so
+                found = self._paced_timing_problem(held.traces[0], held)
+                run = held if found is not None else run
         return self._verdict("traces", found, run)
+
+    @staticmethod
+    def _paced_timing_problem(trace: dict[str, Any], run: Run) -> Difference | None:
+        """On the paced run (the tail ``PACED_TAIL_S`` after the first event): the latency covers
+        the hold, in milliseconds, and the first token came before it."""
+        latency, ttft = trace.get("latency_ms"), trace.get("ttft_ms")
+        hold_ms = PACED_TAIL_S * 1000
+        if not isinstance(latency, (int, float)) or not hold_ms <= latency <= run.wall_ms + 5:
+            wanted = f"milliseconds in [{hold_ms:g}, {run.wall_ms:.0f}] (the tail came {hold_ms:g} ms after the first event)"
+            return Difference("trace.latency_ms", wanted, latency)
+        if not isinstance(ttft, (int, float)) or not 0 < ttft <= latency - hold_ms / 2:
+            wanted = f"before the held tail: in (0, {latency - hold_ms / 2:.0f}] ms"
+            return Difference("trace.ttft_ms", wanted, ttft)
+        return None
 
     @staticmethod
     def _timing_problem(trace: dict[str, Any], run: Run) -> Difference | None:

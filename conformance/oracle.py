@@ -205,6 +205,7 @@ class _ChatReader:
     def __init__(self) -> None:
         self.expected = Expected()
         self.tools: dict[int, dict[str, str]] = {}
+        self.by_id: dict[str, int] = {}  # tool call id -> its key in tools
         self.done = False
         self.refused = False
         self.streamed = False
@@ -242,7 +243,7 @@ class _ChatReader:
                     if detail.get("signature"):
                         self.expected.signatures.append(detail["signature"])
             for call in delta.get("tool_calls") or []:
-                entry = self.tools.setdefault(call.get("index", 0), {"id": "", "name": "", "arguments": ""})
+                entry = self.tools.setdefault(self.call_key(call), {"id": "", "name": "", "arguments": ""})
                 function = call.get("function") or {}
                 entry["id"] = entry["id"] or call.get("id") or ""
                 entry["name"] = entry["name"] or function.get("name") or ""
@@ -255,6 +256,20 @@ class _ChatReader:
                 self.expected.stop_reason = _CHAT_STOPS.get(word, "other")
                 if self.expected.stop_reason == "end_turn" and (self.refused or self.tools):
                     self.expected.stop_reason = "refusal" if self.refused else "tool_calls"
+
+    def call_key(self, call: dict[str, Any]) -> int:
+        """Which call a tool-call delta belongs to: its ``index``; without one (Mistral and Gemini's
+        compatible endpoints send each call whole), a new id is a new call, and no id the last call."""
+        if isinstance(call.get("index"), int):
+            key: int = call["index"]
+            if call.get("id"):
+                self.by_id.setdefault(call["id"], key)
+            return key
+        if call.get("id"):
+            if call["id"] not in self.by_id:
+                self.by_id[call["id"]] = max(self.tools, default=-1) + 1
+            return self.by_id[call["id"]]
+        return max(self.tools, default=0)
 
     def usage(self, usage: dict[str, Any]) -> None:
         prompt_details = usage.get("prompt_tokens_details") or {}

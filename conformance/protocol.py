@@ -48,11 +48,13 @@ CHECKS = ("outcome", "streaming", "chunking", "faults", "traces", "cancellation"
 # the faults check gives one verdict per kind of fault injected: ``faults[rate_limit]``, ...
 FAULT_KINDS = (
     "rate_limit",
+    "quota",
     "server_error",
     "unavailable",
     "overloaded",
     "mid_stream_error",
     "cut_events",
+    "clean_end",
     "malformed_chunk",
     "stall",
 )

@@ -3,9 +3,10 @@
 ``CaseTransport`` is an ``httpx2`` transport that answers every request with one ``ServedResponse``
 (the recorded response, or a faulty one from ``harness.faults``), cut into the chunks the check
 asks for, and keeps the requests it was sent (for the request-fidelity check). It can hold back the
-last chunk until the caller releases it (the true-streaming check), enforces the client's read
-timeout on a stalled response the way a socket would, and drops the connection when the served
-response says ``abort``.
+last chunk until the caller releases it (the true-streaming check) and then pace it a while later,
+enforces the read timeout the client itself sent on a stalled response the way a socket would (a
+client without one waits the stall out), and drops the connection when the served response says
+``abort``.
 
 ``intercept_pools(transport)`` routes the connection pools of ``httpx2`` and ``httpx`` to it, so a
 client a library builds itself is served from the cassette too and never reaches the network.
@@ -50,6 +51,10 @@ class _ServedStream(httpx2.AsyncByteStream):
             if number == last and hold is not None:
                 with contextlib.suppress(asyncio.TimeoutError):  # a consumer that buffers never releases it
                     await asyncio.wait_for(hold.wait(), self._transport.hold_timeout_s)
+                if hold.is_set() and self._transport.tail_delay_s:
+                    await asyncio.sleep(
+                        self._transport.tail_delay_s
+                    )  # a paced tail, well after the first event
             if number == last:
                 self._transport.last_byte_delivered = True
             yield chunk
@@ -63,15 +68,17 @@ class CaseTransport(httpx2.AsyncBaseTransport):
         served: ServedResponse,
         chunks: Sequence[bytes] | None = None,
         *,
-        read_timeout_s: float = 2.0,
+        read_timeout_s: float | None = None,
         hold_last_chunk: bool = False,
         hold_timeout_s: float = 0.5,
+        tail_delay_s: float = 0.0,
     ) -> None:
         self.served = served
         self.chunks = list(chunks) if chunks is not None else [c.data for c in served.chunks if c.data]
         self.read_timeout_s = read_timeout_s
         self.hold_last = asyncio.Event() if hold_last_chunk else None
         self.hold_timeout_s = hold_timeout_s
+        self.tail_delay_s = tail_delay_s
         self.last_byte_delivered = False
         self.requests: list[SentRequest] = []
 
@@ -88,9 +95,12 @@ class CaseTransport(httpx2.AsyncBaseTransport):
         self.requests.append(SentRequest(request.method, str(request.url), body))
         stall = self.served.stall_before_headers
         if stall:
-            await asyncio.sleep(min(stall, self.read_timeout_s))
-            if stall > self.read_timeout_s:
+            # the client's own read timeout, as a socket would enforce it: never one on its behalf
+            limit = _read_timeout(request, self.read_timeout_s)
+            if limit is not None and stall > limit:
+                await asyncio.sleep(limit)
                 raise httpx2.ReadTimeout("timed out waiting for the response", request=request)
+            await asyncio.sleep(stall)
         return httpx2.Response(
             self.served.status,
             headers=list(self.served.headers),
@@ -107,6 +117,16 @@ def legacy_error(exc: httpx2.TransportError, request: httpx.Request) -> httpx.Tr
         found if isinstance(found, type) and issubclass(found, httpx.TransportError) else httpx.TransportError
     )
     return legacy(str(exc), request=request)
+
+
+def _read_timeout(request: httpx2.Request, default: float | None) -> float | None:
+    """The read timeout the client sent with the request (httpx and httpx2 put it in the request's
+    ``timeout`` extension); ``default`` when it sent none."""
+    timeout = request.extensions.get("timeout")
+    if isinstance(timeout, dict) and "read" in timeout:
+        read = timeout["read"]
+        return float(read) if isinstance(read, (int, float)) else None
+    return default
 
 
 class _LegacyStream(httpx.AsyncByteStream):
@@ -135,6 +155,9 @@ def intercept_pools(transport: CaseTransport) -> Iterator[None]:
             str(request.url),
             headers=list(request.headers.items()),
             content=await request.aread(),
+            extensions={"timeout": request.extensions["timeout"]}
+            if "timeout" in request.extensions
+            else None,
         )
         try:
             served = await transport.handle_async_request(modern_request)

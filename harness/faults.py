@@ -7,6 +7,8 @@ faulty one, keeping the recorded chunking and timing of whatever part of the str
 kind                 what the client gets
 ===================  ======================================================================
 rate_limit           HTTP 429 with ``retry-after`` and the provider's rate-limit body
+quota                out of credits: OpenAI's HTTP 429 ``insufficient_quota`` (not a rate limit:
+                     retrying does not help), Anthropic's HTTP 402 ``billing_error``
 server_error         HTTP 500 with the provider's body
 unavailable          HTTP 503 with the provider's body
 overloaded           Anthropic: HTTP 529 ``overloaded_error``; OpenAI (no 529): 503 "overloaded"
@@ -50,7 +52,7 @@ from .wire import error_reply, midstream_error_event
 
 SYNTHETIC_HEADER = "x-streamproof-synthetic"
 
-STATUS_FAULTS = ("rate_limit", "server_error", "unavailable", "overloaded")  # also error_reply's kinds
+STATUS_FAULTS = ("rate_limit", "quota", "server_error", "unavailable", "overloaded")  # also error_reply's kinds
 STREAM_FAULTS = ("mid_stream_error", "cut_events", "cut_bytes", "malformed_chunk", "stall")
 FAULT_KINDS = (*STATUS_FAULTS, *STREAM_FAULTS)
 _STYLES = {None: None, "groq": "chat", "error": "responses"}  # style -> the one API it belongs to

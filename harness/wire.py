@@ -501,7 +501,7 @@ def error_reply(
 ) -> ErrorReply:
     """The provider's real status and body for one error kind.
 
-    Kinds: bad_key, unknown_model, context_overflow, rate_limit, server_error, unavailable,
+    Kinds: bad_key, unknown_model, context_overflow, rate_limit, quota, server_error, unavailable,
     overloaded. A 400 with a message of one's own is ``invalid_request``. The statuses and bodies
     follow the real captures (e.g. Responses answers an unknown model with 400, not 404).
     """
@@ -574,6 +574,24 @@ def error_reply(
                 "Requested 1. Please try again in 2s. Visit https://platform.openai.com/account/rate-limits to learn more.",
                 "requests",
                 "rate_limit_exceeded",
+            )
+        )
+    elif kind == "quota":  # out of credits: OpenAI says so with a 429, which is no rate limit
+        reply = (
+            _anthropic_error(
+                402,
+                "billing_error",
+                "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing "
+                "to upgrade or purchase credits.",
+                request_id,
+            )
+            if anthropic
+            else _openai_error(
+                429,
+                "You exceeded your current quota, please check your plan and billing details. For more "
+                "information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.",
+                "insufficient_quota",
+                "insufficient_quota",
             )
         )
     elif kind == "server_error":

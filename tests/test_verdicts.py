@@ -14,48 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from synthetic_cases import URIS, make_case, sse
 
 from streamproof.adapters.events import LLMResult
-from streamproof.conformance.battery import Battery, Case, snapshot_data
+from streamproof.conformance.battery import Battery, snapshot_data
 from streamproof.conformance.protocol import Capabilities, ConformanceCall
 from streamproof.conformance.reference import ReferenceAdapter
-from streamproof.harness.cassette import Headers, Interaction, RecordedRequest, RecordedResponse
-
-URIS = {
-    "chat": "https://api.openai.com/v1/chat/completions",
-    "responses": "https://api.openai.com/v1/responses",
-    "messages": "https://api.anthropic.com/v1/messages",
-}
-
-
-def sse(*events: dict[str, Any] | str, named: bool = True) -> bytes:
-    out = []
-    for event in events:
-        data = event if isinstance(event, str) else json.dumps(event)
-        head = f"event: {event['type']}\n" if named and isinstance(event, dict) and "type" in event else ""
-        out.append(f"{head}data: {data}\n\n")
-    return "".join(out).encode()
-
-
-def make_case(api: str, body: bytes, request: Mapping[str, Any] | None = None, status: int = 200) -> Case:
-    """A case of ``api`` whose recorded response is ``body`` (SSE)."""
-    prompt = [{"role": "user", "content": "Hi"}]
-    defaults: dict[str, dict[str, Any]] = {
-        "chat": {"messages": prompt, "stream_options": {"include_usage": True}},
-        "responses": {"input": prompt},
-        "messages": {"messages": prompt, "max_tokens": 64},
-    }
-    sent = {"model": "m-1", "stream": True, **defaults[api], **(request or {})}
-    interaction = Interaction(
-        0,
-        RecordedRequest(
-            "POST", URIS[api], Headers({"content-type": "application/json"}), json.dumps(sent).encode()
-        ),
-        RecordedResponse(status, "OK", Headers({"content-type": "text/event-stream"}), body),
-    )
-    root = Path("/synthetic")
-    provider = "anthropic" if api == "messages" else "openai"
-    return Case(root / provider / api / "case.yaml", root, interaction)
 
 
 class Rewrites:
@@ -226,8 +190,8 @@ async def test_an_intercepted_client_gets_its_own_librarys_exceptions_with_the_r
         stall_before_headers=1.0 if fault == "stall" else 0.0,
     )
     wanted = {"abort": "RemoteProtocolError", "stall": "ReadTimeout"}[fault]
-    with intercept_pools(CaseTransport(served, read_timeout_s=0.05)):
-        async with module.AsyncClient() as client:
+    with intercept_pools(CaseTransport(served)):
+        async with module.AsyncClient(timeout=0.05) as client:  # the client's own read timeout
             with pytest.raises(getattr(module, wanted)) as raised:
                 async with client.stream("POST", URIS["chat"], json={}) as response:
                     async for _ in response.aiter_bytes():
@@ -839,3 +803,51 @@ async def test_a_connection_outside_the_cassette_fails_the_case_naming_the_host(
         verdict = await battery.run(check)
         assert verdict.status == "fail", (check, verdict.message)
         assert host in verdict.message
+
+
+# -- index-less whole tool calls -------------------------------------------------------------------
+
+
+def index_less_calls_body() -> bytes:
+    """Mistral / Gemini-compatible style: each tool call whole, in one delta, without ``index``."""
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {
+            "id": "c1",
+            "model": "m-1",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+
+    calls = [
+        {
+            "id": "call_a",
+            "type": "function",
+            "function": {"name": "weather", "arguments": '{"city":"Paris"}'},
+        },
+        {"id": "call_b", "type": "function", "function": {"name": "weather", "arguments": '{"city":"Rome"}'}},
+    ]
+    usage = {
+        "id": "c1",
+        "choices": [],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+    }
+    return sse(
+        chunk({"role": "assistant", "content": ""}),
+        chunk({"tool_calls": [calls[0]]}),
+        chunk({"tool_calls": [calls[1]]}),
+        chunk({}, "tool_calls"),
+        usage,
+        "[DONE]",
+    )
+
+
+async def test_the_oracle_keeps_index_less_whole_tool_calls_apart() -> None:
+    from streamproof.conformance.oracle import expected_for
+
+    expected = expected_for("chat", 200, index_less_calls_body())
+    assert expected.tool_calls == [
+        {"id": "call_a", "name": "weather", "arguments": '{"city":"Paris"}'},
+        {"id": "call_b", "name": "weather", "arguments": '{"city":"Rome"}'},
+    ]
+    case = make_case("chat", index_less_calls_body())
+    assert (await Battery(ReferenceAdapter(), case).run("outcome")).status == "pass"

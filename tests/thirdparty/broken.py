@@ -11,7 +11,9 @@ import contextlib
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from streamproof.adapters.errors import LLMError, LLMServerError
+import httpx2
+
+from streamproof.adapters.errors import LLMError, LLMRateLimitError, LLMServerError
 from streamproof.conformance.protocol import ITEMS, Capabilities, ConformanceCall
 from thirdparty.sdk_adapter import Outcome, SDKAdapter, _sum
 
@@ -161,6 +163,145 @@ class LosesThinkingSignature(SDKAdapter):
         return super().messages_delta(index, delta, outcome)
 
 
+class IgnoresRetryAfter(SDKAdapter):
+    """Raises the rate limit without the retry-after the response carried."""
+
+    name = "ignores-retry-after"
+
+    @staticmethod
+    def map_error(exc: Exception, call: ConformanceCall, *, mid_stream: bool) -> LLMError:
+        error = SDKAdapter.map_error(exc, call, mid_stream=mid_stream)
+        if isinstance(error, LLMRateLimitError):
+            return LLMRateLimitError(error.message, provider=error.provider, status=error.status)
+        return error
+
+
+class RetriesByItself(SDKAdapter):
+    """Retries an HTTP 429 / 5xx answer once, at once, although retries are the caller's job."""
+
+    name = "retries-by-itself"
+
+    async def stream(self, call: ConformanceCall) -> AsyncGenerator[dict[str, Any], None]:
+        try:
+            async with contextlib.aclosing(super().stream(call)) as events:
+                async for event in events:
+                    yield event
+        except (LLMRateLimitError, LLMServerError) as error:
+            if error.status is None or error.status < 429:  # an error inside a 200 stream: not retried
+                raise
+            call.traces.traces.clear()  # the first attempt is hidden: one trace for the whole call
+            async with contextlib.aclosing(super().stream(call)) as events:
+                async for event in events:
+                    yield event
+
+
+class TtftAtStreamEnd(SDKAdapter):
+    """Takes the time to first token when the stream ends, not when the first event arrives."""
+
+    name = "ttft-at-stream-end"
+
+    def trace(self, call: ConformanceCall, outcome: Outcome, status: str, *args: Any, **kwargs: Any) -> None:
+        collected = len(call.traces.traces)
+        super().trace(call, outcome, status, *args, **kwargs)
+        for trace in call.traces.traces[collected:]:
+            if trace.get("ttft_ms") is not None:
+                trace["ttft_ms"] = trace["latency_ms"]
+
+
+class LatencyInSeconds(SDKAdapter):
+    """Reports latency and time to first token in seconds in fields that say milliseconds."""
+
+    name = "latency-in-seconds"
+
+    def trace(self, call: ConformanceCall, outcome: Outcome, status: str, *args: Any, **kwargs: Any) -> None:
+        collected = len(call.traces.traces)
+        super().trace(call, outcome, status, *args, **kwargs)
+        for trace in call.traces.traces[collected:]:
+            for name in ("latency_ms", "ttft_ms"):
+                if trace.get(name) is not None:
+                    trace[name] /= 1000
+
+
+class NoReadTimeoutOfItsOwn(SDKAdapter):
+    """Gives the client it is handed the library's default timeout (ten minutes), not call.timeout_s."""
+
+    name = "no-read-timeout-of-its-own"
+
+    async def stream(self, call: ConformanceCall) -> AsyncGenerator[dict[str, Any], None]:
+        call.http_client.timeout = httpx2.Timeout(600.0)
+        async with contextlib.aclosing(super().stream(call)) as events:
+            async for event in events:
+                yield event
+
+
+class AcceptsCleanEndWithoutTerminator(SDKAdapter):
+    """Takes a body that ends cleanly as a complete stream, [DONE] / message_stop / completed or not."""
+
+    name = "accepts-clean-end"
+
+    @staticmethod
+    def check_ended(call: ConformanceCall, outcome: Outcome) -> None:
+        return None
+
+
+class QuotaAsRateLimit(SDKAdapter):
+    """Maps by status alone: OpenAI's 429 insufficient_quota becomes a retryable rate limit."""
+
+    name = "quota-as-rate-limit"
+
+    @staticmethod
+    def map_error(exc: Exception, call: ConformanceCall, *, mid_stream: bool) -> LLMError:
+        error = SDKAdapter.map_error(exc, call, mid_stream=mid_stream)
+        if error.status == 429 and not isinstance(error, LLMRateLimitError):
+            return LLMRateLimitError(error.message, provider=error.provider, status=429)
+        return error
+
+
+class CacheWritesAsCacheReads(SDKAdapter):
+    """Counts Anthropic's cache_creation_input_tokens as cached (read) input as well."""
+
+    name = "cache-writes-as-cache-reads"
+
+    @staticmethod
+    def messages_usage(outcome: Outcome, usage: dict[str, Any]) -> None:
+        SDKAdapter.messages_usage(outcome, usage)
+        write = outcome.usage.get("cache_write_tokens")
+        if write:
+            outcome.usage["cached_input_tokens"] = (outcome.usage.get("cached_input_tokens") or 0) + write
+
+
+class SignaturesByItemId(SDKAdapter):
+    """Keys Responses reasoning signatures by item id, so the result lists them in id order."""
+
+    name = "signatures-by-item-id"
+
+    item_ids: dict[str, str] = {}  # signature -> its reasoning item's id
+
+    @staticmethod
+    def responses_signature(item: dict[str, Any], position: int, outcome: Outcome) -> list[dict[str, Any]]:
+        events = SDKAdapter.responses_signature(item, position, outcome)
+        if events:
+            SignaturesByItemId.item_ids[item["encrypted_content"]] = str(item.get("id"))
+        return events
+
+    async def stream(self, call: ConformanceCall) -> AsyncGenerator[dict[str, Any], None]:
+        async with contextlib.aclosing(super().stream(call)) as events:
+            async for event in events:
+                yield event
+        if isinstance(call.result, dict) and call.api == "responses":
+            call.result["signatures"].sort(key=lambda signature: self.item_ids.get(signature, ""))
+
+
+class GluesIndexLessToolCalls(SDKAdapter):
+    """Takes a Chat tool-call delta without ``index`` as index 0: whole calls are glued into one."""
+
+    name = "glues-index-less-tool-calls"
+
+    @staticmethod
+    def chat_tool_key(outcome: Outcome, call: dict[str, Any]) -> Any:
+        return call.get("index", 0)
+
+
 # factory name -> (adapter class, the checks that must catch its bug)
 FAULT_ITEMS = frozenset(item for item in ITEMS if item.startswith("faults["))  # one per fault kind
 
@@ -176,6 +317,21 @@ BUGS: dict[str, tuple[type[SDKAdapter], frozenset[str]]] = {
     "two_traces_on_error": (TwoTracesOnError, FAULT_ITEMS),
     "raises_on_early_close": (RaisesOnEarlyClose, frozenset({"cancellation"})),
     "loses_thinking_signature": (LosesThinkingSignature, frozenset({"outcome", "snapshot"})),
+    "ignores_retry_after": (IgnoresRetryAfter, frozenset({"faults[rate_limit]"})),
+    "retries_by_itself": (
+        RetriesByItself,
+        frozenset(
+            {"faults[rate_limit]", "faults[server_error]", "faults[unavailable]", "faults[overloaded]"}
+        ),
+    ),
+    "ttft_at_stream_end": (TtftAtStreamEnd, frozenset({"traces"})),
+    "latency_in_seconds": (LatencyInSeconds, frozenset({"traces"})),
+    "no_read_timeout_of_its_own": (NoReadTimeoutOfItsOwn, frozenset({"faults[stall]"})),
+    "accepts_clean_end": (AcceptsCleanEndWithoutTerminator, frozenset({"faults[clean_end]"})),
+    "quota_as_rate_limit": (QuotaAsRateLimit, frozenset({"faults[quota]"})),
+    "cache_writes_as_cache_reads": (CacheWritesAsCacheReads, frozenset({"outcome"})),
+    "signatures_by_item_id": (SignaturesByItemId, frozenset({"outcome"})),
+    "glues_index_less_tool_calls": (GluesIndexLessToolCalls, frozenset({"outcome", "snapshot"})),
 }
 
 

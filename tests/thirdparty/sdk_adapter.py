@@ -94,8 +94,7 @@ class SDKAdapter:
                     if first_event is None:
                         first_event = time.perf_counter()
                     yield event
-            if not outcome.ended:
-                raise LLMIncompleteStreamError(f"{call.api} stream ended before its terminal event")
+            self.check_ended(call, outcome)
         except (GeneratorExit, asyncio.CancelledError):
             self.trace(call, outcome, "cancelled", started, first_event)
             raise
@@ -105,6 +104,12 @@ class SDKAdapter:
             raise error from exc
         call.set_result(outcome.result())
         self.trace(call, outcome, "success", started, first_event)
+
+    @staticmethod
+    def check_ended(call: ConformanceCall, outcome: Outcome) -> None:
+        """A body that ends without the stream's terminal event is a cut stream, however cleanly."""
+        if not outcome.ended:
+            raise LLMIncompleteStreamError(f"{call.api} stream ended before its terminal event")
 
     def trace(
         self,
@@ -238,9 +243,8 @@ class SDKAdapter:
                 outcome.refused = True
                 events.append({"kind": "refusal", "text": delta["refusal"]})
             for call in delta.get("tool_calls") or []:
-                events.append(
-                    self.tool_delta(outcome, call["index"], call.get("id"), call.get("function") or {})
-                )
+                key = self.chat_tool_key(outcome, call)
+                events.append(self.tool_delta(outcome, key, call.get("id"), call.get("function") or {}))
             word = choice.get("finish_reason")
             if word and outcome.stop_reason is None:  # OpenRouter repeats it on the usage chunk
                 outcome.ended = True
@@ -250,6 +254,17 @@ class SDKAdapter:
                 outcome.stop_reason, outcome.provider_stop_reason = reason, word
                 events.append({"kind": "stop", "reason": reason, "provider_reason": word})
         return events
+
+    @staticmethod
+    def chat_tool_key(outcome: Outcome, call: dict[str, Any]) -> Any:
+        """A delta's call: its ``index``; without one (whole calls, Mistral / Gemini style) a new id is
+        a new call and no id the latest one."""
+        if call.get("index") is not None:
+            return call["index"]
+        known = [key for key, entry in outcome.tools.items() if call.get("id") and entry["id"] == call["id"]]
+        if known:
+            return known[0]
+        return f"id:{call['id']}" if call.get("id") else next(reversed(outcome.tools), 0)
 
     @staticmethod
     def tool_delta(
@@ -285,7 +300,7 @@ class SDKAdapter:
             "delta"
         ):
             outcome.reasoning += event["delta"]
-            return [{"kind": "reasoning", "text": event["delta"]}]
+            return [{"kind": "reasoning", "block": event.get("output_index") or 0, "text": event["delta"]}]
         if kind == "response.refusal.delta" and event.get("delta"):
             outcome.refused = True
             return [{"kind": "refusal", "text": event["delta"]}]
