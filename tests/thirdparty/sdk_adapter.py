@@ -15,10 +15,11 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
 import anthropic
+import httpx2
 import openai
 from anthropic.types import Message, RawMessageStreamEvent
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
@@ -72,6 +73,33 @@ class Outcome:
             "stop_reason": self.stop_reason,
             "provider_stop_reason": self.provider_stop_reason,
         }
+
+
+class _WatchesForDone:
+    """A response hook: marks the outcome ended once the raw body carries ``data: [DONE]``."""
+
+    MARK = b"data: [DONE]"
+
+    def __init__(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+
+    async def hook(self, response: httpx2.Response) -> None:
+        inner, outcome, mark = response.stream, self.outcome, self.MARK
+        assert isinstance(inner, httpx2.AsyncByteStream)
+
+        class Watched(httpx2.AsyncByteStream):
+            async def __aiter__(self) -> AsyncIterator[bytes]:
+                tail = b""
+                async for chunk in inner:
+                    if mark in tail + chunk:
+                        outcome.ended = True
+                    tail = (tail + chunk)[-len(mark) :]
+                    yield chunk
+
+            async def aclose(self) -> None:
+                await inner.aclose()
+
+        response.stream = Watched()
 
 
 def _sum(*values: int | None) -> int | None:
@@ -175,6 +203,8 @@ class SDKAdapter:
             api_key=call.api_key, base_url=call.base_url, http_client=call.http_client, max_retries=0
         )
         if call.api == "chat":
+            # the SDK swallows [DONE] and ends just the same when it never comes: watch the raw bytes
+            call.http_client.event_hooks["response"].append(_WatchesForDone(outcome).hook)
             chunks = await sdk.post(
                 "/chat/completions",
                 body=call.request,
@@ -247,7 +277,6 @@ class SDKAdapter:
                 events.append(self.tool_delta(outcome, key, call.get("id"), call.get("function") or {}))
             word = choice.get("finish_reason")
             if word and outcome.stop_reason is None:  # OpenRouter repeats it on the usage chunk
-                outcome.ended = True
                 reason = CHAT_STOPS.get(word, "other")
                 if reason == "end_turn" and (outcome.refused or outcome.tools):
                     reason = "refusal" if outcome.refused else "tool_calls"
