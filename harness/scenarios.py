@@ -335,11 +335,11 @@ _SCENARIOS = (
     ),
     Scenario(
         "prompt_caching",
-        "a long cached prefix: cached input tokens in usage",
+        "a long cached prefix: cached input tokens and a cache write in usage",
         RequestShape(
             "Answer in one word: what colour is the sky?", system=CACHEABLE_PREFIX, cache_system=True
         ),
-        Reply((Text("Blue."),), "end", ScriptUsage(1480, 3, cached_tokens=1408)),
+        Reply((Text("Blue."),), "end", ScriptUsage(1480, 3, cached_tokens=1408, cache_write_tokens=64)),
         {},
     ),
     Scenario(
