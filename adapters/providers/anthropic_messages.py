@@ -325,9 +325,9 @@ class AnthropicMessagesInterface(StreamingInterface):
         details = usage.get("output_tokens_details")
         if isinstance(details, dict) and details.get("thinking_tokens") is not None:
             thinking = details["thinking_tokens"]
-            if type(thinking) is not int or thinking < 0:
+            if type(thinking) is not int or not 0 <= thinking < USAGE_COUNT_LIMIT:
                 raise self._malformed(
-                    f"usage.output_tokens_details.thinking_tokens {thinking!r} is not a non-negative integer"
+                    f"usage.output_tokens_details.thinking_tokens {thinking!r} is not a non-negative integer below 2**63"
                 )
             self._thinking_tokens = thinking
         input_tokens, cache_read, cache_write, output = (counters[f] for f in _USAGE_FIELDS)
@@ -354,9 +354,9 @@ class AnthropicMessagesInterface(StreamingInterface):
                 value = iteration.get(field)
                 if value is None:
                     continue
-                if type(value) is not int or value < 0:
+                if type(value) is not int or not 0 <= value < USAGE_COUNT_LIMIT:
                     raise self._malformed(
-                        f"usage.iterations[{number}].{field} {value!r} is not a non-negative integer"
+                        f"usage.iterations[{number}].{field} {value!r} is not a non-negative integer below 2**63"
                     )
                 sums[field] = (sums[field] or 0) + value
         return {field: value for field, value in sums.items() if value is not None}
