@@ -1,15 +1,20 @@
 """The battery: eight checks per recorded interaction (a ``Case``) and adapter.
 
 1. ``outcome``       the adapter's result, and its events folded together, equal the oracle's
-                     answer (``oracle.expected_outcome``): text, reasoning, signatures, tool calls,
+                     answer (``oracle.expected_outcome``): text, reasoning, signatures, tool calls
+                     (arguments as parsed JSON unless the adapter claims ``exact_arguments``),
                      usage, stop reasons, error class;
 2. ``streaming``     the first event arrives before the last byte is delivered (the transport holds
-                     the last chunk back until it sees the first event, or gives up after a while);
+                     the last chunk back until it sees the first event, or gives up after a while,
+                     then sends it ``PACED_TAIL_S`` later);
 3. ``chunking``      the same outcome and events under seeded random chunking and byte by byte;
 4. ``faults``        each fault injected into the recorded response gives the right error class,
-                     within a deadline, and exactly one error trace;
+                     within a deadline, after exactly one request, with exactly one error trace
+                     (a rate limit's error carries the retry-after); one verdict per fault kind,
+                     the items ``faults[rate_limit]``, ... (``protocol.ITEMS``);
 5. ``traces``        exactly one trace per call, with the billing context, the result's usage, and
-                     latency and time to first token set;
+                     latency and time to first token set; on the paced streaming run the latency
+                     covers the held tail and the first token came before it;
 6. ``cancellation``  a consumer that stops after the first event gets no error, a trace is written
                      and no task is left behind;
 7. ``request``       the request sent has the recorded stream flag, usage request, model, tools (as
@@ -19,7 +24,10 @@
 8. ``snapshot``      the canonical event sequence (ids and times normalized) equals the stored
                      snapshot — compared by the pytest plugin with syrupy; ``snapshot_data`` gives it.
 
-Every failed check names the FIRST differing field or event (``Difference``).
+A failed check names its first differing field or event (``Difference``); ``outcome`` and
+``request`` list every differing field. Differences only in fields the adapter declared known
+gaps (``outcome.usage.cache_write_tokens``) are an expected failure; any other one still fails.
+A call that tries to reach the network outside the cassette fails every check of its case.
 """
 
 from __future__ import annotations
