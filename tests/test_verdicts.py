@@ -851,3 +851,14 @@ async def test_the_oracle_keeps_index_less_whole_tool_calls_apart() -> None:
     ]
     case = make_case("chat", index_less_calls_body())
     assert (await Battery(ReferenceAdapter(), case).run("outcome")).status == "pass"
+
+
+def test_known_gaps_name_a_fault_kind_or_every_fault() -> None:
+    from streamproof.conformance.plugin import known_gap
+
+    case = make_case("chat", index_less_calls_body())
+    for key in ("faults[stall]", "faults.stall", "faults[stall]:openai/*"):
+        assert known_gap({key: "no timeout"}, case, "faults[stall]") == "no timeout"
+        assert known_gap({key: "no timeout"}, case, "faults[rate_limit]") is None
+    assert known_gap({"faults": "retries are ours"}, case, "faults[rate_limit]") == "retries are ours"
+    assert known_gap({"faults[stall]:anthropic/*": "x"}, case, "faults[stall]") is None
