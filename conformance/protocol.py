@@ -5,7 +5,9 @@ An adapter under test is built by a factory named ``module:factory`` (``--adapte
 
 - ``name``          a short label used in reports;
 - ``capabilities``  a ``Capabilities``: the APIs it speaks (``chat``, ``responses``, ``messages``),
-                    whether it writes traces, whether it survives cancellation;
+                    whether it writes traces, whether it survives cancellation, whether its
+                    library re-splits deltas (``coalesced_deltas``) and whether it keeps tool
+                    arguments byte for byte (``exact_arguments``);
 - ``known_gaps``    ``{check: reason}`` (or ``{"check:case-glob": reason}``): those checks are
                     reported as expected failures (xfail) with that reason instead of failures;
                     a key can name one field (``outcome.usage.cache_write_tokens``): then only a
@@ -25,7 +27,10 @@ An adapter under test is built by a factory named ``module:factory`` (``--adapte
                     ``call.billing``.
 
 Clients the library builds itself are served from the cassette too: during a call the suite routes
-every ``httpx2``/``httpx`` connection pool to the cassette, so nothing reaches the network.
+every ``httpx2``/``httpx`` connection pool to the cassette, so nothing reaches the network; any
+other way out (a socket, urllib, aiohttp, a sync client, a name lookup) is refused and fails the
+case, naming the host. Use no retries, and ``call.timeout_s`` as the read timeout: the suite's
+transport enforces the timeout the client sends, never one of its own.
 
 The reference stack's factory is ``streamproof.conformance.reference:factory`` (the default).
 """
