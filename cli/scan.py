@@ -2,7 +2,8 @@
 
 The patterns are the scrubber's (``harness.scrub``), plus the values of key-like environment
 variables, so a cassette that a scrubbed write produced always scans clean. Directories are walked
-recursively (``.git`` skipped). Each finding prints as ``file:line:kind``.
+recursively (``.git`` skipped, each directory once however many symlinks lead to it). Each
+finding prints as ``file:line:kind``.
 """
 
 from __future__ import annotations
@@ -23,12 +24,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _files(path: Path) -> Iterator[Path]:
+def _files(path: Path, seen: set[Path] | None = None) -> Iterator[Path]:
+    """Regular files under ``path``. A directory reached twice (symlinks that point back up, or two
+    links to one place) is walked once: ``seen`` holds the resolved directories walked so far."""
+    seen = set() if seen is None else seen
     if path.is_dir():
+        resolved = path.resolve()
+        if resolved in seen:
+            return
+        seen.add(resolved)
         for child in sorted(path.iterdir()):
             if child.is_dir() and child.name in _SKIPPED_DIRECTORIES:
                 continue
-            yield from _files(child)
+            yield from _files(child, seen)
     elif path.is_file():
         yield path
 
