@@ -26,7 +26,10 @@ load is a ``CassetteError`` naming the file and the limit; each limit can be rai
 through its environment variable (``STREAMPROOF_MAX_BODY_BYTES`` ...).
 
 ``save_cassette`` is the only writer: it always scrubs (``scrub.Scrubber``, defaults included) and
-replaces the file atomically, so a reader or a killed writer never sees half a cassette.
+replaces the file atomically, so a reader or a killed writer never sees half a cassette. A body
+still compressed (a client's gzip request) is decoded first, so the scrubber sees what is stored; one
+that cannot be decoded is refused (``CassetteError``), never written unscrubbed. The file keeps
+the mode it had; a new one gets what the umask gives.
 """
 
 from __future__ import annotations

@@ -5,10 +5,15 @@ path. The defaults cannot be switched off, only extended:
 
 - headers are kept by allowlist; credentials (``authorization``, ``x-api-key``, cookies, OpenAI
   organization/project ...) are dropped even when a user allows them;
-- secret *shapes* (OpenAI, Anthropic, AWS keys, bearer tokens, ``key=``/``token=`` in URLs) are
-  replaced in bodies, URLs and header values;
+- secret *shapes* (OpenAI, Anthropic, AWS, Groq, GitHub, Hugging Face, xAI, Slack, Stripe keys,
+  JWTs, bearer and Basic credentials, keys named ``api-key`` / ``aws_secret_access_key``, secret
+  query parameters in any case and ``user:password@`` in URLs) are replaced in bodies, URLs and
+  header values; a request URL also loses its user info and every secret query value
+  (``scrub_uri``, the rule of ``adapters/url_secrets.py``);
 - the *actual values* of key-like environment variables are replaced wherever they occur, which
-  catches a key of no known shape.
+  catches a key of no known shape;
+- a secret streamed in pieces over several SSE events (a model echoing a key token by token) is
+  found in the stream rebuilt from the events and redacted in each of them (``_redact_streamed``).
 
 Replacements are fixed placeholders such as ``<REDACTED:openai-key>``: they hold no quote, backslash
 or line break, so JSON and SSE stay parseable, and no pattern matches them, so scrubbing twice
