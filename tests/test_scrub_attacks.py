@@ -552,3 +552,31 @@ def test_saving_keeps_the_file_mode_and_new_files_follow_the_umask(tmp_path: Pat
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o644
     assert load_cassette(fresh).interactions[0].response.status == 200
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_replay_prints_no_key_from_a_cassette_written_without_scrubbing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A foreign (or old) cassette may still hold an echoed key: replay's output does not."""
+    body = b"".join(_chat_chunks(["Your key is ", *_split(OPENAI_KEY, 5, 7, 9), "."])).decode()
+    interaction = {
+        "request": {
+            "method": "POST",
+            "uri": "https://api.openai.com/v1/chat/completions",
+            "body": json.dumps({"model": "m", "stream": True, "messages": []}),
+            "headers": {},
+        },
+        "response": {
+            "status": {"code": 200, "message": "OK"},
+            "headers": {"content-type": ["text/event-stream"]},
+            "body": {"string": body},
+        },
+    }
+    foreign = tmp_path / "foreign.yaml"
+    foreign.write_text(yaml.safe_dump({"version": 1, "interactions": [interaction]}))
+    for output in ("json", "text"):
+        capsys.readouterr()
+        assert cli_main(["replay", "--format", output, str(foreign)]) == 0
+        printed = capsys.readouterr().out
+        assert "Your key is <REDACTED:openai-project-key>." in printed.replace("\n", "")
+        assert OPENAI_KEY not in printed
