@@ -580,3 +580,31 @@ def test_replay_prints_no_key_from_a_cassette_written_without_scrubbing(
         printed = capsys.readouterr().out
         assert "Your key is <REDACTED:openai-project-key>." in printed.replace("\n", "")
         assert OPENAI_KEY not in printed
+
+
+def test_scan_sees_into_binary_blobs_of_a_foreign_cassette(tmp_path: Path) -> None:
+    """A foreign cassette's gzip request body is a ``!!binary`` blob: scan decodes it; the import
+    stores it decoded and scrubbed."""
+    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": OPENAI_KEY}]}).encode()
+    interaction = {
+        "request": {
+            "method": "POST",
+            "uri": "https://api.openai.com/v1/chat/completions",
+            "body": gzip.compress(body),
+            "headers": {"Content-Encoding": ["gzip"], "Content-Type": ["application/json"]},
+        },
+        "response": {
+            "status": {"code": 200, "message": "OK"},
+            "headers": {"Content-Encoding": ["gzip"]},
+            "body": {"string": gzip.compress(b'{"ok": true}')},
+        },
+    }
+    foreign = tmp_path / "foreign.yaml"
+    foreign.write_text(yaml.safe_dump({"version": 1, "interactions": [interaction]}))
+    assert "!!binary" in foreign.read_text() and OPENAI_KEY not in foreign.read_text()
+    assert cli_main(["scan", str(foreign)]) == 1
+    ours = tmp_path / "ours.yaml"
+    imported = import_cassette(foreign, ours)
+    assert "!!binary" not in ours.read_text() and OPENAI_KEY not in ours.read_text()
+    assert imported.interactions[0].request.json()["model"] == "m"
+    assert cli_main(["scan", str(ours)]) == 0
