@@ -672,32 +672,33 @@ def _interaction_dict(interaction: Interaction, scrubber: Scrubber, path: Path) 
     }
 
 
-# The largest body a write decodes to scrub it: a small compressed body may unpack to gigabytes.
-MAX_DECODED_BODY_BYTES = 256 * 1024 * 1024
-
-
 def _decompressed(encoding: str, body: bytes, where: str, path: Path) -> bytes | str:
-    """``body`` with one content encoding undone, or why it cannot be (a string)."""
+    """``body`` with one content encoding undone, or why it cannot be (a string). The load limit
+    on a decoded body applies (a small compressed body may unpack to gigabytes)."""
+    limit = LoadLimits.from_environment().body_bytes
     if encoding in ("gzip", "x-gzip", "deflate"):
-        # gzip: a gzip header; deflate: zlib-wrapped as the RFC says, raw deflate as some servers send
-        attempts = (16 + zlib.MAX_WBITS,) if encoding != "deflate" else (zlib.MAX_WBITS, -zlib.MAX_WBITS)
-        problem = "does not decompress"
-        for wbits in attempts:
-            decompressor = zlib.decompressobj(wbits)
+        # deflate: zlib-wrapped as the RFC says, else raw deflate as some servers send it
+        framings = ("gzip",) if encoding != "deflate" else ("deflate", "raw")
+        problem = ""
+        for framing in framings:
             try:
-                decoded = decompressor.decompress(body, MAX_DECODED_BODY_BYTES + 1)
-            except zlib.error as exc:
-                problem = f"does not decompress ({exc})"
-                continue
-            if len(decoded) > MAX_DECODED_BODY_BYTES:
+                if framing == "raw":
+                    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+                    decoded = inflater.decompress(body, limit + 1)
+                    if len(decoded) > limit:
+                        raise _TooLarge
+                    if not inflater.eof:
+                        raise EOFError("compressed data ended before the end-of-stream marker")
+                    return decoded
+                return _inflate(body, framing, limit)
+            except _TooLarge:
                 raise CassetteError(
-                    path, f"{where}: {encoding} body unpacks past {MAX_DECODED_BODY_BYTES} bytes; not written"
-                )
-            if not decompressor.eof or decompressor.unused_data:
-                problem = "is cut short or has bytes after its end"
-                continue
-            return decoded
-        return f"{encoding} body {problem}"
+                    path,
+                    f"{where}: {encoding} body unpacks past {limit} bytes (STREAMPROOF_MAX_BODY_BYTES); not written",
+                ) from None
+            except (zlib.error, EOFError) as exc:
+                problem = problem or f"{encoding} body does not decompress ({exc})"
+        return problem
     if encoding == "br":
         try:
             import brotli  # type: ignore[import-not-found,unused-ignore]  # optional: only for br bodies

@@ -255,6 +255,16 @@ def test_a_request_body_that_cannot_be_decoded_is_not_written(tmp_path: Path) ->
     assert not (tmp_path / "zz-custom.yaml").exists()
 
 
+def test_a_compressed_request_body_is_decoded_within_the_body_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STREAMPROOF_MAX_BODY_BYTES", "4096")
+    bomb = gzip.compress(b'{"model":"m","pad":"' + b"0" * 100_000 + b'"}')  # 100 KB from a few hundred bytes
+    with pytest.raises(CassetteError, match=r"gzip body unpacks past 4096 bytes.*not written"):
+        _compressed_request_body(tmp_path, "gzip", bomb)
+    assert not (tmp_path / "gzip.yaml").exists()
+
+
 def test_binary_metadata_values_and_secret_metadata_keys_are_scrubbed(tmp_path: Path) -> None:
     path = tmp_path / "meta.yaml"
     interaction = Interaction(
