@@ -66,6 +66,14 @@ _KEY_CHARS = "A-Za-z0-9_-"
 # ``name: value`` / ``name=value`` / ``"name": "value"`` / a YAML or JSON list of one (headers in a
 # cassette are lists): what may stand between a credential's name and its value.
 _NAMED = r"[\"']?\s*[:=]\s*(?:-\s+|\[\s*)?[\"']?"
+
+
+def _any_case(*words: str) -> str:
+    """``api`` as ``api``, ``API`` or ``Api`` (how names are written): a regex that starts with
+    spelled-out words runs ~3x faster than one under ``(?i:...)``, which ``re`` cannot skip ahead for."""
+    return "(?:" + "|".join(f"{w}|{w.upper()}|{w.capitalize()}" for w in words) + ")"
+
+
 DEFAULT_SHAPES: tuple[SecretShape, ...] = (  # most specific first: each pass sees the previous ones' output
     SecretShape("anthropic-key", r"sk-ant-[a-z]+[0-9]*-[A-Za-z0-9_-]{16,}", not_after=_KEY_CHARS),
     SecretShape("openai-project-key", r"sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{16,}", not_after=_KEY_CHARS),
@@ -82,12 +90,13 @@ DEFAULT_SHAPES: tuple[SecretShape, ...] = (  # most specific first: each pass se
     SecretShape(  # Azure OpenAI / API Management: 32 hex digits, known only by the name beside them
         "azure-key",
         r"[0-9a-fA-F]{32}(?![0-9a-zA-Z])",
-        prefix=r"(?i:(?:api|subscription)[-_]?key)" + _NAMED,
+        prefix=_any_case("api", "subscription") + "[-_]?" + _any_case("key") + _NAMED,
     ),
     SecretShape(  # 40 characters of base64: only the name beside them says it is a key
         "aws-secret-key",
         r"[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])",
-        prefix=r"(?i:aws[-_]?secret[-_]?(?:access[-_]?)?key|secret[-_]?access[-_]?key)" + _NAMED,
+        # aws_secret_access_key, AWS_SECRET_ACCESS_KEY, SecretAccessKey, aws_secret_key, secret_key
+        prefix=f"{_any_case('secret')}[-_]?(?:{_any_case('access')}[-_]?)?{_any_case('key')}" + _NAMED,
     ),
     SecretShape(
         "bearer-token", r"[A-Za-z0-9._~+/=-]{12,}", prefix=r"Bearer\s+", not_after="A-Za-z"
@@ -353,7 +362,7 @@ _DELTA_FIELDS = (
 )
 _DELTA_FIELD_NAMES = frozenset(_DELTA_FIELDS)
 _HAS_DELTA_FIELD = re.compile(b'"(?:' + b"|".join(name.encode() for name in _DELTA_FIELDS) + b')"')
-_DATA_LINE = re.compile(rb"^data:[ ]?(\{.*?)\r?$", re.MULTILINE)
+_DATA_LINE = re.compile(rb"^data:[ ]?(\{[^\r\n]*)", re.MULTILINE)
 _MAX_DELTA_DEPTH = 16  # the formats nest pieces 3-6 deep; deeper JSON is not walked
 _JsonPath = tuple[str | int, ...]
 _StreamKey = tuple[object, ...]
