@@ -33,6 +33,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from ..adapters.url_secrets import redact_url
 from ..harness.cassette import Cassette, api_for_path, load_cassette, new_metadata, save_cassette
 from ..harness.emulator import EMULATOR_HEADER, Emulator
 from ..harness.emulator.server import FAULT_HEADER, IDENTITY_PATH
@@ -59,6 +60,18 @@ BAD_KEY = "streamproof-deliberately-invalid-key"
 # the defaults plus the emulator's own labels, so a cassette shows it came from one (and which fault)
 SCRUBBER = Scrubber(allow_headers=(EMULATOR_HEADER, SYNTHETIC_HEADER))
 REQUEST_TIMEOUT_S = 120.0
+MIN_KEY_LENGTH = 8  # as for environment secrets: a shorter "key" (tests use "dummy") would shred text
+
+
+def scrubber_for(keys: dict[str, str]) -> Scrubber:
+    """SCRUBBER plus the values of the keys this recording uses, whatever variable they came from
+    (``--key-env GROQ_SESAME`` names no KEY/TOKEN the environment scan would know)."""
+    used = {
+        f"key:{sdk}": key
+        for sdk, key in keys.items()
+        if key not in (DUMMY_KEY, BAD_KEY) and len(key) >= MIN_KEY_LENGTH
+    }
+    return Scrubber(allow_headers=(EMULATOR_HEADER, SYNTHETIC_HEADER), extra_secrets=used)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -191,7 +204,8 @@ def run(args: argparse.Namespace) -> int:
         results = []
         with Progress(console=err, transient=True) as progress:
             task = progress.add_task(
-                f"recording from {base_url or 'the providers'} ({source})", total=len(jobs)
+                f"recording from {redact_url(base_url) if base_url else 'the providers'} ({source})",
+                total=len(jobs),
             )
             for job in jobs:
                 progress.update(task, description=f"{job.api} / {job.scenario}")
@@ -223,7 +237,8 @@ def record(
     )
     result = JobResult(job, path)
     key = BAD_KEY if job.scenario == "bad_key" else keys[PROVIDER_FOR_API[job.api]]
-    recorder = CassetteRecorder(path, metadata=metadata, scrubber=SCRUBBER)
+    scrubber = scrubber_for(keys)
+    recorder = CassetteRecorder(path, metadata=metadata, scrubber=scrubber)
     http_client = httpx2.Client(transport=RecordingTransport(recorder), timeout=REQUEST_TIMEOUT_S)
     client = _client(job.api, base_url, source, key, http_client)
     request = chosen.request(job.api, job.model, for_emulator=source == "emulator")
@@ -257,13 +272,13 @@ def record(
     if fault is not None:  # whatever the fault did is what we came to record
         result.expected = True
     if path.exists():
-        finalize(path, source)
+        finalize(path, source, scrubber)
     else:
         result.expected, result.error = False, result.error or "nothing was recorded"
     return result
 
 
-def finalize(path: Path, source: str) -> None:
+def finalize(path: Path, source: str, scrubber: Scrubber = SCRUBBER) -> None:
     """Adds the recorded usage (as the reference stack reads it) to the metadata and, for an
     emulator recording, puts the provider's own URL in place of the emulator's loopback address, so
     the cassette replays for clients pointed at the real service."""
@@ -281,7 +296,7 @@ def finalize(path: Path, source: str) -> None:
     ]
     if synthetic:
         metadata["synthetic"] = synthetic[-1]  # a fault made this response: say so where people look
-    save_cassette(path, Cassette(path, interactions, metadata), SCRUBBER)
+    save_cassette(path, Cassette(path, interactions, metadata), scrubber)
 
 
 def canonical_uri(uri: str) -> str:

@@ -15,6 +15,7 @@ from ..adapters.errors import CassetteError
 from ..harness.cassette import Interaction, load_cassette
 from ..harness.faults import faulted_interaction
 from ..harness.outcome import Outcome, replay_interaction
+from ..harness.scrub import Scrubber
 from .emulate import fault_argument
 
 TEXT_PREVIEW_CHARS = 400
@@ -35,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     exit_code = 0
     console = Console(highlight=False, soft_wrap=True)
+    scrubber = Scrubber()  # a cassette not written by us (or before a fix) may still hold a key
     for path in args.cassettes:
         try:
             cassette = load_cassette(path)
@@ -47,11 +49,17 @@ def run(args: argparse.Namespace) -> int:
             outcome = replay_interaction(interaction)
             if args.format == "json":
                 line = outcome.contract_dict(path, interaction.index, interaction.provider, interaction.api)
-                sys.stdout.write(orjson.dumps(line).decode() + "\n")
+                sys.stdout.write(scrubber.scrub_text(orjson.dumps(line).decode()) + "\n")
             else:
-                console.print(describe(path, interaction, outcome))
+                console.print(_scrubbed(describe(path, interaction, outcome), scrubber))
     sys.stdout.flush()
     return exit_code
+
+
+def _scrubbed(text: Text, scrubber: Scrubber) -> Text:
+    """``text`` with no secret in it; unstyled when one was taken out (the styles' offsets moved)."""
+    plain = scrubber.scrub_text(text.plain)
+    return text if plain == text.plain else Text(plain)
 
 
 def _preview(text: str) -> str:

@@ -26,16 +26,20 @@ load is a ``CassetteError`` naming the file and the limit; each limit can be rai
 through its environment variable (``STREAMPROOF_MAX_BODY_BYTES`` ...).
 
 ``save_cassette`` is the only writer: it always scrubs (``scrub.Scrubber``, defaults included) and
-replaces the file atomically, so a reader or a killed writer never sees half a cassette.
+replaces the file atomically, so a reader or a killed writer never sees half a cassette. A body
+still compressed (a client's gzip request) is decoded first, so the scrubber sees what is stored; one
+that cannot be decoded is refused (``CassetteError``), never written unscrubbed. The file keeps
+the mode it had; a new one gets what the umask gives.
 """
 
 from __future__ import annotations
 
+import errno
 import math
 import mmap
 import os
+import secrets
 import stat
-import tempfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -51,7 +55,7 @@ import yaml
 
 from ..adapters.errors import CassetteError
 from .fast_yaml import MAX_ALIAS_NODES, AliasLimitError, DocumentLimitError, load_yaml
-from .scrub import Scrubber
+from .scrub import Scrubber, rescale_chunks
 
 try:
     _Loader: type[Any] = yaml.CSafeLoader
@@ -632,13 +636,24 @@ def _response_headers(headers: dict[str, list[str]], body_length: int) -> dict[s
     return kept
 
 
-def _interaction_dict(interaction: Interaction, scrubber: Scrubber) -> dict[str, Any]:
+def _interaction_dict(interaction: Interaction, scrubber: Scrubber, path: Path) -> dict[str, Any]:
     request, response = interaction.request, interaction.response
-    request_body = scrubber.scrub_bytes(request.body) if request.body is not None else None
-    body, chunks = scrubber.scrub_body(response.body, response.chunks)
+    where = f"interaction {interaction.index}"
+    request_headers = request.headers.raw
+    request_body = request.body
+    if request_body is not None:
+        request_body, request_headers = _plain_body(request_body, request_headers, f"{where} request", path)
+        request_body = scrubber.scrub_bytes(request_body)
+    response_body, response_headers = _plain_body(
+        response.body, response.headers.raw, f"{where} response", path
+    )
+    chunks = response.chunks
+    if chunks and len(response_body) != len(response.body):  # decoded here: offsets of the encoded bytes
+        chunks = rescale_chunks(chunks, len(response.body), len(response_body))
+    body, chunks = scrubber.scrub_body(response_body, chunks)
     response_dict: dict[str, Any] = {
         "status": {"code": response.status, "message": scrubber.scrub_text(response.reason)},
-        "headers": _response_headers(scrubber.scrub_headers(response.headers.raw), len(body)),
+        "headers": _response_headers(scrubber.scrub_headers(response_headers), len(body)),
         "body": {"string": _body_value(body)},
     }
     chunks = _covering(chunks, len(body))
@@ -649,12 +664,87 @@ def _interaction_dict(interaction: Interaction, scrubber: Scrubber) -> dict[str,
     return {
         "request": {
             "body": _body_value(request_body),
-            "headers": scrubber.scrub_headers(request.headers.raw),
+            "headers": scrubber.scrub_headers(request_headers),
             "method": request.method,
-            "uri": scrubber.scrub_text(request.uri),
+            "uri": scrubber.scrub_uri(request.uri),
         },
         "response": response_dict,
     }
+
+
+def _decompressed(encoding: str, body: bytes, where: str, path: Path) -> bytes | str:
+    """``body`` with one content encoding undone, or why it cannot be (a string). The load limit
+    on a decoded body applies (a small compressed body may unpack to gigabytes)."""
+    limit = LoadLimits.from_environment().body_bytes
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        # deflate: zlib-wrapped as the RFC says, else raw deflate as some servers send it
+        framings = ("gzip",) if encoding != "deflate" else ("deflate", "raw")
+        problem = ""
+        for framing in framings:
+            try:
+                if framing == "raw":
+                    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+                    decoded = inflater.decompress(body, limit + 1)
+                    if len(decoded) > limit:
+                        raise _TooLarge
+                    if not inflater.eof:
+                        raise EOFError("compressed data ended before the end-of-stream marker")
+                    return decoded
+                return _inflate(body, framing, limit)
+            except _TooLarge:
+                raise CassetteError(
+                    path,
+                    f"{where}: {encoding} body unpacks past {limit} bytes (STREAMPROOF_MAX_BODY_BYTES); not written",
+                ) from None
+            except (zlib.error, EOFError) as exc:
+                problem = problem or f"{encoding} body does not decompress ({exc})"
+        return problem
+    if encoding == "br":
+        try:
+            import brotli  # type: ignore[import-not-found,unused-ignore]  # optional: only for br bodies
+        except ImportError:
+            return "br (brotli) body, and the brotli package that would decode it is not installed"
+        try:
+            return brotli.decompress(body)  # type: ignore[no-any-return,unused-ignore]
+        except brotli.error as exc:
+            return f"br body does not decompress ({exc})"
+    return f"content-encoding {encoding!r} cannot be decoded"
+
+
+def _plain_body(
+    body: bytes, headers: dict[str, list[str]], where: str, path: Path
+) -> tuple[bytes, dict[str, list[str]]]:
+    """The body with its content encodings undone (the last applied first) and its headers without
+    them, so the scrubber sees (and the cassette keeps) the bytes a reader gets. Bodies in the
+    model are decoded already, but a client may send a compressed request, and a body recorded
+    decoded may have kept its header (then it is valid UTF-8, which compressed bytes never are).
+    What cannot be decoded cannot be scrubbed: it is not written (CassetteError)."""
+    encodings = [
+        value.strip().lower()
+        for name, values in headers.items()
+        if name.lower() == "content-encoding"
+        for header in values
+        for value in header.split(",")
+        if value.strip().lower() not in ("", "identity")
+    ]
+    if not encodings:
+        return body, headers
+    for encoding in reversed(encodings):
+        decoded = _decompressed(encoding, body, where, path)
+        if isinstance(decoded, str):
+            try:
+                body.decode("utf-8")
+            except UnicodeDecodeError:
+                raise CassetteError(
+                    path, f"{where}: {decoded}; it cannot be scrubbed, so it is not written"
+                ) from None
+            break  # already plain text
+        body = decoded
+    kept = {k: v for k, v in headers.items() if k.lower() != "content-encoding"}
+    for name in kept:
+        if name.lower() == "content-length":
+            kept[name] = [str(len(body))]
+    return body, kept
 
 
 def _covering(chunks: list[tuple[int, float]] | None, length: int) -> list[tuple[int, float]] | None:
@@ -667,13 +757,21 @@ def _covering(chunks: list[tuple[int, float]] | None, length: int) -> list[tuple
 
 
 def _scrub_metadata(value: Any, scrubber: Scrubber) -> Any:
+    """Every string in the metadata, keys too, and bytes (``!!binary``) as well, scrubbed."""
     if isinstance(value, str):
         return scrubber.scrub_text(value)
+    if isinstance(value, bytes):
+        return _body_value(scrubber.scrub_bytes(value))
     if isinstance(value, Mapping):
-        return {str(k): _scrub_metadata(v, scrubber) for k, v in value.items()}
+        return {_metadata_key(k, scrubber): _scrub_metadata(v, scrubber) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_scrub_metadata(v, scrubber) for v in value]
     return value
+
+
+def _metadata_key(key: Any, scrubber: Scrubber) -> str:
+    text = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
+    return scrubber.scrub_text(text)
 
 
 def dump_cassette(cassette: Cassette, scrubber: Scrubber | None = None) -> bytes:
@@ -682,7 +780,9 @@ def dump_cassette(cassette: Cassette, scrubber: Scrubber | None = None) -> bytes
     data: dict[str, Any] = {}
     if cassette.metadata:
         data["streamproof"] = _scrub_metadata(cassette.metadata, scrubber)
-    data["interactions"] = [_interaction_dict(interaction, scrubber) for interaction in cassette.interactions]
+    data["interactions"] = [
+        _interaction_dict(interaction, scrubber, cassette.path) for interaction in cassette.interactions
+    ]
     data["version"] = CASSETTE_FORMAT_VERSION  # last: a truncated file has no version (see load_cassette)
     text: str = yaml.dump(data, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=2**31 - 1)
     return text.encode("utf-8")
@@ -695,7 +795,7 @@ def save_cassette(path: str | Path, cassette: Cassette, scrubber: Scrubber | Non
     data = dump_cassette(cassette, scrubber)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, temp_name = _temp_file(path)
     except OSError as exc:
         raise CassetteError(path, f"cannot write: {exc.strerror or exc}") from None
     try:
@@ -710,6 +810,30 @@ def save_cassette(path: str | Path, cassette: Cassette, scrubber: Scrubber | Non
             raise CassetteError(path, f"cannot write: {exc.strerror or exc}") from None
         raise
     _fsync_directory(path.parent)
+
+
+def _temp_file(path: Path) -> tuple[int, str]:
+    """A new temp file beside ``path`` with the mode the cassette should keep: the existing file's,
+    or for a new file what the umask gives (``mkstemp`` would make every cassette 0600)."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        mode = None
+    for _ in range(100):
+        name = str(path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp")
+        try:
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        except FileExistsError:
+            continue
+        if mode is not None:
+            try:
+                os.fchmod(fd, mode)
+            except BaseException:
+                os.close(fd)
+                Path(name).unlink(missing_ok=True)
+                raise
+        return fd, name
+    raise FileExistsError(errno.EEXIST, "no free temp file name", str(path.parent))
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -193,7 +193,8 @@ def _joined(output: bytes | Iterable[bytes]) -> bytes:
 
 def _decoder_for(response: Any) -> _Decoder | None:
     """None when the body is not encoded, or encoded in a way its library cannot read either (then
-    the bytes and the header are kept as they came)."""
+    the bytes and the header are kept as they came, and saving refuses them: what cannot be
+    decoded cannot be scrubbed)."""
     supported = library_of(response)._decoders.SUPPORTED_DECODERS  # the client library's own table
     encodings = [
         value.strip().lower()

@@ -5,10 +5,15 @@ path. The defaults cannot be switched off, only extended:
 
 - headers are kept by allowlist; credentials (``authorization``, ``x-api-key``, cookies, OpenAI
   organization/project ...) are dropped even when a user allows them;
-- secret *shapes* (OpenAI, Anthropic, AWS keys, bearer tokens, ``key=``/``token=`` in URLs) are
-  replaced in bodies, URLs and header values;
+- secret *shapes* (OpenAI, Anthropic, AWS, Groq, GitHub, Hugging Face, xAI, Slack, Stripe keys,
+  JWTs, bearer and Basic credentials, keys named ``api-key`` / ``aws_secret_access_key``, secret
+  query parameters in any case and ``user:password@`` in URLs) are replaced in bodies, URLs and
+  header values; a request URL also loses its user info and every secret query value
+  (``scrub_uri``, the rule of ``adapters/url_secrets.py``);
 - the *actual values* of key-like environment variables are replaced wherever they occur, which
-  catches a key of no known shape.
+  catches a key of no known shape;
+- a secret streamed in pieces over several SSE events (a model echoing a key token by token) is
+  found in the stream rebuilt from the events and redacted in each of them (``_redact_streamed``).
 
 Replacements are fixed placeholders such as ``<REDACTED:openai-key>``: they hold no quote, backslash
 or line break, so JSON and SSE stay parseable, and no pattern matches them, so scrubbing twice
@@ -27,9 +32,13 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
+import orjson
+
 from ..adapters.errors import StreamproofError
+from ..adapters.url_secrets import SECRET_PARAM_ENDINGS, redact_url
 
 Chunks = list[tuple[int, float]]
 
@@ -54,6 +63,17 @@ class SecretShape:
 
 
 _KEY_CHARS = "A-Za-z0-9_-"
+# ``name: value`` / ``name=value`` / ``"name": "value"`` / a YAML or JSON list of one (headers in a
+# cassette are lists): what may stand between a credential's name and its value.
+_NAMED = r"[\"']?\s*[:=]\s*(?:-\s+|\[\s*)?[\"']?"
+
+
+def _any_case(*words: str) -> str:
+    """``api`` as ``api``, ``API`` or ``Api`` (how names are written): a regex that starts with
+    spelled-out words runs ~3x faster than one under ``(?i:...)``, which ``re`` cannot skip ahead for."""
+    return "(?:" + "|".join(f"{w}|{w.upper()}|{w.capitalize()}" for w in words) + ")"
+
+
 DEFAULT_SHAPES: tuple[SecretShape, ...] = (  # most specific first: each pass sees the previous ones' output
     SecretShape("anthropic-key", r"sk-ant-[a-z]+[0-9]*-[A-Za-z0-9_-]{16,}", not_after=_KEY_CHARS),
     SecretShape("openai-project-key", r"sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{16,}", not_after=_KEY_CHARS),
@@ -61,13 +81,56 @@ DEFAULT_SHAPES: tuple[SecretShape, ...] = (  # most specific first: each pass se
     SecretShape("aws-access-key", r"(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Za-z0-9])", not_after="A-Za-z0-9"),
     SecretShape("github-token", r"gh[pousr]_[A-Za-z0-9]{30,}", not_after="A-Za-z0-9_"),
     SecretShape("google-api-key", r"AIza[0-9A-Za-z_-]{35}", not_after=_KEY_CHARS),
+    SecretShape("github-pat", r"github_pat_[A-Za-z0-9_]{22,}", not_after="A-Za-z0-9_"),
+    SecretShape("groq-key", r"gsk_[A-Za-z0-9]{20,}", not_after="A-Za-z0-9_"),
+    SecretShape("huggingface-token", r"hf_[A-Za-z0-9]{30,}", not_after="A-Za-z0-9_"),
+    SecretShape("xai-key", r"xai-[A-Za-z0-9]{40,}", not_after=_KEY_CHARS),
+    SecretShape("slack-token", r"xox[abposr]-[A-Za-z0-9-]{10,}", not_after=_KEY_CHARS),
+    SecretShape("stripe-key", r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}", not_after="A-Za-z0-9_"),
+    SecretShape(  # Azure OpenAI / API Management: 32 hex digits, known only by the name beside them
+        "azure-key",
+        r"[0-9a-fA-F]{32}(?![0-9a-zA-Z])",
+        prefix=_any_case("api", "subscription") + "[-_]?" + _any_case("key") + _NAMED,
+    ),
+    SecretShape(  # 40 characters of base64: only the name beside them says it is a key
+        "aws-secret-key",
+        r"[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])",
+        # aws_secret_access_key, AWS_SECRET_ACCESS_KEY, SecretAccessKey, aws_secret_key, secret_key
+        prefix=f"{_any_case('secret')}[-_]?(?:{_any_case('access')}[-_]?)?{_any_case('key')}" + _NAMED,
+    ),
     SecretShape(
         "bearer-token", r"[A-Za-z0-9._~+/=-]{12,}", prefix=r"Bearer\s+", not_after="A-Za-z"
     ),  # not "bearer"
-    SecretShape(
+    SecretShape(  # any spelling of "bearer", but then the token must hold a digit (prose does not)
+        "bearer-token",
+        r"(?=[A-Za-z._~+/=-]*[0-9])[A-Za-z0-9._~+/=-]{12,}",
+        prefix=r"(?i:bearer)\s+",
+        not_after="A-Za-z",
+    ),
+    SecretShape(  # an Authorization value of any scheme, named as such: whatever it looks like
+        "authorization",
+        r"[A-Za-z0-9._~+/=-]{4,}",
+        prefix=r"(?i:authorization)" + _NAMED + r"(?i:bearer|basic|token)\s+",
+        not_after="A-Za-z",
+    ),
+    SecretShape(  # user:password in base64; prose has no digit, "+", "/" or "=" in the next word
+        "basic-credentials",
+        r"(?=[A-Za-z]*[0-9+/=])[A-Za-z0-9+/]{8,}={0,2}(?![A-Za-z0-9+/=])",
+        prefix=r"(?i:basic)\s+",
+        not_after="A-Za-z",
+    ),
+    SecretShape(  # header.payload.signature, each base64url; header and payload are JSON ("eyJ")
+        "jwt", r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*", not_after=_KEY_CHARS
+    ),
+    SecretShape(  # parameter names as in adapters/url_secrets.py, any case; any value but a placeholder
         "url-secret",
-        r"[^&\s\"'#<>]{8,}",
-        prefix=r"[?&;][A-Za-z0-9_.-]*(?:key|token|secret|password|sig|signature|auth)=",
+        r"[^&\s\"'#<>]+",
+        prefix=r"[?&;][A-Za-z0-9_.%-]*(?i:" + "|".join(SECRET_PARAM_ENDINGS) + ")=",
+    ),
+    SecretShape(  # scheme://user:password@host (also JSON-escaped, ``:\/\/``)
+        "url-password",
+        r"[^/?#\s@\"'<>\\]+(?=@)",
+        prefix=r":\\?/\\?/[^/?#\s:@\"'<>\\]*:",
     ),
 )
 
@@ -242,13 +305,21 @@ class Scrubber:
         for body_filter in self._body_filters:
             filtered = body_filter(body)
             if chunks is not None and len(filtered) != len(body):
-                chunks = _rescale(chunks, len(body), len(filtered))
+                chunks = rescale_chunks(chunks, len(body), len(filtered))
             body = filtered
+        body, edits = _redact_streamed(body, self._passes)  # before the passes: they would cut a key in half
+        if edits and chunks is not None:
+            chunks = _move_offsets(chunks, edits)
         for secret_pass in self._passes:
             body, edits = _replace(secret_pass, body)
             if edits and chunks is not None:
                 chunks = _move_offsets(chunks, edits)
         return body, chunks
+
+    def scrub_uri(self, uri: str) -> str:
+        """A request URL: no user info, no secret query value however short (``url_secrets``), then
+        the passes as for any text."""
+        return self.scrub_text(redact_url(uri))
 
 
 def _replace(secret_pass: _Pass, data: bytes) -> tuple[bytes, list[tuple[int, int, int]]]:
@@ -263,6 +334,160 @@ def _replace(secret_pass: _Pass, data: bytes) -> tuple[bytes, list[tuple[int, in
     if not edits:
         return data, edits
     out.append(data[last:])
+    return b"".join(out), edits
+
+
+# -- secrets spread over the events of a stream -------------------------------------------------
+#
+# A model that echoes a key streams it in pieces: a token per event, in text or in tool-call
+# arguments, so no event holds the whole key. Each stream is rebuilt from its events' JSON, looked
+# at whole, and the pieces of what is found are replaced in place. This knows no wire format: it
+# reads ``data:`` lines as JSON and takes the string fields below as pieces of a stream, one
+# stream per field name and per the positions (``index``, ``output_index``, ``item_id`` ...) on
+# the way to it.
+
+# String fields that carry one piece of a streamed string: Chat ``delta.content`` and
+# ``function.arguments``, Messages ``text`` / ``partial_json`` / ``thinking``, Responses ``delta``,
+# compatible servers' ``reasoning`` / ``reasoning_content``, and ``refusal``.
+_DELTA_FIELDS = (
+    "content",
+    "text",
+    "arguments",
+    "partial_json",
+    "thinking",
+    "delta",
+    "refusal",
+    "reasoning",
+    "reasoning_content",
+)
+_DELTA_FIELD_NAMES = frozenset(_DELTA_FIELDS)
+_HAS_DELTA_FIELD = re.compile(b'"(?:' + b"|".join(name.encode() for name in _DELTA_FIELDS) + b')"')
+_DATA_LINE = re.compile(rb"^data:[ ]?(\{[^\r\n]*)", re.MULTILINE)
+_MAX_DELTA_DEPTH = 16  # the formats nest pieces 3-6 deep; deeper JSON is not walked
+_JsonPath = tuple[str | int, ...]
+_StreamKey = tuple[object, ...]
+
+
+@dataclass
+class _Piece:
+    line: int  # index of the data line it was read from
+    path: _JsonPath
+    start: int  # where its UTF-8 bytes begin in the rebuilt stream
+    data: bytes
+
+
+def _is_position(name: str, value: object) -> bool:
+    return (name == "index" or name.endswith("_index") or name == "item_id") and (
+        isinstance(value, (int, str)) and not isinstance(value, bool)
+    )
+
+
+def _delta_strings(
+    value: object, path: _JsonPath, where: _StreamKey
+) -> Iterator[tuple[_StreamKey, _JsonPath, str]]:
+    """``(stream key, path, piece)`` for every delta string field in a decoded event."""
+    if len(path) > _MAX_DELTA_DEPTH:
+        return
+    if isinstance(value, dict):
+        where = (*where, *((k, v) for k, v in value.items() if _is_position(k, v)))
+        for name, item in value.items():
+            if isinstance(item, str):
+                if name in _DELTA_FIELD_NAMES:
+                    yield (name, *where), (*path, name), item
+            elif isinstance(item, (dict, list)):
+                yield from _delta_strings(item, (*path, name), where)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            positioned = isinstance(item, dict) and any(_is_position(k, v) for k, v in item.items())
+            yield from _delta_strings(item, (*path, i), where if positioned else (*where, ("[]", i)))
+
+
+def _secret_spans(data: bytes, passes: tuple[_Pass, ...]) -> list[tuple[int, int, str]]:
+    """Every pass's finds in ``data``, overlapping ones merged (the first pass's kind names them)."""
+    found = sorted(
+        (start, end, order)
+        for order, secret_pass in enumerate(passes)
+        for start, end in secret_pass.secrets(data)
+    )
+    merged: list[list[int]] = []
+    for start, end, order in found:
+        if merged and start < merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+            merged[-1][2] = min(merged[-1][2], order)
+        else:
+            merged.append([start, end, order])
+    return [(start, end, passes[order].kind) for start, end, order in merged]
+
+
+def _redacted_piece(piece: _Piece, spans: list[tuple[int, int, str]]) -> bytes | None:
+    """The piece with its share of each secret cut out; the piece where a secret starts holds its
+    placeholder. None when no secret touches it."""
+    end = piece.start + len(piece.data)
+    out, last, touched = [], piece.start, False
+    for start, stop, kind in spans:
+        if stop <= piece.start or start >= end:
+            continue
+        touched = True
+        cut = max(start, piece.start)
+        out.append(piece.data[last - piece.start : cut - piece.start])
+        if start >= piece.start:
+            out.append(f"<REDACTED:{kind}>".encode())
+        last = min(stop, end)
+    if not touched:
+        return None
+    out.append(piece.data[last - piece.start :])
+    return b"".join(out)
+
+
+def _set_at(document: Any, path: _JsonPath, value: str) -> None:
+    for step in path[:-1]:
+        document = document[step]
+    document[path[-1]] = value
+
+
+def _redact_streamed(body: bytes, passes: tuple[_Pass, ...]) -> tuple[bytes, list[tuple[int, int, int]]]:
+    """``body`` with every secret found in a rebuilt stream redacted in the events that carry its
+    pieces (those events' JSON is written anew, compact); the ``(start, end, new_length)`` edits."""
+    if b"data:" not in body:
+        return body, []
+    lines: list[tuple[int, int, Any]] = []  # (start, end, decoded JSON) of each data line with pieces
+    streams: dict[_StreamKey, list[_Piece]] = {}
+    for match in _DATA_LINE.finditer(body):
+        payload = match.group(1)
+        if not _HAS_DELTA_FIELD.search(payload):
+            continue
+        try:
+            document = orjson.loads(payload)
+        except (
+            orjson.JSONDecodeError
+        ):  # not JSON (or beyond orjson: huge ints, lone surrogates): the passes still see it
+            continue
+        line = len(lines)
+        lines.append((match.start(1), match.end(1), document))
+        for key, path, text in _delta_strings(document, (), ()):
+            pieces = streams.setdefault(key, [])
+            start = pieces[-1].start + len(pieces[-1].data) if pieces else 0
+            pieces.append(_Piece(line, path, start, text.encode()))
+    changed: set[int] = set()
+    for pieces in streams.values():
+        spans = _secret_spans(b"".join(piece.data for piece in pieces), passes)
+        if not spans:
+            continue
+        for piece in pieces:
+            redacted = _redacted_piece(piece, spans)
+            if redacted is not None:
+                _set_at(lines[piece.line][2], piece.path, redacted.decode("utf-8", "replace"))
+                changed.add(piece.line)
+    if not changed:
+        return body, []
+    out, edits, last = [], [], 0
+    for line in sorted(changed):
+        start, end, document = lines[line]
+        new = orjson.dumps(document)
+        out += [body[last:start], new]
+        edits.append((start, end, len(new)))
+        last = end
+    out.append(body[last:])
     return b"".join(out), edits
 
 
@@ -284,7 +509,7 @@ def _move_offsets(chunks: Chunks, edits: list[tuple[int, int, int]]) -> Chunks:
     return moved
 
 
-def _rescale(chunks: Chunks, old_length: int, new_length: int) -> Chunks:
+def rescale_chunks(chunks: Chunks, old_length: int, new_length: int) -> Chunks:
     """Chunk ends for a body a user filter resized: proportional, monotonic, ending at the end."""
     scaled: Chunks = []
     for end, seconds in chunks:

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ..billing import BillingContext
 from ..events import Usage
+from ..url_secrets import redact_url
 
 TraceStatus = Literal["success", "error", "cancelled"]
 
@@ -60,11 +61,17 @@ class TraceLLMConfig(BaseModel):
 
     model: str | None = None
     provider: str | None = None  # "openai", "anthropic", or the host of an OpenAI-compatible server
-    endpoint: str | None = None  # base URL
+    endpoint: str | None = None  # base URL, without user:password or secret query values
     api: str | None = None  # "chat" | "responses" | "messages"
     context_window: int | None = None
     max_tokens: int | None = None
     temperature: float | None = None
+
+    @field_validator("endpoint")
+    @classmethod
+    def _no_credentials(cls, value: str | None) -> str | None:
+        # a base URL may carry a proxy's user:password or an ``?api-key=``: the store keeps neither
+        return redact_url(value) if value is not None else None
 
 
 class ProviderTrace(BaseModel):
