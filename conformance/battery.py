@@ -109,14 +109,53 @@ class Case:
         return uri[: -len(suffix)] if uri.endswith(suffix) else uri.rsplit("/", 1)[0]
 
 
-def discover_cases(root: Path) -> list[Case]:
-    """Every streamed chat / responses / messages POST in the cassettes under ``root`` (or one file)."""
+@dataclass(frozen=True)
+class BrokenCassette:
+    """A cassette of the folder that does not load: it fails its own ``load`` case, not the run."""
+
+    cassette: Path
+    root: Path
+    problem: str  # the CassetteError's message: the file and what is wrong with it
+
+    @property
+    def scenario(self) -> str:
+        return self.cassette.relative_to(self.root).with_suffix("").as_posix()
+
+    @property
+    def id(self) -> str:
+        return f"{self.scenario}#load"
+
+    def _layout(self, part: int) -> str:
+        parts = self.cassette.relative_to(self.root).parts  # <provider>/<api>/<scenario>.yaml
+        return parts[part] if len(parts) == 3 else "-"
+
+    @property
+    def provider(self) -> str:
+        return self._layout(0)
+
+    @property
+    def api(self) -> str:
+        return self._layout(1)
+
+
+def discover_cases(root: Path, broken: list[BrokenCassette] | None = None) -> list[Case]:
+    """Every streamed chat / responses / messages POST in the cassettes under ``root`` (or one file).
+
+    A cassette that does not load raises its ``CassetteError``, or, given a ``broken`` list, is
+    appended there and the others are still read."""
     root = Path(root)
     files = [root] if root.is_file() else sorted(root.rglob("*.yaml"))
     base = root.parent if root.is_file() else root
     cases = []
     for path in files:
-        for interaction in load_cassette(path).interactions:
+        try:
+            interactions = load_cassette(path).interactions
+        except errors.CassetteError as exc:
+            if broken is None:
+                raise
+            broken.append(BrokenCassette(path, base, str(exc)))
+            continue
+        for interaction in interactions:
             request = interaction.request.json()
             asks_stream = isinstance(request, dict) and request.get("stream") is True
             if (

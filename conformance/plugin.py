@@ -8,6 +8,7 @@ Options:
                                            shipped ones for the bundled cassettes, else
                                            DIR/__snapshots__ beside the cassettes)
     --streamproof-report FILE.html         write the HTML matrix when the run ends
+    --streamproof-force-snapshot-update    let ``--snapshot-update`` write another adapter's events
 
 The suite adds tests ONLY when ``--streamproof-adapter`` or ``--streamproof-cassettes`` is given:
 then ``conformance/suite.py`` joins the run with one test per cassette case × check, e.g.
@@ -16,9 +17,12 @@ of your own that requests the ``streamproof_case`` fixture (it is parametrized t
 
 Declared known gaps become xfail with their reason; checks that do not apply to a case (a check of
 a stream on an error response, an API the adapter does not speak) are skipped with the reason.
-Snapshots use syrupy's JSON extension (``--snapshot-update`` writes them); a snapshot whose case is
+Snapshots use syrupy's JSON extension (``--snapshot-update`` writes them); they are the reference
+adapter's, so an update by another adapter is refused unless forced. A snapshot whose case is
 gone fails the run until ``--snapshot-update`` deletes it (syrupy's own detection cannot see a
-snapshot folder that is not beside the test module). Each item's record (status, first difference,
+snapshot folder that is not beside the test module). A cassette that does not load fails its own
+``<file>#load`` item (check ``load``); a crash of the suite while judging a check is that item's
+``error``, with its traceback. Each item's record (status, first difference,
 the events around it) rides on its test report as a user property, so the HTML report and
 ``streamproof check``'s summary work under pytest-xdist too: the controller writes the report.
 """
@@ -28,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import json
+import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,7 +43,7 @@ import pytest
 if TYPE_CHECKING:
     from syrupy.extensions.json import JSONSnapshotExtension
 
-    from .battery import Battery, Case, Difference, Verdict
+    from .battery import Battery, BrokenCassette, Case, Difference, Verdict
     from .protocol import ConformanceAdapter
 
 SUITE_MODULE = Path(__file__).with_name("suite.py")
@@ -62,18 +67,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--streamproof-snapshots", default=None, metavar="DIR", help="event-sequence snapshots")
     group.addoption("--streamproof-report", default=None, metavar="FILE.html", help="write the HTML matrix")
+    group.addoption(
+        "--streamproof-force-snapshot-update",
+        action="store_true",
+        default=False,
+        help="let --snapshot-update store the events of an adapter other than the reference",
+    )
 
 
 @dataclass(frozen=True)
 class SuiteCase:
-    """One parametrized item: a case and the check to run on it."""
+    """One parametrized item: a case and the check to run on it (``load`` for a cassette that
+    does not load)."""
 
-    case: Case
+    case: Case | BrokenCassette
     check: str
 
 
 RECORD_PROPERTY = "streamproof"  # the user property an item's record travels in (also across xdist)
 EVENT_WINDOW = 8  # events kept around the first difference, for the report
+LOAD_CHECK = "load"  # the one check of a cassette that does not load
+MISSING_SNAPSHOT = "a stored snapshot (the reference adapter's: --snapshot-update makes it)"
 
 
 @dataclass
@@ -89,9 +103,10 @@ class CheckRecord:
     difference: dict[str, Any] | None = None  # path, expected, actual
     events: list[dict[str, Any]] = field(default_factory=list)  # a window of the run's events
     first_event: int = 0  # the run's index of events[0]
+    traceback: str = ""  # status "error": the suite crashed while judging this check
 
     @classmethod
-    def of(cls, case: Case, check: str, verdict: Verdict) -> CheckRecord:
+    def of(cls, case: Case | BrokenCassette, check: str, verdict: Verdict) -> CheckRecord:
         record = cls(case.id, case.provider, case.api, check, verdict.status, verdict.message)
         record.show(verdict.difference, verdict.events)
         return record
@@ -131,6 +146,7 @@ class SuiteState:
     records: dict[str, CheckRecord] = field(default_factory=dict)  # by node id
     extension: type[JSONSnapshotExtension] | None = None
     unused: list[Path] = field(default_factory=list)
+    broken: list[BrokenCassette] = field(default_factory=list)  # cassettes that do not load
 
     def load_adapter(self) -> ConformanceAdapter:
         if self.adapter is None:
@@ -171,12 +187,33 @@ def suite_requested(config: pytest.Config) -> bool:
     return bool(config.getoption("streamproof_adapter") or config.getoption("streamproof_cassettes"))
 
 
+def snapshot_update_refusal(adapter_spec: str, cassettes: object) -> str:
+    """Why ``--snapshot-update`` may not run for ``adapter_spec`` ("" for the reference): the snapshots
+    are the reference's events, which every adapter is compared with."""
+    from .protocol import DEFAULT_ADAPTER
+
+    if adapter_spec.strip() == DEFAULT_ADAPTER:
+        return ""
+    return (
+        f"refusing --snapshot-update for {adapter_spec}: the snapshots hold the reference adapter's "
+        f"events, which every adapter is compared with; make them with the reference "
+        f"(streamproof check --cassettes {cassettes} --snapshot-update), or pass "
+        "--force-snapshot-update (pytest: --streamproof-force-snapshot-update) to store this adapter's"
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "streamproof: a streamproof conformance check")
     config.pluginmanager.register(SuiteRecorder(config), "streamproof-recorder")
     cassettes = config.getoption("streamproof_cassettes")
     if cassettes and not Path(cassettes).exists():
         raise pytest.UsageError(f"--streamproof-cassettes {cassettes}: no such file or folder")
+    adapter = config.getoption("streamproof_adapter")
+    forced = config.getoption("streamproof_force_snapshot_update")
+    if adapter and config.getoption("update_snapshots", False) and not forced:
+        refusal = snapshot_update_refusal(adapter, cassettes or bundled_cassettes())
+        if refusal:
+            raise pytest.UsageError(refusal)
     if suite_requested(config) and str(SUITE_MODULE) not in config.args:
         config.args.append(str(SUITE_MODULE))
 
@@ -190,7 +227,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     state = _state(metafunc.config)
     gaps = state.load_adapter().known_gaps
     params = []
-    for case in discover_cases(state.cassettes):
+    state.broken.clear()
+    for case in discover_cases(state.cassettes, state.broken):
         state.case_ids.add(case.id)
         for check in ITEMS:
             reason = known_gap(gaps, case, check)
@@ -200,6 +238,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             # dots, not slashes, in ids: they name the snapshot files too
             case_id = case.id.replace("/", ".")
             params.append(pytest.param(SuiteCase(case, check), id=f"{case_id}-{check}", marks=marks))
+    for broken in state.broken:
+        case_id = broken.id.replace("/", ".")
+        item = SuiteCase(broken, LOAD_CHECK)
+        params.append(pytest.param(item, id=f"{case_id}-{LOAD_CHECK}", marks=[pytest.mark.streamproof]))
     metafunc.parametrize("streamproof_case", params)
 
 
@@ -217,17 +259,33 @@ def known_gap(gaps: dict[str, str] | Any, case: Case, check: str) -> str | None:
 
 
 def run_case_check(config: pytest.Config, item: SuiteCase, node: pytest.Item) -> Verdict:
-    """Runs one check (sharing the case's battery, so the plain run is made once per case)."""
-    from .battery import Battery
+    """Runs one check (sharing the case's battery, so the plain run is made once per case).
 
+    A cassette that did not load fails its ``load`` check with the problem. When the suite itself
+    crashes while judging (its bug, or an adapter's output it did not foresee), the item's record
+    says ``error`` with the traceback and the exception goes on to pytest, which fails the item."""
+    from .battery import Battery, BrokenCassette, Verdict
+
+    case = item.case
+    if isinstance(case, BrokenCassette):
+        verdict = Verdict(LOAD_CHECK, "fail", case.problem)
+        node.user_properties.append((RECORD_PROPERTY, asdict(CheckRecord.of(case, item.check, verdict))))
+        return verdict
     state = _state(config)
-    battery = state.batteries.get(item.case.id)
-    if battery is None:
-        battery = state.batteries[item.case.id] = Battery(state.load_adapter(), item.case)
-    if state.loop is None:
-        state.loop = asyncio.new_event_loop()
-    verdict = state.loop.run_until_complete(battery.run(item.check))
-    node.user_properties.append((RECORD_PROPERTY, asdict(CheckRecord.of(item.case, item.check, verdict))))
+    try:
+        battery = state.batteries.get(case.id)
+        if battery is None:
+            battery = state.batteries[case.id] = Battery(state.load_adapter(), case)
+        if state.loop is None:
+            state.loop = asyncio.new_event_loop()
+        verdict = state.loop.run_until_complete(battery.run(item.check))
+    except Exception as exc:  # recorded and re-raised: pytest still fails the item with it
+        record = CheckRecord(case.id, case.provider, case.api, item.check, "error")
+        record.message = f"{type(exc).__name__}: {exc}"
+        record.traceback = traceback.format_exc()
+        node.user_properties.append((RECORD_PROPERTY, asdict(record)))
+        raise
+    node.user_properties.append((RECORD_PROPERTY, asdict(CheckRecord.of(case, item.check, verdict))))
     return verdict
 
 
@@ -271,7 +329,7 @@ def snapshot_mismatch(
             )
             difference = Difference(f"snapshot.events[{index}]", expected, actual)
     else:
-        difference = Difference("snapshot", "a stored snapshot (run with --snapshot-update)", "none")
+        difference = Difference("snapshot", MISSING_SNAPSHOT, "none")
     record = CheckRecord(case.id, case.provider, case.api, "snapshot", "fail", str(difference))
     record.show(difference, data["events"])
     node.user_properties[:] = [p for p in node.user_properties if p[0] != RECORD_PROPERTY]
@@ -311,9 +369,12 @@ class SuiteRecorder:
             record.status, record.message = "xfail", str(report.wasxfail)
         elif report.skipped:
             record.status = "skip"
+        elif report.failed and record.status == "error":
+            pass  # the suite crashed judging it: the record already holds the traceback
         elif report.failed:
+            judged = record.difference or record.status == "fail"  # the verdict's own failure, not pytest's
             record.status = "fail"
-            record.message = record.message if record.difference else _last_line(report)
+            record.message = record.message if judged else _last_line(report)
         else:
             record.status, record.message = "pass", ""
         _state(self.config).records[report.nodeid] = record
@@ -335,9 +396,11 @@ def unused_snapshots(state: SuiteState) -> list[Path]:
     if not state.case_ids:
         return []
     wanted = {snapshot_name(case_id) for case_id in state.case_ids}
+    # a cassette that does not load has not gone away: its snapshots wait for it to be repaired
+    unread = tuple(f"test_conformance[{broken.scenario.replace('/', '.')}#" for broken in state.broken)
     folder = state.snapshots / SUITE_MODULE.stem
     found = (path for path in folder.glob("*.json") if path.name.startswith("test_conformance["))
-    return sorted(path for path in found if path.name not in wanted)
+    return sorted(path for path in found if path.name not in wanted and not path.name.startswith(unread))
 
 
 @pytest.hookimpl(trylast=True)  # after syrupy, which sets the exit status too
@@ -350,7 +413,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if not state.case_ids and suite_requested(session.config):  # the xdist controller collects nothing
         from .battery import discover_cases
 
-        state.case_ids = {case.id for case in discover_cases(state.cassettes)}
+        state.broken.clear()
+        state.case_ids = {case.id for case in discover_cases(state.cassettes, state.broken)}
     stale = unused_snapshots(state)
     if stale and session.config.getoption("update_snapshots", False):
         for path in stale:

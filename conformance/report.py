@@ -22,7 +22,7 @@ body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; }
 th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: left; }
 th { background: #f3f3f3; }
-td.pass { background: #d9f2d9; } td.fail { background: #f8d0d0; font-weight: bold; }
+td.pass { background: #d9f2d9; } td.fail, td.error { background: #f8d0d0; font-weight: bold; }
 td.xfail { background: #fbefc8; } td.skip { background: #eee; color: #777; }
 td a { color: inherit; }
 section.failure { border-left: 4px solid #c33; padding: 0 1em; margin: 1.5em 0; }
@@ -44,9 +44,11 @@ def write_html(path: Path, adapter: str, records: Sequence[CheckRecord]) -> None
 def render_html(adapter: str, records: Sequence[CheckRecord]) -> str:
     rows: dict[tuple[str, str], dict[str, tuple[CheckRecord, int | None]]] = {}
     failures: list[CheckRecord] = []
+    # a cassette that does not load has its own ``load`` column
+    checks = (*ITEMS, *sorted({record.check for record in records} - set(ITEMS)))
     for record in sorted(records, key=lambda r: (r.provider, r.api, r.case_id)):
         number = None
-        if record.status == "fail":
+        if record.status in ("fail", "error"):
             failures.append(record)
             number = len(failures)
         key = (f"{record.provider}/{record.api}", record.case_id)
@@ -58,16 +60,18 @@ def render_html(adapter: str, records: Sequence[CheckRecord]) -> str:
         f"<title>streamproof conformance: {html.escape(adapter)}</title>",
         f"<style>{_CSS}</style></head><body>",
         f"<h1>streamproof conformance report</h1><p>Adapter: <code>{html.escape(adapter)}</code></p>",
-        "<p>" + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("pass", "fail", "xfail", "skip")) + "</p>",
+        "<p>"
+        + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("pass", "fail", "error", "xfail", "skip"))
+        + "</p>",
         '<table class="matrix"><thead><tr><th>adapter</th><th>provider/API</th><th>scenario</th>',
-        *(f"<th>{check}</th>" for check in ITEMS),
+        *(f"<th>{html.escape(check)}</th>" for check in checks),
         "</tr></thead><tbody>",
     ]
     for (provider_api, scenario), cells in rows.items():
         out.append(
             f"<tr><td>{html.escape(adapter)}</td><td>{html.escape(provider_api)}</td><td>{html.escape(scenario)}</td>"
         )
-        for check in ITEMS:
+        for check in checks:
             if check not in cells:
                 out.append('<td class="skip">-</td>')
                 continue
@@ -75,8 +79,10 @@ def render_html(adapter: str, records: Sequence[CheckRecord]) -> str:
             title = html.escape(record.message, quote=True)
             label = record.status
             if number is not None:
-                label = f'<a href="#{_cell_id(number)}">fail</a>'
-            out.append(f'<td class="{record.status}" data-check="{check}" title="{title}">{label}</td>')
+                label = f'<a href="#{_cell_id(number)}">{record.status}</a>'
+            out.append(
+                f'<td class="{html.escape(record.status)}" data-check="{html.escape(check)}" title="{title}">{label}</td>'
+            )
         out.append("</tr>")
     out.append("</tbody></table>")
     if failures:
@@ -93,6 +99,9 @@ def _failure_section(number: int, record: CheckRecord) -> str:
         f"<h3>{html.escape(record.case_id)} — {html.escape(record.check)}</h3>",
         f"<p>{html.escape(record.message)}</p>",
     ]
+    if record.traceback:
+        parts.append("<p>The suite crashed while judging this check:</p>")
+        parts.append(f'<pre class="traceback">{html.escape(record.traceback)}</pre>')
     difference = record.difference
     if difference is not None:
         parts.append(
