@@ -16,7 +16,7 @@ from types import FrameType
 
 from ..adapters.errors import StreamproofError
 from ..harness.emulator import Emulator
-from ..harness.emulator.server import FAULT_HEADER
+from ..harness.emulator.server import FAULT_HEADER, IDLE_TIMEOUT_S, MAX_CONNECTIONS
 from ..harness.faults import FAULT_KINDS, Fault, FaultError, parse_fault
 from ..harness.scenarios import CATALOGUE, SCENARIO_HEADER
 
@@ -45,6 +45,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--instant", action="store_true", help="serve cassettes without their recorded timing"
     )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=IDLE_TIMEOUT_S,
+        help="disconnect a client silent this many seconds",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=None,
+        help=f"connections served at once (default {MAX_CONNECTIONS}, or half the descriptor limit)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,9 +70,11 @@ def run(args: argparse.Namespace) -> int:
             event_delay=args.event_delay_ms / 1000,
             recorded_timing=not args.instant,
             gzip_sse=args.gzip,
+            idle_timeout=args.idle_timeout,
+            max_connections=args.max_connections,
         )
         emulator.start()
-    except (StreamproofError, OSError) as exc:
+    except (StreamproofError, OSError, ValueError) as exc:  # ValueError: a bad limit
         print(f"streamproof emulate: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()

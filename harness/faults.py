@@ -57,6 +57,7 @@ STREAM_FAULTS = ("mid_stream_error", "cut_events", "cut_bytes", "malformed_chunk
 FAULT_KINDS = (*STATUS_FAULTS, *STREAM_FAULTS)
 _STYLES = {None: None, "groq": "chat", "error": "responses"}  # style -> the one API it belongs to
 _DEFAULT_AFTER = {"mid_stream_error": 3, "cut_events": 3, "cut_bytes": 100, "malformed_chunk": 3}
+MAX_FAULT_SECONDS = 86_400.0  # a day: longer waits (inf, 1e300) overflow the clock a server waits on
 _SEQUENCE = re.compile(rb'"sequence_number":\s*(\d+)')
 
 
@@ -129,6 +130,8 @@ def parse_fault(spec: str) -> Fault:
         raise FaultError(f"fault {spec!r}: {exc}") from None
     if (after is not None and after < 0) or fault.seconds < 0 or fault.retry_after < 0:
         raise FaultError(f"fault {spec!r}: numbers must not be negative")
+    if not (fault.seconds <= MAX_FAULT_SECONDS and fault.retry_after <= MAX_FAULT_SECONDS):  # nan too
+        raise FaultError(f"fault {spec!r}: seconds and retry_after must be at most {MAX_FAULT_SECONDS:g}")
     return fault
 
 

@@ -22,11 +22,18 @@ Streams are sent with chunked transfer encoding, one flush per SSE event, ``TCP_
 ``event_delay`` (or the ``x-streamproof-event-delay-ms`` header) spaces events out. With
 ``gzip_sse`` an SSE body goes gzip-compressed to clients that accept it, each event sync-flushed,
 as real Anthropic streams arrive.
+
+It stays up under careless or hostile clients: a header it cannot use (``Content-Length``, the
+delay or fault header) gets a 400 naming it; a client that sends nothing for ``idle_timeout``
+seconds is disconnected; at most ``max_connections`` connections are served at once (each holds a
+thread), the oldest idle one giving way to a new client, and a 503 when all are busy.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import math
 import random
 import secrets
 import socket
@@ -55,6 +62,22 @@ FAULT_HEADER = "x-streamproof-fault"
 DELAY_HEADER = "x-streamproof-event-delay-ms"
 IDENTITY_PATH = "/streamproof/identity"
 SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
+IDLE_TIMEOUT_S = 30.0  # a client silent this long (between or inside requests) is disconnected
+MAX_CONNECTIONS = 128  # connections served at once; fewer when the descriptor limit is low
+MAX_BODY_BYTES = 64 * 1024 * 1024  # far above any scenario's request (the emulated overflow is ~100 KB)
+MAX_EVENT_DELAY_MS = 60_000.0
+SLOT_WAIT_S = 0.5  # how long a new client waits for an evicted idle connection to free its slot
+
+
+def default_max_connections() -> int:
+    """``MAX_CONNECTIONS``, or half the soft descriptor limit when that is lower (each connection is
+    one descriptor; the rest is left for the process)."""
+    if sys.platform == "win32":
+        return MAX_CONNECTIONS
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return MAX_CONNECTIONS if soft == resource.RLIM_INFINITY else max(1, min(MAX_CONNECTIONS, soft // 2))
 
 
 @dataclass(frozen=True)
@@ -121,8 +144,16 @@ class Emulator:
         event_delay: float = 0.0,
         recorded_timing: bool = True,
         gzip_sse: bool = False,
+        idle_timeout: float = IDLE_TIMEOUT_S,
+        max_connections: int | None = None,
     ) -> None:
+        if not (math.isfinite(idle_timeout) and idle_timeout > 0):
+            raise ValueError(f"idle_timeout must be a positive number of seconds, not {idle_timeout!r}")
+        if max_connections is not None and max_connections < 1:
+            raise ValueError(f"max_connections must be at least 1, not {max_connections!r}")
         self.host, self.port = host, port
+        self.idle_timeout = idle_timeout
+        self.max_connections = max_connections or default_max_connections()
         self.gzip_sse = gzip_sse
         self.library = CassetteLibrary(Path(cassettes)) if cassettes is not None else None
         self.fault = parse_fault(fault) if isinstance(fault, str) else fault
@@ -135,7 +166,7 @@ class Emulator:
     # --- lifecycle ---------------------------------------------------------------------------------
 
     def start(self) -> Emulator:
-        server = _Server((self.host, self.port), _Handler)
+        server = _Server((self.host, self.port), _Handler, self.max_connections)
         server.emulator = self
         self._server = server
         self.port = server.server_address[1]
@@ -264,7 +295,17 @@ class Emulator:
             return _json_response(200, RENDER_JSON[api](chosen.answer, ctx), headers)
         delay = self.event_delay
         if DELAY_HEADER in request.headers:
-            delay = float(request.headers[DELAY_HEADER]) / 1000
+            value = request.headers[DELAY_HEADER]
+            try:
+                milliseconds = float(value)
+            except ValueError:
+                milliseconds = math.nan
+            if not 0 <= milliseconds <= MAX_EVENT_DELAY_MS:  # also false for nan
+                message = (
+                    f"{DELAY_HEADER}: {value!r} is not a delay in milliseconds (0 to {MAX_EVENT_DELAY_MS:g})"
+                )
+                return _error_response(invalid_request(api, f"streamproof emulator: {message}"), api)
+            delay = milliseconds / 1000
         events = RENDER_EVENTS[api](chosen.answer, ctx)
         chunks = tuple(ServedChunk(event, i * delay) for i, event in enumerate(events))
         sse_headers = (("content-type", SSE_CONTENT_TYPE), ("cache-control", "no-cache"), *headers)
@@ -283,7 +324,7 @@ class Emulator:
         try:
             return parse_fault(spec)
         except FaultError as exc:
-            return _error_response(invalid_request(api, f"streamproof emulator: {exc}"), api)
+            return _error_response(invalid_request(api, f"streamproof emulator: {FAULT_HEADER}: {exc}"), api)
 
 
 def _request_id(api: str) -> str:
@@ -306,14 +347,108 @@ def _error_response(reply: ErrorReply, api: str, status: int | None = None) -> S
     )
 
 
+def _content_length(headers: Mapping[str, str], path: str) -> int | ServedResponse:
+    """The request body's length, or the 400 (413: too long) naming the header that cannot frame it."""
+    api = api_for_path(urlsplit(path).path)
+    api = "chat" if api == "other" else api  # the error in some provider's shape
+    value = headers.get("content-length")
+    status, problem = 400, ""
+    if "transfer-encoding" in headers:  # no SDK sends a chunked request; reading one is not worth it
+        problem = f"Transfer-Encoding: {headers['transfer-encoding']!r} request bodies are not accepted; send a Content-Length"
+    elif value is not None and not (value.strip().isascii() and value.strip().isdigit()):
+        problem = f"Content-Length: {value!r} is not a byte count"
+    elif value is not None and int(value) > MAX_BODY_BYTES:
+        status, problem = (
+            413,
+            f"Content-Length: {value} is over the emulator's limit of {MAX_BODY_BYTES} bytes",
+        )
+    if not problem:
+        return int(value or 0)
+    return _error_response(invalid_request(api, f"streamproof emulator: {problem}"), api, status=status)
+
+
 class _Server(ThreadingHTTPServer):
+    """One thread per connection, at most ``max_connections`` of them. A connection waiting for its
+    next request is idle; when every slot is taken, a new client takes the slot of the connection
+    idle the longest (closed, as servers close keep-alive connections), or gets a 503."""
+
     daemon_threads = True  # a handler stalled on purpose must not hold up shutdown
     request_queue_size = 128  # socketserver's default backlog of 5 refuses bursts of clients
     emulator: Emulator
 
+    def __init__(self, address: tuple[str, int], handler: type[_Handler], max_connections: int) -> None:
+        super().__init__(address, handler)
+        self.max_connections = max_connections
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._lock = threading.Lock()
+        self._idle: dict[socket.socket, float] = {}  # connection -> since when it waits for a request
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        try:
+            return super().get_request()
+        except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE):  # out of descriptors: free one, do not spin
+                self._evict_idle()
+                self.emulator.stopping.wait(0.05)
+            raise
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            if not (self._evict_idle() and self._slots.acquire(timeout=SLOT_WAIT_S)):
+                self._refuse(request)
+                return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:  # no thread started: the slot is ours to give back
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.set_idle(request, False)
+            self._slots.release()
+
+    def set_idle(self, connection: socket.socket, idle: bool) -> None:
+        with self._lock:
+            if idle:
+                self._idle[connection] = time.monotonic()
+            else:
+                self._idle.pop(connection, None)
+
+    def _evict_idle(self) -> bool:
+        """Closes the connection idle the longest; False when every connection is busy."""
+        with self._lock:
+            if not self._idle:
+                return False
+            oldest = min(self._idle, key=self._idle.__getitem__)
+            del self._idle[oldest]
+        try:
+            oldest.shutdown(socket.SHUT_RDWR)  # its handler's read returns at once and the thread ends
+        except OSError:
+            pass  # already gone: its slot is on its way back
+        return True
+
+    def _refuse(self, request: socket.socket) -> None:
+        """A 503 for a client that finds every connection busy, written without a thread."""
+        message = f"streamproof emulator: all {self.max_connections} connections are busy; retry shortly"
+        body = orjson.dumps({"error": {"message": message, "type": "server_error", "code": "busy"}})
+        head = (
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\nretry-after: 1\r\nconnection: close\r\n"
+            f"{EMULATOR_HEADER}: {EMULATOR_VERSION}\r\n\r\n"
+        )
+        try:
+            request.settimeout(1.0)  # a client that does not read must not hold up accepting
+            request.sendall(head.encode() + body)
+        except OSError:
+            pass  # the client is gone already; nothing to tell it
+        self.shutdown_request(request)
+
     def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return  # a client that hung up (its read timeout, a cut we made) is business as usual
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return  # a client that hung up or went quiet (its read timeout, a cut we made) is business as usual
         super().handle_error(request, client_address)
 
 
@@ -323,8 +458,18 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
 
     def setup(self) -> None:
+        assert isinstance(self.server, _Server)
         super().setup()
+        self.connection.settimeout(self.server.emulator.idle_timeout)  # a silent client is let go
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def handle_one_request(self) -> None:
+        assert isinstance(self.server, _Server)
+        self.server.set_idle(self.connection, True)  # until the request's method is dispatched
+        try:
+            super().handle_one_request()
+        finally:
+            self.server.set_idle(self.connection, False)
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests and the CLI print their own
         pass
@@ -338,11 +483,19 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         started = time.monotonic()
         assert isinstance(self.server, _Server)
+        self.server.set_idle(self.connection, False)  # busy: an eviction must not cut this request
         emulator = self.server.emulator
-        length = int(self.headers.get("content-length") or 0)
-        body = self.rfile.read(length) if length else b""
         headers = {name.lower(): value for name, value in self.headers.items()}
-        served = emulator.respond(IncomingRequest(self.command, self.path, headers, body))
+        length = _content_length(headers, self.path)
+        if isinstance(length, ServedResponse):  # the body cannot be framed: answer and hang up
+            self.close_connection = True
+            served = length
+        else:
+            body = self.rfile.read(length) if length else b""
+            if len(body) < length:  # the client hung up mid-body
+                self.close_connection = True
+                return
+            served = emulator.respond(IncomingRequest(self.command, self.path, headers, body))
         gzip = emulator.gzip_sse and served.is_sse and "gzip" in headers.get("accept-encoding", "")
         try:
             self._write(served, started, emulator.stopping, gzip)
@@ -377,7 +530,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         if served.abort or stopping.is_set():
             self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)  # no final chunk: the client sees a broken body
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)  # no final chunk: the client sees a broken body
+            except OSError:
+                pass  # the client has hung up already
             return
         if compressor is not None:
             tail = compressor.flush()
