@@ -8,7 +8,10 @@ Each scenario's request (``harness/scenarios.py``) goes through the official SDK
 ``chat``/``responses``, ``anthropic`` for ``messages``) over an httpx2 client whose transport is the
 recording transport (``harness/recorder.py``): the stream reaches the SDK as it arrives while its
 chunks and their times are kept. The cassette lands in ``OUT/<provider>/<api>/<scenario>.yaml``,
-scrubbed and written atomically. Keys come from ``OPENAI_API_KEY`` / ``ANTHROPIC_API_KEY``; against
+scrubbed and written atomically, and only when the recording went as the scenario expects (its
+reply, or its own error: a transient 500 or a cut stream is not a recording); otherwise the
+previous cassette stays, and the command says so and exits 1. Keys come from ``OPENAI_API_KEY`` /
+``ANTHROPIC_API_KEY``; against
 the emulator a dummy key is used when none is set; ``--key-env`` names another variable (for an
 OpenAI-compatible server reached with ``--base-url`` and ``--provider``). ``--emulator`` starts an emulator on a free
 loopback port; a ``--base-url`` that answers the emulator's identity probe counts as one too, and
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
@@ -60,6 +64,8 @@ BAD_KEY = "streamproof-deliberately-invalid-key"
 # the defaults plus the emulator's own labels, so a cassette shows it came from one (and which fault)
 SCRUBBER = Scrubber(allow_headers=(EMULATOR_HEADER, SYNTHETIC_HEADER))
 REQUEST_TIMEOUT_S = 120.0
+TRANSIENT_STATUSES = frozenset({408, 409, 429})  # client errors that say "later", not "this request"
+STAGING_SUFFIX = ".recording"  # a recording in progress: not *.yaml, so nothing reads it as a cassette
 MIN_KEY_LENGTH = 8  # as for environment secrets: a shorter "key" (tests use "dummy") would shred text
 
 
@@ -124,6 +130,7 @@ class JobResult:
     total_s: float = 0.0
     error: str | None = None
     expected: bool = False
+    written: bool = False  # the recording replaced (or created) the cassette at ``path``
 
 
 def plan(args: argparse.Namespace) -> list[Job]:
@@ -213,8 +220,16 @@ def run(args: argparse.Namespace) -> int:
                 progress.advance(task)
     console = Console()
     console.print(summary(results, source))
-    written = sum(1 for r in results if r.path.exists())
-    console.print(f"{written} cassette(s) under {args.out}", soft_wrap=True)
+    for r in results:
+        if not r.written:
+            kept = "kept the previous cassette" if r.path.exists() else "no cassette written"
+            problem = r.error or "unexpected success"
+            err.print(
+                f"streamproof record: {r.job.api}/{r.job.scenario}: {problem}; {kept} {r.path}",
+                soft_wrap=True,
+            )
+    written = sum(1 for r in results if r.written)
+    console.print(f"{written} cassette(s) written under {args.out}", soft_wrap=True)
     return 0 if all(result.expected for result in results) else 1
 
 
@@ -232,13 +247,15 @@ def record(
     chosen = CATALOGUE[job.scenario]
     path = job.path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(path.name + STAGING_SUFFIX)  # becomes the cassette only when as expected
+    staging.unlink(missing_ok=True)  # a leftover of an interrupted run
     metadata = new_metadata(
         source=source, provider=job.provider, api=job.api, scenario=job.scenario, model=job.model
     )
     result = JobResult(job, path)
     key = BAD_KEY if job.scenario == "bad_key" else keys[PROVIDER_FOR_API[job.api]]
     scrubber = scrubber_for(keys)
-    recorder = CassetteRecorder(path, metadata=metadata, scrubber=scrubber)
+    recorder = CassetteRecorder(staging, metadata=metadata, scrubber=scrubber)
     http_client = httpx2.Client(transport=RecordingTransport(recorder), timeout=REQUEST_TIMEOUT_S)
     client = _client(job.api, base_url, source, key, http_client)
     request = chosen.request(job.api, job.model, for_emulator=source == "emulator")
@@ -263,7 +280,9 @@ def record(
     except (openai.APIStatusError, anthropic.APIStatusError) as exc:
         result.status = exc.status_code
         result.error = f"{type(exc).__name__}: HTTP {exc.status_code}"
-        result.expected = isinstance(chosen.answer, Failure)
+        # an error scenario expects the client error it provokes, not a server's bad moment
+        client_error = 400 <= exc.status_code < 500 and exc.status_code not in TRANSIENT_STATUSES
+        result.expected = isinstance(chosen.answer, Failure) and client_error
     except (openai.APIError, anthropic.APIError, httpx2.HTTPError, ValueError) as exc:  # ValueError: bad JSON
         result.error = f"{type(exc).__name__}: {exc}"
     finally:
@@ -271,10 +290,16 @@ def record(
         http_client.close()
     if fault is not None:  # whatever the fault did is what we came to record
         result.expected = True
-    if path.exists():
-        finalize(path, source, scrubber)
-    else:
+    if not staging.exists():
         result.expected, result.error = False, result.error or "nothing was recorded"
+    elif not result.expected:
+        staging.unlink()  # the previous cassette, if any, stays as it was
+    else:
+        finalize(staging, source, scrubber)
+        if path.exists():  # the cassette keeps the mode it had
+            os.chmod(staging, stat.S_IMODE(path.stat().st_mode))
+        os.replace(staging, path)
+        result.written = True
     return result
 
 
