@@ -10,7 +10,8 @@ recording transport (``harness/recorder.py``): the stream reaches the SDK as it 
 chunks and their times are kept. The cassette lands in ``OUT/<provider>/<api>/<scenario>.yaml``,
 scrubbed and written atomically, and only when the recording went as the scenario expects (its
 reply, or its own error: a transient 500 or a cut stream is not a recording); otherwise the
-previous cassette stays, and the command says so and exits 1. Keys come from ``OPENAI_API_KEY`` /
+previous cassette stays (a first recording is written, to be looked at), and the command says so
+and exits 1. Keys come from ``OPENAI_API_KEY`` /
 ``ANTHROPIC_API_KEY``; against
 the emulator a dummy key is used when none is set; ``--key-env`` names another variable (for an
 OpenAI-compatible server reached with ``--base-url`` and ``--provider``). ``--emulator`` starts an emulator on a free
@@ -221,8 +222,11 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     console.print(summary(results, source))
     for r in results:
-        if not r.written:
-            kept = "kept the previous cassette" if r.path.exists() else "no cassette written"
+        if not r.expected:
+            if not r.written:
+                kept = "kept the previous cassette" if r.path.exists() else "no cassette written"
+            else:
+                kept = "not what the scenario expects, written as there was none before: review"
             problem = r.error or "unexpected success"
             err.print(
                 f"streamproof record: {r.job.api}/{r.job.scenario}: {problem}; {kept} {r.path}",
@@ -292,9 +296,9 @@ def record(
         result.expected = True
     if not staging.exists():
         result.expected, result.error = False, result.error or "nothing was recorded"
-    elif not result.expected:
-        staging.unlink()  # the previous cassette, if any, stays as it was
-    else:
+    elif not result.expected and path.exists():
+        staging.unlink()  # the previous cassette stays as it was
+    else:  # as expected, or a first recording: kept, so that what came back can be looked at
         finalize(staging, source, scrubber)
         if path.exists():  # the cassette keeps the mode it had
             os.chmod(staging, stat.S_IMODE(path.stat().st_mode))

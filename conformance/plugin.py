@@ -198,7 +198,7 @@ def snapshot_update_refusal(adapter_spec: str, cassettes: object) -> str:
         f"refusing --snapshot-update for {adapter_spec}: the snapshots hold the reference adapter's "
         f"events, which every adapter is compared with; make them with the reference "
         f"(streamproof check --cassettes {cassettes} --snapshot-update), or pass "
-        "--force-snapshot-update (pytest: --streamproof-force-snapshot-update) to store this adapter's"
+        "--force-snapshot-update (pytest: --streamproof-force-snapshot-update) to store this adapter's events"
     )
 
 

@@ -38,13 +38,15 @@ def test_a_transient_500_keeps_the_good_cassette(
     assert sorted(path.name for path in cassette.parent.iterdir()) == [cassette.name]  # nothing left over
 
 
-def test_a_failed_first_recording_writes_no_cassette(
+def test_a_failed_first_recording_is_written_to_be_looked_at_and_said_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with Emulator(fault="unavailable") as flaky:
         assert record(tmp_path, "tool_call", flaky.base_url) == 1
-    assert "no cassette written" in " ".join(capsys.readouterr().err.split())
-    assert not (tmp_path / "openai" / "chat").exists() or not any((tmp_path / "openai" / "chat").iterdir())
+    cassette = tmp_path / "openai" / "chat" / "tool_call.yaml"
+    err = " ".join(capsys.readouterr().err.split())
+    assert "chat/tool_call: InternalServerError: HTTP 503; not what the scenario expects" in err
+    assert load_cassette(cassette).interactions[0].response.status == 503
 
 
 def test_a_good_re_recording_replaces_the_cassette_and_keeps_its_mode(tmp_path: Path) -> None:
