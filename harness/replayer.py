@@ -23,7 +23,9 @@ Building blocks (each usable alone):
 ``use_cassette(path, mode=...)`` puts these together for one cassette and a record mode (vcrpy's
 meanings: ``none`` replays only; ``once`` records when the file does not exist yet and otherwise
 replays only; ``new_episodes`` replays what matches and records the rest; ``all`` records every
-request and replaces the recorded interactions it matches). It patches nothing by itself; it
+request and replaces the recorded interactions it matches), plus ``rewrite`` (pytest-recording's:
+the file's interactions are dropped, the cassette holds only what is recorded now). It patches
+nothing by itself; it
 hands out transports::
 
     with use_cassette("chat.yaml", ignore_paths=["stream_options"]) as cassette:
@@ -68,8 +70,8 @@ from .recorder import (
 from .scrub import Scrubber
 from .served import ServedChunk, ServedResponse, served_from_interaction
 
-RecordMode = Literal["none", "once", "new_episodes", "all"]
-RECORD_MODES: tuple[RecordMode, ...] = ("none", "once", "new_episodes", "all")
+RecordMode = Literal["none", "once", "new_episodes", "all", "rewrite"]
+RECORD_MODES: tuple[RecordMode, ...] = ("none", "once", "new_episodes", "all", "rewrite")
 Pace = Literal["instant", "recorded"] | float
 Chunking = Literal["recorded", "events", "random", "bytes"]
 
@@ -198,6 +200,12 @@ class CassettePlayer:
     @property
     def all_played(self) -> bool:
         return all(self._played)
+
+    @property
+    def unplayed(self) -> list[Interaction]:
+        """The interactions no request has taken yet (at the end of a test: its stale tail)."""
+        with self._lock:
+            return [item for item, played in zip(self.interactions, self._played, strict=True) if not played]
 
     def take(self, sent: RecordedRequest) -> Interaction | None:
         sent = self.scrubbed(sent)
@@ -533,7 +541,7 @@ class CassetteSession:
         self.path = Path(path)
         self.mode = mode
         self.options = options or ReplayOptions()
-        exists = self.path.exists()
+        exists = self.path.exists() and mode != "rewrite"  # rewrite starts from nothing
         if mode == "none" and not exists:
             raise CassetteError(self.path, "no such cassette (record mode 'none' never records)")
         loaded = load_cassette(self.path) if exists else None
@@ -541,7 +549,7 @@ class CassetteSession:
         self.matcher = RequestMatcher(ignore_paths)
         self.player = CassettePlayer(self.path, interactions, self.matcher, scrubber)
         self.replays = mode in ("none", "new_episodes") or (mode == "once" and exists)
-        records = mode in ("new_episodes", "all") or (mode == "once" and not exists)
+        records = mode in ("new_episodes", "all", "rewrite") or (mode == "once" and not exists)
         self.recorder = (
             CassetteRecorder(
                 self.path,

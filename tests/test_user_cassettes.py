@@ -1,0 +1,212 @@
+"""The pytest integration for users' own tests, end to end: tests/user_style/usertest_sdk_calls.py
+(the real OpenAI and Anthropic SDKs) recorded against the emulator, then replayed with the
+emulator stopped and the network blocked. Each phase is its own pytest process, as in CI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from streamproof.harness.cassette import load_cassette
+from streamproof.harness.emulator import Emulator
+
+USER_MODULE = Path(__file__).parent / "user_style" / "usertest_sdk_calls.py"
+# Key-shaped values invented here, planted in the environment of every run.
+PLANTED = {
+    "OPENAI_API_KEY": "sk-proj-" + "Zq7" * 12,
+    "ANTHROPIC_API_KEY": "sk-ant-api03-" + "Kx9" * 12,
+    "USER_STYLE_SERVICE_TOKEN": "svc_" + "w8Hq" * 6,  # no known shape: caught as an env secret value
+}
+INI = "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+
+
+@dataclass
+class Project:
+    root: Path
+    out: Path
+    base_url: str
+
+    @property
+    def cassettes(self) -> Path:
+        return self.root / "cassettes" / "test_sdk_calls"
+
+    def run(self, *args: str, phase: str, **env: str) -> subprocess.CompletedProcess[str]:
+        environ = {
+            **os.environ,
+            **PLANTED,
+            "USER_STYLE_BASE_URL": self.base_url,
+            "USER_STYLE_OUT": str(self.out),
+            "USER_STYLE_PHASE": phase,
+            **env,
+        }
+        environ.pop("PYTEST_ADDOPTS", None)
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rA", *args],
+            cwd=self.root,
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+
+    def seen(self, phase: str) -> dict[str, dict[str, object]]:
+        prefix = f"{phase}-"
+        return {
+            path.stem[len(prefix) :]: json.loads(path.read_text())
+            for path in self.out.glob(f"{prefix}*.json")
+        }
+
+
+def _project(root: Path) -> Project:
+    root.mkdir()
+    shutil.copy(USER_MODULE, root / "test_sdk_calls.py")
+    (root / "pytest.ini").write_text(INI)
+    out = root / "seen"
+    out.mkdir()
+    return Project(root, out, "")
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
+    """Recorded under ``-n 2`` against a live emulator, then replayed with the emulator stopped."""
+    project = _project(tmp_path_factory.mktemp("user") / "project")
+    with Emulator() as emulator:
+        project.base_url = emulator.base_url
+        result = project.run("--record-mode", "once", "-n", "2", phase="record")
+    assert result.returncode == 0, result.stdout + result.stderr
+    replay = project.run(phase="replay")  # record mode none: network blocked by default
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    yield project
+
+
+USER_TESTS = [
+    "openai_chat_streamed_sync",
+    "openai_chat_streamed_async",
+    "openai_chat_not_streamed",
+    "anthropic_streamed_sync",
+    "anthropic_streamed_async",
+    "anthropic_not_streamed",
+    "two_turns",
+]
+
+
+def test_recording_under_xdist_writes_every_cassette_once(recorded: Project) -> None:
+    files = sorted(path.name for path in recorded.cassettes.iterdir())
+    assert files == sorted(
+        f"test_{name}.yaml"
+        for name in (
+            "openai_chat_streamed_sync_own_client",
+            "openai_chat_streamed_async_library_client",
+            "openai_chat_not_streamed_legacy_httpx_client",
+            "anthropic_messages_streamed_sync_library_client",
+            "anthropic_messages_streamed_async_own_client",
+            "anthropic_messages_not_streamed_async_library_client",
+            "two_turns",
+        )
+    )  # no temp file left behind, no file per worker
+    counts = {path.stem: len(load_cassette(path).interactions) for path in recorded.cassettes.iterdir()}
+    assert counts.pop("test_two_turns") == 2
+    assert set(counts.values()) == {1}
+
+
+@pytest.mark.parametrize("name", USER_TESTS)
+def test_replay_gives_the_sdk_the_recorded_chunks_and_results(recorded: Project, name: str) -> None:
+    live, replayed = recorded.seen("record")[name], recorded.seen("replay")[name]
+    assert replayed == live
+    if "chunks" in live:  # the tests that watch their own transport: the very same network chunks
+        chunks = live["chunks"]
+        assert isinstance(chunks, list) and chunks and replayed["chunks"] == chunks
+
+
+def test_streamed_replay_keeps_more_than_one_chunk(recorded: Project) -> None:
+    """The emulator flushes each SSE event: the recording kept those boundaries, and so did replay."""
+    chunks = recorded.seen("replay")["anthropic_streamed_async"]["chunks"]
+    assert isinstance(chunks, list) and len(chunks) > 3
+
+
+def test_planted_secrets_never_reach_the_cassettes(recorded: Project) -> None:
+    for path in recorded.cassettes.iterdir():
+        text = path.read_bytes()
+        for name, value in PLANTED.items():
+            assert value.encode() not in text, f"{name} in {path.name}"
+    body = load_cassette(recorded.cassettes / "test_two_turns.yaml").interactions[0].request.body
+    assert b"<REDACTED:env:USER_STYLE_SERVICE_TOKEN>" in (body or b"")
+
+
+def test_rewrite_replaces_one_cassette_and_only_it(recorded: Project) -> None:
+    before = {path.name: path.read_bytes() for path in recorded.cassettes.iterdir()}
+    with Emulator() as emulator:  # a fresh server (another port): the rewritten cassette says so
+        recorded.base_url = emulator.base_url
+        result = recorded.run(
+            "--record-mode", "rewrite", "-k", "two_turns", phase="rewrite", USER_STYLE_TURNS="1"
+        )
+    assert result.returncode == 0, result.stdout + result.stderr
+    after = {path.name: path.read_bytes() for path in recorded.cassettes.iterdir()}
+    assert after.keys() == before.keys()
+    changed = sorted(name for name in after if after[name] != before[name])
+    assert changed == ["test_two_turns.yaml"]
+    rewritten = load_cassette(recorded.cassettes / "test_two_turns.yaml")
+    assert len(rewritten.interactions) == 1  # the old second turn is gone, not kept
+    assert emulator.base_url.rsplit(":", 1)[1] in rewritten.interactions[0].request.uri
+
+
+def test_stale_tail_fails_the_test_naming_it(tmp_path: Path) -> None:
+    project = _project(tmp_path / "project")
+    with Emulator() as emulator:
+        project.base_url = emulator.base_url
+        assert project.run("--record-mode", "once", "-k", "two_turns", phase="record").returncode == 0
+    result = project.run("-k", "two_turns", phase="replay", USER_STYLE_TURNS="1")
+    assert result.returncode == 1
+    assert "FAILED test_sdk_calls.py::test_two_turns" in result.stdout
+    assert "never played by this test (a stale tail): #1 POST " in result.stdout
+    assert f"{project.base_url}/v1/chat/completions" in result.stdout
+    assert "test_two_turns.yaml" in result.stdout
+
+
+def test_a_blocked_connection_names_the_host(tmp_path: Path) -> None:
+    project = _project(tmp_path / "project")
+    project.base_url = "http://127.0.0.1:9"
+    result = project.run("--block-network", "-k", "forgot or local_server", phase="blocked")
+    assert result.returncode == 1, result.stdout
+    assert "FAILED test_sdk_calls.py::test_forgot_the_marker" in result.stdout
+    assert "blocked a network connection to api.openai.com" in result.stdout
+    assert "FAILED test_sdk_calls.py::test_local_server_without_the_marker" in result.stdout
+    assert "blocked a network connection to 127.0.0.1:9" in result.stdout
+    allowed = project.run(
+        "--block-network", "--allowed-hosts", "127.0.0.1", "-k", "local_server", phase="blocked"
+    )
+    assert "ConnectionRefusedError" in allowed.stdout  # allowed: it reached the (closed) port
+
+
+def test_an_active_cassette_builds_no_network_transport(tmp_path: Path) -> None:
+    """While a cassette replays, the SDK's own client never builds its connection pool (nor the SSL
+    context, most of a short replayed test); the pool is built only if the client is used later."""
+    import openai
+
+    from streamproof.conformance.cassette_plugin import activated, open_cassette
+    from streamproof.harness.intercept import DeferredPool
+
+    path = tmp_path / "chat.yaml"
+    with Emulator() as emulator:
+        with activated(open_cassette(path, "once", {}), block=False, hosts=[]):
+            client = openai.OpenAI(base_url=emulator.openai_base_url, api_key=PLANTED["OPENAI_API_KEY"])
+            client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+        base_url = emulator.openai_base_url
+    with activated(open_cassette(path, "none", {}), block=True, hosts=[]) as active:
+        client = openai.OpenAI(base_url=base_url, api_key=PLANTED["OPENAI_API_KEY"])
+        reply = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+        )
+        pool = client._client._transport._pool
+        assert isinstance(pool, DeferredPool) and not pool.built
+        assert reply.choices[0].message.content and not active.unplayed
+    client.close()
+    assert not pool.built  # closing a never-used pool does not build it either
