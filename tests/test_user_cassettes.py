@@ -169,6 +169,10 @@ def test_stale_tail_fails_the_test_naming_it(tmp_path: Path) -> None:
     assert "never played by this test (a stale tail): #1 POST " in result.stdout
     assert f"{project.base_url}/v1/chat/completions" in result.stdout
     assert "test_two_turns.yaml" in result.stdout
+    changed = project.run("-k", "two_turns", phase="replay", USER_STYLE_TURN_WORD="round")
+    assert changed.returncode == 1  # a changed request never replays silently: the miss says where
+    assert "nearest is interaction 0" in changed.stdout
+    assert "first difference at messages[1].content: recorded 'turn 0', sent 'round 0'" in changed.stdout
 
 
 def test_a_blocked_connection_names_the_host(tmp_path: Path) -> None:
@@ -210,3 +214,72 @@ def test_an_active_cassette_builds_no_network_transport(tmp_path: Path) -> None:
         assert reply.choices[0].message.content and not active.unplayed
     client.close()
     assert not pool.built  # closing a never-used pool does not build it either
+
+
+def test_streamproof_config_merges_session_module_and_marker(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    (root / "tests").mkdir(parents=True)
+    (root / "pytest.ini").write_text(INI)
+    (root / "tests" / "conftest.py").write_text(
+        "import pytest\n\n"
+        "@pytest.fixture(scope='session')\n"
+        "def streamproof_config():\n"
+        "    return {'cassette_library_dir': 'recorded', 'ignore_paths': ['metadata'], 'pace': 'recorded'}\n"
+    )
+    (root / "tests" / "test_cfg.py").write_text(
+        "import pytest\n\n"
+        "pytestmark = pytest.mark.cassette(stale='ignore', seed=1)\n\n"
+        "@pytest.fixture\n"
+        "def streamproof_config(streamproof_config):\n"
+        "    return {**streamproof_config, 'pace': 0.5}\n\n"
+        "class TestGroup:\n"
+        "    @pytest.mark.cassette(seed=2)\n"
+        "    def test_merged(self, cassette):\n"
+        "        assert cassette.options == {'cassette_dir': 'recorded', 'ignore_paths': ['metadata'],\n"
+        "                                    'pace': 0.5, 'stale': 'ignore', 'seed': 2}\n"
+        "        assert cassette.path == cassette.path.parents[1] / 'recorded' / 'TestGroup.test_merged.yaml'\n"
+        "        assert cassette.session.options.time_scale == 0.5\n\n"
+        "@pytest.mark.cassette(match_on=['body'])\n"
+        "def test_unknown_key(cassette):\n"
+        "    pass\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--record-mode", "once"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "1 passed, 1 error" in result.stdout, result.stdout
+    assert "unknown cassette option(s) ['match_on']" in result.stdout
+
+
+def test_recorded_and_scaled_pace_reach_the_sdk(tmp_path: Path) -> None:
+    """Recorded with 40 ms between events: replayed at recorded pace the SDK waits for each chunk."""
+    import time
+
+    import openai
+
+    from streamproof.conformance.cassette_plugin import activated, open_cassette
+
+    path = tmp_path / "slow.yaml"
+    messages = [{"role": "user", "content": "hi"}]
+    with Emulator(event_delay=0.04) as emulator:
+        base_url = emulator.openai_base_url
+        with activated(open_cassette(path, "once", {}), block=False, hosts=[]):
+            client = openai.OpenAI(base_url=base_url, api_key=PLANTED["OPENAI_API_KEY"])
+            live = list(client.chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True))
+    recorded = load_cassette(path).interactions[0].response.chunks
+    assert recorded is not None and len(recorded) == len(live) + 1  # + the [DONE] event
+    span = recorded[-1][1] - recorded[0][1]
+    assert span > 0.04 * (len(live) - 1)
+    for pace, share in (("recorded", 1.0), (0.5, 0.5)):
+        with activated(open_cassette(path, "none", {"pace": pace}), block=True, hosts=[]):
+            client = openai.OpenAI(base_url=base_url, api_key=PLANTED["OPENAI_API_KEY"])
+            started = time.monotonic()
+            arrivals = [
+                time.monotonic() - started
+                for _ in client.chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True)
+            ]
+        assert len(arrivals) == len(live)
+        assert arrivals[-1] - arrivals[0] >= share * (recorded[-2][1] - recorded[0][1]) * 0.95

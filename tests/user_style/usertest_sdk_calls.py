@@ -162,7 +162,8 @@ def test_two_turns(cassette: Any) -> None:
     turns = int(os.environ.get("USER_STYLE_TURNS", "2"))
     texts = []
     for turn in range(turns):
-        messages = [*PROMPT, {"role": "user", "content": f"turn {turn}"}]
+        word = os.environ.get("USER_STYLE_TURN_WORD", "turn")
+        messages = [*PROMPT, {"role": "user", "content": f"{word} {turn}"}]
         completion = client.chat.completions.create(model="gpt-4o-mini", messages=messages)
         texts.append(completion.choices[0].message.content)
     observed("two_turns", texts=texts, turns=turns)
