@@ -24,11 +24,15 @@ file per test, so recording under ``pytest -n auto`` loses nothing.
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import time
 import warnings
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,7 +65,9 @@ CONFIG_KEYS = {
     "block_network": "True / False; default: blocked in record mode none",
     "allowed_hosts": "hosts a blocked test may still reach",
     "decode_compressed_response": "accepted for vcr_config; bodies are always stored decoded",
+    "max_age_days": "older cassettes (by recorded_at) warn in mode none and are re-recorded in a record mode",
 }
+USED_FOLDER = ".streamproof-used"  # per cassette folder: which cassettes the last run used
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.,=+\[\]-]+")
 
 
@@ -268,6 +274,75 @@ def _finish_rewrite(active: ActiveCassette) -> None:
 
 
 ACTIVE = pytest.StashKey[ActiveCassette]()
+USED = pytest.StashKey[set[Path]]()
+
+
+def cassette_age_days(path: Path) -> float | None:
+    """Days since the cassette's ``recorded_at`` (None: not ours, or never recorded)."""
+    from ..harness.cassette import load_cassette
+
+    recorded_at = load_cassette(path).metadata.get("recorded_at")
+    if not isinstance(recorded_at, str):
+        return None
+    when = datetime.fromisoformat(recorded_at)
+    when = when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+    return (datetime.now(timezone.utc) - when).total_seconds() / 86400
+
+
+def aged_mode(path: Path, mode: str, max_age_days: Any) -> str:
+    """``mode``, or ``rewrite`` for a cassette older than ``max_age_days`` in a record mode (a
+    warning in mode none: it cannot be re-recorded there)."""
+    if max_age_days is None or not path.exists():
+        return mode
+    age = cassette_age_days(path)
+    if age is None or age <= float(max_age_days):
+        return mode
+    if mode == "none":
+        warnings.warn(
+            f"{path}: recorded {age:.0f} days ago, older than max_age_days={max_age_days}; "
+            "re-record it with --record-mode once",
+            stacklevel=1,
+        )
+        return mode
+    return "rewrite"
+
+
+def _used(config: pytest.Config) -> set[Path]:
+    used = config.stash.get(USED, None)
+    if used is None:
+        used = config.stash[USED] = set()
+    return used
+
+
+def _run_id(config: pytest.Config) -> str:
+    """One id for the whole run, shared by pytest-xdist workers."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        return f"{workerinput['testrunuid']}-{workerinput['workerid']}"
+    return f"{os.getpid()}-{time.time_ns()}"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Notes, beside each cassette folder, which cassettes this run used (``streamproof cassettes``
+    lists the others as orphans); earlier runs' notes go."""
+    used = session.config.stash.get(USED, None)
+    if not used:
+        return
+    run_id = _run_id(session.config)
+    run = run_id.rsplit("-", 1)[0]
+    by_folder: dict[Path, list[str]] = {}
+    for path in used:
+        by_folder.setdefault(path.parent, []).append(path.name)
+    for folder, names in by_folder.items():
+        notes = folder / USED_FOLDER
+        notes.mkdir(parents=True, exist_ok=True)
+        for old in notes.glob("*.json"):
+            if not old.name.startswith(f"{run}-"):
+                old.unlink(missing_ok=True)
+        note = {"run": run, "finished_at": time.time(), "used": sorted(names)}
+        temp = notes / f".{run_id}.tmp"
+        temp.write_text(json.dumps(note), encoding="utf-8")
+        os.replace(temp, notes / f"{run_id}.json")
 
 
 @pytest.fixture(scope="session")
@@ -286,11 +361,12 @@ def cassette(
     paths, options = merged_options(node, streamproof_config)
     folder = cassette_dir(node, options)
     files = [folder / p for p in paths] or [folder / f"{test_file_name(node)}.yaml"]
-    mode = record_mode(request.config, options)
+    mode = aged_mode(files[0], record_mode(request.config, options), options.get("max_age_days"))
     block = options.get("block_network")
     if block is None:
         block = mode == "none" or request.config.getoption("block_network")
     active = open_cassette(files[0], mode, options, files[1:])
+    _used(request.config).update(files)
     with activated(active, bool(block), allowed_hosts(request.config, options)):
         node.stash[ACTIVE] = active
         try:

@@ -41,9 +41,14 @@ _TAG = "tag:yaml.org,2002:python/"
 
 
 def cassette_files(root: Path) -> list[Path]:
-    """The cassette files under ``root``, in every shape this module reads (snapshot folders left out)."""
+    """The cassette files under ``root``, in every shape this module reads (snapshot folders and
+    hidden files and folders, such as a writer's temp files, left out)."""
     found = {path for pattern in CASSETTE_PATTERNS for path in root.rglob(pattern) if path.is_file()}
-    return sorted(path for path in found if "__snapshots__" not in path.relative_to(root).parts)
+    return sorted(
+        path
+        for path in found
+        if not any(part == "__snapshots__" or part.startswith(".") for part in path.relative_to(root).parts)
+    )
 
 
 def cassette_stem(path: Path) -> Path:

@@ -99,7 +99,7 @@ USER_TESTS = [
 
 
 def test_recording_under_xdist_writes_every_cassette_once(recorded: Project) -> None:
-    files = sorted(path.name for path in recorded.cassettes.iterdir())
+    files = sorted(path.name for path in recorded.cassettes.iterdir() if path.name != ".streamproof-used")
     assert files == sorted(
         f"test_{name}.yaml"
         for name in (
@@ -112,7 +112,7 @@ def test_recording_under_xdist_writes_every_cassette_once(recorded: Project) -> 
             "two_turns",
         )
     )  # no temp file left behind, no file per worker
-    counts = {path.stem: len(load_cassette(path).interactions) for path in recorded.cassettes.iterdir()}
+    counts = {path.stem: len(load_cassette(path).interactions) for path in recorded.cassettes.glob("*.yaml")}
     assert counts.pop("test_two_turns") == 2
     assert set(counts.values()) == {1}
 
@@ -133,7 +133,7 @@ def test_streamed_replay_keeps_more_than_one_chunk(recorded: Project) -> None:
 
 
 def test_planted_secrets_never_reach_the_cassettes(recorded: Project) -> None:
-    for path in recorded.cassettes.iterdir():
+    for path in recorded.cassettes.glob("*.yaml"):
         text = path.read_bytes()
         for name, value in PLANTED.items():
             assert value.encode() not in text, f"{name} in {path.name}"
@@ -142,14 +142,14 @@ def test_planted_secrets_never_reach_the_cassettes(recorded: Project) -> None:
 
 
 def test_rewrite_replaces_one_cassette_and_only_it(recorded: Project) -> None:
-    before = {path.name: path.read_bytes() for path in recorded.cassettes.iterdir()}
+    before = {path.name: path.read_bytes() for path in recorded.cassettes.glob("*.yaml")}
     with Emulator() as emulator:  # a fresh server (another port): the rewritten cassette says so
         recorded.base_url = emulator.base_url
         result = recorded.run(
             "--record-mode", "rewrite", "-k", "two_turns", phase="rewrite", USER_STYLE_TURNS="1"
         )
     assert result.returncode == 0, result.stdout + result.stderr
-    after = {path.name: path.read_bytes() for path in recorded.cassettes.iterdir()}
+    after = {path.name: path.read_bytes() for path in recorded.cassettes.glob("*.yaml")}
     assert after.keys() == before.keys()
     changed = sorted(name for name in after if after[name] != before[name])
     assert changed == ["test_two_turns.yaml"]
@@ -283,3 +283,58 @@ def test_recorded_and_scaled_pace_reach_the_sdk(tmp_path: Path) -> None:
             ]
         assert len(arrivals) == len(live)
         assert arrivals[-1] - arrivals[0] >= share * (recorded[-2][1] - recorded[0][1]) * 0.95
+
+
+def test_cassettes_command_lists_them_and_the_orphans(recorded: Project, tmp_path: Path) -> None:
+    copy = Project(tmp_path / "project", tmp_path / "project" / "seen", recorded.base_url)
+    shutil.copytree(recorded.root, copy.root)
+    shutil.copy(copy.cassettes / "test_two_turns.yaml", copy.cassettes / "test_deleted_long_ago.yaml")
+    assert copy.run(phase="replay", USER_STYLE_TURNS="2").returncode == 0  # this run notes what it used
+    folder = copy.cassettes
+    result = subprocess.run(
+        [sys.executable, "-m", "streamproof.cli", "cassettes", str(folder), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    listed = {item["path"]: item for item in json.loads(result.stdout)["cassettes"]}
+    assert len(listed) == 8
+    orphans = sorted(path for path, item in listed.items() if item["orphan"])
+    assert orphans == ["test_deleted_long_ago.yaml"]
+    chat = listed["test_openai_chat_streamed_sync_own_client.yaml"]
+    assert (chat["provider"], chat["api"], chat["model"], chat["source"]) == (
+        "openai",
+        "chat",
+        "gpt-4o-mini",
+        "live",
+    )
+    assert chat["recorded_at"] and 0 <= chat["age_days"] < 1
+    assert chat["tokens"] is None  # streamed without stream_options.include_usage: no usage to count
+    assert listed["test_openai_chat_not_streamed_legacy_httpx_client.yaml"]["tokens"] > 0
+    assert chat["size"] == (folder / chat["path"]).stat().st_size
+    anthropic = listed["test_anthropic_messages_not_streamed_async_library_client.yaml"]
+    assert (anthropic["provider"], anthropic["api"]) == ("anthropic", "messages")
+    too_old = subprocess.run(
+        [sys.executable, "-m", "streamproof.cli", "cassettes", str(folder), "--max-age-days", "-1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert too_old.returncode == 1 and too_old.stdout.count("TOO OLD") == 8
+    assert "orphans (no test used them in the last run): test_deleted_long_ago.yaml" in too_old.stdout
+
+
+def test_max_age_warns_in_mode_none_and_rerecords_in_a_record_mode(tmp_path: Path) -> None:
+    from streamproof.conformance.cassette_plugin import aged_mode
+    from streamproof.harness.cassette import Cassette, new_metadata, save_cassette
+
+    path = tmp_path / "old.yaml"
+    metadata = {**new_metadata(source="live"), "recorded_at": "2020-01-01T00:00:00+00:00"}
+    save_cassette(path, Cassette(path, [], metadata))
+    with pytest.warns(UserWarning, match="older than max_age_days=30"):
+        assert aged_mode(path, "none", 30) == "none"
+    assert aged_mode(path, "once", 30) == "rewrite"
+    assert aged_mode(path, "new_episodes", 30) == "rewrite"
+    assert aged_mode(path, "once", 100000) == "once"
+    assert aged_mode(path, "once", None) == "once"
