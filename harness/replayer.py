@@ -58,7 +58,7 @@ import httpx
 import httpx2
 
 from ..adapters.errors import CassetteError
-from .cassette import Interaction, RecordedRequest, load_cassette
+from .cassette import Interaction, RecordedRequest, RecordedResponse, load_cassette
 from .rechunk import at_events, at_random_offsets, byte_by_byte
 from .recorder import (
     AsyncRecordingTransport,
@@ -68,7 +68,7 @@ from .recorder import (
     recorded_request,
 )
 from .scrub import Scrubber
-from .served import ServedChunk, ServedResponse, served_from_interaction
+from .served import ServedChunk, ServedResponse, served_from_interaction, served_headers
 
 RecordMode = Literal["none", "once", "new_episodes", "all", "rewrite"]
 RECORD_MODES: tuple[RecordMode, ...] = ("none", "once", "new_episodes", "all", "rewrite")
@@ -340,6 +340,37 @@ def _steps(served: ServedResponse, scale: float, read_timeout: float | None) -> 
     return steps
 
 
+def _recorded_steps(response: RecordedResponse, scale: float, read_timeout: float | None) -> Iterator[_Step]:
+    """``_steps`` of ``served_from_interaction(interaction)`` served as recorded, made one chunk at a
+    time as the client reads: the first chunk of a 2,000-event stream leaves before the others are
+    sliced out of the body (``served_from_interaction`` cuts them all up front)."""
+    judge = scale if scale > 0 else 1.0
+    previous = 0.0
+    for data, at in _recorded_pieces(response):
+        if read_timeout is not None and (at - previous) * judge > read_timeout:
+            yield _Step(previous * scale, b"", timeout_after=read_timeout if scale > 0 else 0.0)
+            return
+        yield _Step(at * scale, data)
+        previous = max(previous, at)
+
+
+def _recorded_pieces(response: RecordedResponse) -> Iterator[tuple[bytes, float]]:
+    """The recorded chunks and their times, as ``served_from_interaction`` cuts them."""
+    body = response.body
+    if not response.chunks:
+        for piece in at_events(body) if response.is_sse else [body]:
+            if piece:
+                yield piece, 0.0
+        return
+    start = 0
+    for end, seconds in response.chunks:
+        if end > start:
+            yield body[start:end], seconds
+            start = end
+    if start < len(body):  # bytes past the last recorded offset arrive with the last chunk
+        yield body[start:], response.chunks[-1][1]
+
+
 def _read_timeout(request: Any) -> float | None:
     timeout = request.extensions.get("timeout", {})
     value = timeout.get("read") if isinstance(timeout, dict) else None
@@ -347,13 +378,13 @@ def _read_timeout(request: Any) -> float | None:
 
 
 class _ReplayStream(httpx2.SyncByteStream, httpx.SyncByteStream):
-    def __init__(self, steps: list[_Step], started: float, abort: bool, request: Any) -> None:
+    def __init__(self, steps: Iterable[_Step], started: float, abort: bool, request: Any) -> None:
         self._steps, self._started, self._abort, self._request = steps, started, abort, request
 
     def __iter__(self) -> Iterator[bytes]:
         library = library_of(self._request)
         for step in self._steps:
-            delay = self._started + step.wait_until - time.monotonic()
+            delay = self._started + step.wait_until - time.monotonic() if step.wait_until else 0.0
             if delay > 0:
                 time.sleep(delay)
             if step.timeout_after is not None:
@@ -370,13 +401,13 @@ class _ReplayStream(httpx2.SyncByteStream, httpx.SyncByteStream):
 
 
 class _AsyncReplayStream(httpx2.AsyncByteStream, httpx.AsyncByteStream):
-    def __init__(self, steps: list[_Step], started: float, abort: bool, request: Any) -> None:
+    def __init__(self, steps: Iterable[_Step], started: float, abort: bool, request: Any) -> None:
         self._steps, self._started, self._abort, self._request = steps, started, abort, request
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         library = library_of(self._request)
         for step in self._steps:
-            delay = self._started + step.wait_until - time.monotonic()
+            delay = self._started + step.wait_until - time.monotonic() if step.wait_until else 0.0
             if delay > 0:
                 await asyncio.sleep(delay)
             if step.timeout_after is not None:
@@ -402,11 +433,21 @@ class _Responder:
 
     def plan(
         self, request: Any, interaction: Interaction
-    ) -> tuple[ServedResponse, float, list[_Step] | None]:
+    ) -> tuple[ServedResponse, float, Iterable[_Step] | None]:
         """The response, how long to wait before its headers, and its steps (None: the headers
         never come within the read timeout)."""
-        served = prepared(self.options.shape(interaction), self.options)
         read_timeout = _read_timeout(request)
+        options = self.options
+        if (
+            options.shape is served_from_interaction
+            and options.chunking == "recorded"
+            and not options.gzip_wire
+        ):
+            response = interaction.response  # served as recorded: its chunks are cut as they are read
+            headers = (*served_headers(response), ("content-length", str(len(response.body))))
+            served = ServedResponse(response.status, headers, (), reason=response.reason)
+            return served, 0.0, _recorded_steps(response, self._scale, read_timeout)
+        served = prepared(self.options.shape(interaction), self.options)
         header_wait = served.stall_before_headers
         if read_timeout is not None and header_wait * (self._scale or 1.0) > read_timeout:
             return served, (read_timeout if self._scale else 0.0), None
