@@ -51,7 +51,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from unittest import mock
 
 import httpx
@@ -319,8 +319,7 @@ def prepared(served: ServedResponse, options: ReplayOptions) -> ServedResponse:
     return replace(served, chunks=chunks, headers=headers)
 
 
-@dataclass(frozen=True)
-class _Step:
+class _Step(NamedTuple):  # a tuple: one is made per chunk served, ~5x cheaper than a frozen dataclass
     wait_until: float  # seconds since the request, already scaled
     data: bytes
     timeout_after: float | None = None  # set when the gap before this chunk exceeds the read timeout

@@ -338,3 +338,21 @@ def test_max_age_warns_in_mode_none_and_rerecords_in_a_record_mode(tmp_path: Pat
     assert aged_mode(path, "new_episodes", 30) == "rewrite"
     assert aged_mode(path, "once", 100000) == "once"
     assert aged_mode(path, "once", None) == "once"
+
+
+async def test_aiohttp_is_refused_clearly_not_silently_sent(tmp_path: Path) -> None:
+    import aiohttp
+
+    from streamproof.adapters.errors import CassetteError
+    from streamproof.conformance.cassette_plugin import activated, open_cassette
+    from streamproof.harness.cassette import Cassette, save_cassette
+
+    path = tmp_path / "empty.yaml"
+    save_cassette(path, Cassette(path, []))
+    with activated(open_cassette(path, "none", {}), block=True, hosts=[]):
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(
+                CassetteError, match="went through aiohttp, which streamproof cassettes do not"
+            ):
+                await session.get("http://127.0.0.1:9/v1/models")
+    assert str(path) in str(CassetteError(path, "x"))
