@@ -26,22 +26,16 @@ if TYPE_CHECKING:
 # What a folded scalar may hold as is: printable ASCII, line feeds, bytes of UTF-8 sequences (checked
 # as UTF-8 by fast_yaml); not tabs, which fold differently.
 _FLOW_BYTES = bytes([10, *range(0x20, 0x7F), *range(0x80, 0x100)])
-_patterns: dict[int, tuple[re.Pattern[bytes], re.Pattern[bytes], re.Pattern[bytes]]] = {}
+_bad_lines: dict[int, re.Pattern[bytes]] = {}
 
 
-def _patterns_for(indent: int) -> tuple[re.Pattern[bytes], re.Pattern[bytes], re.Pattern[bytes]]:
-    """For continuation lines indented by ``indent``: a bad line end (after a space, or not followed
-    by an empty line or by the indentation and content: one search does both, a second pass for
-    the space alone costs as much), a break before a line (after empty lines) and a fold. The
-    substitutions are compiled: ``re.sub`` is ~1.4x quicker here than ``bytes.replace``."""
-    patterns = _patterns.get(indent)
-    if patterns is None:
-        patterns = _patterns[indent] = (
-            re.compile(rb"\n(?<= \n)|\n(?!\n| {%d}[^ \n])" % indent),
-            re.compile(rb"\n\n {%d}" % indent),
-            re.compile(rb"\n {%d}" % indent),
-        )
-    return patterns
+def _bad_line(indent: int) -> re.Pattern[bytes]:
+    """A line end after a space, or not followed by an empty line or by exactly ``indent`` spaces
+    and content (one search does both: a second pass for the space alone costs as much)."""
+    pattern = _bad_lines.get(indent)
+    if pattern is None:
+        pattern = _bad_lines[indent] = re.compile(rb"\n(?<= \n)|\n(?!\n| {%d}[^ \n])" % indent)
+    return pattern
 
 
 _SPACES = re.compile(rb"\n* *")
@@ -75,8 +69,9 @@ def multiline_single_quoted(text: Buffer, start: int, parent_indent: int) -> tup
     indent = lines.end() - raw.rfind(b"\n", 0, lines.end()) - 1 if lines is not None else 0
     if indent <= parent_indent:
         return None
-    bad_line, line_after_breaks, fold = _patterns_for(indent)
-    if bad_line.search(text, start, end + 1) is not None:
+    if _bad_line(indent).search(text, start, end + 1) is not None:
         return None
-    value = fold.sub(b" ", line_after_breaks.sub(b"\n", raw))
+    # bytes.replace, not re.sub: ~2x quicker on 10 MB (re.sub joins a list of 200,000 pieces)
+    indentation = b" " * indent
+    value = raw.replace(b"\n\n" + indentation, b"\n").replace(b"\n" + indentation, b" ")
     return (value.replace(b"''", b"'") if escaped else value), end + 1

@@ -268,7 +268,13 @@ def test_recorded_and_scaled_pace_reach_the_sdk(tmp_path: Path) -> None:
         base_url = emulator.openai_base_url
         with activated(open_cassette(path, "once", {}), block=False, hosts=[]):
             client = openai.OpenAI(base_url=base_url, api_key=PLANTED["OPENAI_API_KEY"])
-            live = list(client.chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True))
+            started = time.monotonic()
+            live = [
+                time.monotonic() - started
+                for _ in client.chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True)
+            ]
+    # recording tees the stream: the SDK had its first event long before the last (not buffered)
+    assert live[-1] - live[0] >= 0.04 * (len(live) - 2)
     recorded = load_cassette(path).interactions[0].response.chunks
     assert recorded is not None and len(recorded) == len(live) + 1  # + the [DONE] event
     span = recorded[-1][1] - recorded[0][1]
