@@ -21,6 +21,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +170,7 @@ def run(quick: bool = False) -> list[Result]:
             )
             assert plugin_test(ours) == vcrpy_test(theirs)
             samples = paired_seconds(
-                {"plugin": lambda p=ours: plugin_test(p), "vcrpy": lambda p=theirs: vcrpy_test(p)}, repeats
+                {"plugin": partial(plugin_test, ours), "vcrpy": partial(vcrpy_test, theirs)}, repeats
             )
             events = len(at_events(openai_chat_body(deltas)))
             results.append(
@@ -203,7 +204,7 @@ def run(quick: bool = False) -> list[Result]:
             _, theirs = write_pair(folder, f"load_{label}", CHAT_URL, CHAT_REQUEST, openai_chat_body(deltas))
             assert load_cassette(theirs).interactions[0].response.body == openai_chat_body(deltas)
             samples = paired_seconds(
-                {"ours": lambda p=theirs: load_cassette(p), "vcrpy": lambda p=theirs: _vcrpy_load(p)}, repeats
+                {"ours": partial(load_cassette, theirs), "vcrpy": partial(_vcrpy_load, theirs)}, repeats
             )
             results.append(
                 {

@@ -126,7 +126,7 @@ def merged_options(node: pytest.Item, config: Mapping[str, Any]) -> tuple[tuple[
     return paths, options
 
 
-def test_file_name(node: pytest.Item) -> str:
+def cassette_file_name(node: pytest.Item) -> str:
     """``test_x`` / ``TestClass.test_x[param]``, safe as a file name."""
     cls = getattr(node, "cls", None)
     name = f"{cls.__name__}.{node.name}" if cls is not None else node.name
@@ -360,7 +360,7 @@ def cassette(
     assert isinstance(node, pytest.Item)
     paths, options = merged_options(node, streamproof_config)
     folder = cassette_dir(node, options)
-    files = [folder / p for p in paths] or [folder / f"{test_file_name(node)}.yaml"]
+    files = [folder / p for p in paths] or [folder / f"{cassette_file_name(node)}.yaml"]
     mode = aged_mode(files[0], record_mode(request.config, options), options.get("max_age_days"))
     block = options.get("block_network")
     if block is None:
