@@ -94,6 +94,7 @@ USER_TESTS = [
     "anthropic_streamed_sync",
     "anthropic_streamed_async",
     "anthropic_not_streamed",
+    "httpx_async_by_hand",
     "two_turns",
 ]
 
@@ -109,6 +110,7 @@ def test_recording_under_xdist_writes_every_cassette_once(recorded: Project) -> 
             "anthropic_messages_streamed_sync_library_client",
             "anthropic_messages_streamed_async_own_client",
             "anthropic_messages_not_streamed_async_library_client",
+            "a_library_with_its_own_httpx_async_client",
             "two_turns",
         )
     )  # no temp file left behind, no file per worker
@@ -305,7 +307,7 @@ def test_cassettes_command_lists_them_and_the_orphans(recorded: Project, tmp_pat
     )
     assert result.returncode == 0, result.stderr
     listed = {item["path"]: item for item in json.loads(result.stdout)["cassettes"]}
-    assert len(listed) == 8
+    assert len(listed) == 9
     orphans = sorted(path for path, item in listed.items() if item["orphan"])
     assert orphans == ["test_deleted_long_ago.yaml"]
     chat = listed["test_openai_chat_streamed_sync_own_client.yaml"]
@@ -327,7 +329,7 @@ def test_cassettes_command_lists_them_and_the_orphans(recorded: Project, tmp_pat
         text=True,
         timeout=120,
     )
-    assert too_old.returncode == 1 and too_old.stdout.count("TOO OLD") == 8
+    assert too_old.returncode == 1 and too_old.stdout.count("TOO OLD") == 9
     assert "orphans (no test used them in the last run): test_deleted_long_ago.yaml" in too_old.stdout
 
 

@@ -156,6 +156,20 @@ async def test_anthropic_messages_not_streamed_async_library_client() -> None:
 
 
 @pytest.mark.cassette
+async def test_a_library_with_its_own_httpx_async_client() -> None:
+    """Not an SDK: code that builds a plain (legacy) ``httpx.AsyncClient`` and streams by hand."""
+    body = {"model": "gpt-4o-mini", "messages": PROMPT, "stream": True}
+    headers = {"authorization": f"Bearer {os.environ['OPENAI_API_KEY']}"}
+    async with httpx.AsyncClient() as client:
+        async with client.stream(
+            "POST", f"{BASE}/v1/chat/completions", json=body, headers=headers
+        ) as response:
+            chunks = [chunk.decode("latin-1") async for chunk in response.aiter_raw()]
+    assert response.status_code == 200 and chunks
+    observed("httpx_async_by_hand", chunks=chunks)
+
+
+@pytest.mark.cassette
 def test_two_turns(cassette: Any) -> None:
     """Two calls when recorded; ``USER_STYLE_TURNS=1`` makes it stop after the first (a changed test)."""
     client = openai.OpenAI(base_url=f"{BASE}/v1")
