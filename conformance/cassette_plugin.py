@@ -234,15 +234,17 @@ def open_cassette(
         gzip_wire=bool(options.get("gzip_wire", False)),
     )
     extras = [load_cassette(p) for p in extra if p.exists()]
-    only_extras = mode == "none" and extras and not path.exists()
+    # Mode none and no file yet: as with vcrpy, a test that sends nothing passes; a request fails
+    # (no interaction matches), and nothing is recorded.
+    missing = mode == "none" and not path.exists()
     session = CassetteSession(
         path,
-        "rewrite" if only_extras else mode,  # type: ignore[arg-type]
+        "rewrite" if missing else mode,  # type: ignore[arg-type]
         ignore_paths=options.get("ignore_paths", ()),
         options=replay,
         scrubber=_scrubber(options),
     )
-    if only_extras:  # mode none with only the extra cassettes on disk: replay them, record nothing
+    if missing:
         session.recorder, session.replays = None, True
     for cassette in extras:
         start = len(session.player.interactions)

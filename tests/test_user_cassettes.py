@@ -364,3 +364,20 @@ async def test_aiohttp_is_refused_clearly_not_silently_sent(tmp_path: Path) -> N
             ):
                 await session.get("http://127.0.0.1:9/v1/models")
     assert str(path) in str(CassetteError(path, "x"))
+
+
+def test_mode_none_without_a_file_fails_only_a_test_that_sends(tmp_path: Path) -> None:
+    """As with vcrpy: a marked test that sends nothing needs no cassette; one that sends fails,
+    naming the cassette, and nothing is written."""
+    import openai
+
+    from streamproof.conformance.cassette_plugin import activated, open_cassette
+    from streamproof.harness.replayer import NoMatchingInteraction
+
+    path = tmp_path / "never_recorded.yaml"
+    with activated(open_cassette(path, "none", {}), block=True, hosts=[]) as active:
+        assert active.stale_message() is None
+        client = openai.OpenAI(base_url="https://api.openai.com/v1", api_key=PLANTED["OPENAI_API_KEY"])
+        with pytest.raises(NoMatchingInteraction, match="the cassette has no interactions") as caught:
+            client.models.list()
+    assert str(path) in str(caught.value) and not path.exists()
