@@ -19,6 +19,8 @@ Building blocks (each usable alone):
   enforced the way a network would: a gap longer than the request's read timeout raises
   ``ReadTimeout`` (under ``"instant"`` pace without waiting, judged on the recorded times).
   Without a fallback, a transport never opens a socket: a request not in the cassette fails.
+  A response served as recorded (the default options) is cut into its chunks as the client reads
+  them, so the first chunk leaves before the rest of a long stream is sliced out of the body.
 
 ``use_cassette(path, mode=...)`` puts these together for one cassette and a record mode (vcrpy's
 meanings: ``none`` replays only; ``once`` records when the file does not exist yet and otherwise
