@@ -33,6 +33,7 @@ from collections.abc import Generator, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,7 +80,19 @@ class StaleCassette(CassetteError):  # type: ignore[misc,unused-ignore]
     """Interactions of a cassette that the test never played."""
 
 
+def _pytest_recording_installed() -> bool:
+    """pytest-recording defines the same three options (same names, same meanings): two plugins
+    adding one option stop pytest at start-up, so with it installed we read its options."""
+    try:
+        importlib_metadata.distribution("pytest-recording")
+    except importlib_metadata.PackageNotFoundError:
+        return False
+    return True
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
+    if _pytest_recording_installed():
+        return
     group = parser.getgroup("streamproof-cassettes", "streamproof cassettes in your own tests")
     group.addoption(
         "--record-mode",
@@ -142,14 +155,16 @@ def cassette_dir(node: pytest.Item, options: Mapping[str, Any]) -> Path:
 
 
 def record_mode(config: pytest.Config, options: Mapping[str, Any]) -> str:
-    mode = config.getoption("record_mode") or options.get("record_mode") or "none"
+    mode = config.getoption("record_mode", None) or options.get("record_mode") or "none"
     if mode not in RECORD_MODES:
         raise CassetteConfigError(f"record_mode must be one of {RECORD_MODES}, got {mode!r}")
     return str(mode)
 
 
 def allowed_hosts(config: pytest.Config, options: Mapping[str, Any]) -> list[str]:
-    hosts = [host.strip() for host in (config.getoption("allowed_hosts") or "").split(",") if host.strip()]
+    given = config.getoption("allowed_hosts", None) or ""
+    hosts = [host.strip() for host in (",".join(given) if isinstance(given, list) else given).split(",")]
+    hosts = [host for host in hosts if host]
     configured = options.get("allowed_hosts") or ()
     if isinstance(configured, str):
         configured = configured.split(",")
@@ -366,7 +381,7 @@ def cassette(
     mode = aged_mode(files[0], record_mode(request.config, options), options.get("max_age_days"))
     block = options.get("block_network")
     if block is None:
-        block = mode == "none" or request.config.getoption("block_network")
+        block = mode == "none" or request.config.getoption("block_network", False)
     active = open_cassette(files[0], mode, options, files[1:])
     _used(request.config).update(files)
     with activated(active, bool(block), allowed_hosts(request.config, options)):
@@ -387,7 +402,7 @@ def _streamproof_cassette_marker(request: pytest.FixtureRequest) -> Iterator[Non
         yield
         return
     marker = node.get_closest_marker("block_network")
-    if not request.config.getoption("block_network") and marker is None:
+    if not request.config.getoption("block_network", False) and marker is None:
         yield
         return
     from ..harness.network import blocked_network

@@ -381,3 +381,39 @@ def test_mode_none_without_a_file_fails_only_a_test_that_sends(tmp_path: Path) -
         with pytest.raises(NoMatchingInteraction, match="the cassette has no interactions") as caught:
             client.models.list()
     assert str(path) in str(caught.value) and not path.exists()
+
+
+def test_pytest_recording_installed_beside_shares_its_options(tmp_path: Path) -> None:
+    """pytest-recording defines --record-mode, --block-network and --allowed-hosts too; two plugins
+    adding one option stop pytest at start-up. With it installed, the plugin reads its options."""
+    site = tmp_path / "site"
+    info = site / "pytest_recording-0.14.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pytest-recording\nVersion: 0.14.1\n")
+    (info / "entry_points.txt").write_text("[pytest11]\nrecording = stand_in_recording\n")
+    (site / "stand_in_recording.py").write_text(  # its three options, as pytest-recording declares them
+        "def pytest_addoption(parser):\n"
+        "    group = parser.getgroup('recording')\n"
+        "    group.addoption('--record-mode', default=None, choices=['once', 'new_episodes', 'none', 'all', 'rewrite'])\n"
+        "    group.addoption('--block-network', action='store_true', default=False)\n"
+        "    group.addoption('--allowed-hosts', default=None)\n"
+    )
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "test_mode.py").write_text(
+        "import pytest\n\n"
+        "@pytest.mark.cassette\n"
+        "def test_mode(cassette):\n"
+        "    assert cassette.mode == 'once' and cassette.session.recorder is not None\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--record-mode", "once"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
