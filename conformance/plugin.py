@@ -41,7 +41,8 @@ if TYPE_CHECKING:
     from .battery import Battery, Case, Difference, Verdict
     from .protocol import ConformanceAdapter
 
-pytest_plugins = ["streamproof.conformance.cassette_plugin"]  # cassettes in users' own tests (inert unless used)
+# cassettes in users' own tests (inert unless used)
+pytest_plugins = ["streamproof.conformance.cassette_plugin"]
 SUITE_MODULE = Path(__file__).with_name("suite.py")
 SHIPPED_SNAPSHOTS = Path(__file__).with_name("snapshots")
 
