@@ -304,3 +304,19 @@ def test_broken_gzip_and_json_name_the_file(tmp_path: Path) -> None:
     bad.write_text('{"interactions": [')
     with pytest.raises(CassetteError, match=r"bad\.json: not valid JSON"):
         load_cassette(bad)
+
+
+def test_a_gzip_cassette_inflates_only_to_the_limit(tmp_path: Path) -> None:
+    from streamproof.harness.cassette import LoadLimits
+
+    bomb = tmp_path / "bomb.yaml.gz"
+    bomb.write_bytes(gzip.compress(b"interactions: []\n" + b"#" * 5_000_000 + b"\nversion: 1\n"))
+    assert bomb.stat().st_size < 20_000
+    with pytest.raises(CassetteError, match=r"bomb\.yaml\.gz: decompresses to more than 100000 bytes"):
+        load_cassette(bomb, limits=LoadLimits(cassette_bytes=100_000))
+
+
+def test_a_yaml_flow_mapping_is_not_taken_for_json(tmp_path: Path) -> None:
+    path = tmp_path / "flow.yaml"
+    path.write_text("{interactions: [], version: 1}\n")  # YAML, not JSON: unquoted keys
+    assert load_cassette(path).interactions == []
