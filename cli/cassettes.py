@@ -9,16 +9,12 @@ import argparse
 import json
 import sys
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from ..adapters.errors import CassetteError
-from ..conformance.cassette_plugin import USED_FOLDER
+from ..conformance.cassette_plugin import USED_FOLDER, age_days
 from ..harness.cassette import Cassette, load_cassette
 from ..harness.foreign_shapes import cassette_files
-
-SECONDS_PER_DAY = 86400
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,17 +56,6 @@ def _tokens(cassette: Cassette) -> int | None:
     return total
 
 
-def _age_days(recorded_at: Any) -> float | None:
-    if not isinstance(recorded_at, str):
-        return None
-    try:
-        when = datetime.fromisoformat(recorded_at)
-    except ValueError:
-        return None
-    when = when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
-    return round((datetime.now(timezone.utc) - when).total_seconds() / SECONDS_PER_DAY, 2)
-
-
 def used_in_last_run(folder: Path) -> set[Path] | None:
     """Cassettes under ``folder`` that the last noted run used; None when no run noted any folder."""
     notes = [note for note in folder.rglob(f"{USED_FOLDER}/*.json") if note.is_file()]
@@ -88,7 +73,8 @@ def listing(path: Path, root: Path, used: set[Path] | None, max_age: float | Non
     meta = cassette.metadata
     first = cassette.interactions[0] if cassette.interactions else None
     request = first.request.json() if first is not None else None
-    age = _age_days(meta.get("recorded_at"))
+    days = age_days(meta.get("recorded_at"))
+    age = round(days, 2) if days is not None else None
     return Listing(
         path=path.relative_to(root).as_posix(),
         provider=meta.get("provider") or (first.provider if first else None),

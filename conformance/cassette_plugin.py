@@ -294,16 +294,22 @@ ACTIVE = pytest.StashKey[ActiveCassette]()
 USED = pytest.StashKey[set[Path]]()
 
 
-def cassette_age_days(path: Path) -> float | None:
-    """Days since the cassette's ``recorded_at`` (None: not ours, or never recorded)."""
-    from ..harness.cassette import load_cassette
-
-    recorded_at = load_cassette(path).metadata.get("recorded_at")
+def age_days(recorded_at: Any) -> float | None:
+    """Days since a cassette's ``recorded_at`` (None: not ours, or not a date)."""
     if not isinstance(recorded_at, str):
         return None
-    when = datetime.fromisoformat(recorded_at)
+    try:
+        when = datetime.fromisoformat(recorded_at)
+    except ValueError:
+        return None
     when = when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
     return (datetime.now(timezone.utc) - when).total_seconds() / 86400
+
+
+def cassette_age_days(path: Path) -> float | None:
+    from ..harness.cassette import load_cassette
+
+    return age_days(load_cassette(path).metadata.get("recorded_at"))
 
 
 def aged_mode(path: Path, mode: str, max_age_days: Any) -> str:
@@ -351,15 +357,21 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     for path in used:
         by_folder.setdefault(path.parent, []).append(path.name)
     for folder, names in by_folder.items():
-        notes = folder / USED_FOLDER
-        notes.mkdir(parents=True, exist_ok=True)
-        for old in notes.glob("*.json"):
-            if not old.name.startswith(f"{run}-"):
-                old.unlink(missing_ok=True)
-        note = {"run": run, "finished_at": time.time(), "used": sorted(names)}
-        temp = notes / f".{run_id}.tmp"
-        temp.write_text(json.dumps(note), encoding="utf-8")
-        os.replace(temp, notes / f"{run_id}.json")
+        try:
+            _note_used(folder / USED_FOLDER, run, run_id, names)
+        except OSError as exc:  # a read-only folder: the listing cannot name orphans, nothing else
+            warnings.warn(f"streamproof: cannot note the cassettes used in {folder}: {exc}", stacklevel=1)
+
+
+def _note_used(notes: Path, run: str, run_id: str, names: list[str]) -> None:
+    notes.mkdir(parents=True, exist_ok=True)
+    for old in notes.glob("*.json"):
+        if not old.name.startswith(f"{run}-"):
+            old.unlink(missing_ok=True)
+    note = {"run": run, "finished_at": time.time(), "used": sorted(names)}
+    temp = notes / f".{run_id}.tmp"
+    temp.write_text(json.dumps(note), encoding="utf-8")
+    os.replace(temp, notes / f"{run_id}.json")
 
 
 @pytest.fixture(scope="session")
