@@ -417,3 +417,26 @@ def test_pytest_recording_installed_beside_shares_its_options(tmp_path: Path) ->
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
+
+
+def test_chunking_option_reaches_the_client(tmp_path: Path) -> None:
+    """``chunking='bytes'`` (a marker or streamproof_config option): the same body, a byte a chunk."""
+    import httpx2
+
+    from streamproof.conformance.cassette_plugin import activated, open_cassette
+
+    path = tmp_path / "chat.yaml"
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    headers = {"authorization": f"Bearer {PLANTED['OPENAI_API_KEY']}"}
+    with Emulator() as emulator:
+        url = f"{emulator.openai_base_url}/chat/completions"
+        with activated(open_cassette(path, "once", {}), block=False, hosts=[]), httpx2.Client() as client:
+            with client.stream("POST", url, json=body, headers=headers) as response:
+                live = list(response.iter_raw())
+    for chunking, expected in (("recorded", live), ("bytes", [bytes([b]) for b in b"".join(live)])):
+        with activated(open_cassette(path, "none", {"chunking": chunking}), block=True, hosts=[]):
+            with (
+                httpx2.Client() as client,
+                client.stream("POST", url, json=body, headers=headers) as response,
+            ):
+                assert list(response.iter_raw()) == expected
