@@ -44,6 +44,7 @@ from ..adapters.errors import CassetteError, StreamproofError
 if TYPE_CHECKING:
     from ..harness.cassette import Interaction
     from ..harness.replayer import CassetteSession
+    from ..harness.scrub import Scrubber
 
 MARKER = "cassette"
 RECORD_MODES = ("none", "once", "new_episodes", "all", "rewrite")
@@ -183,6 +184,12 @@ class ActiveCassette:
     session: CassetteSession
     options: dict[str, Any]
     extra_paths: list[Path] = field(default_factory=list)
+    own: int = 0  # interactions of ``path`` itself: the extra cassettes' follow them
+
+    @property
+    def stale_tail(self) -> list[Interaction]:
+        """The unplayed interactions of this test's own cassette (shared extra ones may stay unused)."""
+        return [item for item in self.unplayed if item.index < self.own]
 
     @property
     def interactions(self) -> list[Interaction]:
@@ -211,7 +218,7 @@ class ActiveCassette:
         return self.session.async_transport()
 
     def stale_message(self) -> str | None:
-        unplayed = self.unplayed
+        unplayed = self.stale_tail
         if not unplayed:
             return None
         listed = ", ".join(f"#{item.index} {item.request.method} {item.request.uri}" for item in unplayed)
@@ -221,7 +228,7 @@ class ActiveCassette:
         )
 
 
-def _scrubber(options: Mapping[str, Any]) -> Any:
+def _scrubber(options: Mapping[str, Any]) -> Scrubber:
     from ..harness.scrub import Scrubber
 
     return Scrubber(
@@ -236,7 +243,7 @@ def open_cassette(
     path: Path, mode: str, options: Mapping[str, Any], extra: Sequence[Path] = ()
 ) -> ActiveCassette:
     """The session for ``path`` in ``mode``; ``extra`` cassettes are replayed too, never written."""
-    from ..harness.cassette import Interaction, load_cassette
+    from ..harness.cassette import load_cassette
     from ..harness.replayer import CassetteSession, ReplayOptions
 
     stale = options.get("stale", "fail")
@@ -261,14 +268,10 @@ def open_cassette(
     )
     if missing:
         session.recorder, session.replays = None, True
+    own = len(session.player.interactions)
     for cassette in extras:
-        start = len(session.player.interactions)
-        session.player.interactions.extend(
-            Interaction(start + i, item.request, item.response)
-            for i, item in enumerate(cassette.interactions)
-        )
-        session.player._played.extend([False] * len(cassette.interactions))
-    return ActiveCassette(path, mode, session, dict(options), extra_paths=list(extra))
+        session.player.add(cassette.interactions)
+    return ActiveCassette(path, mode, session, dict(options), extra_paths=list(extra), own=own)
 
 
 @contextmanager

@@ -203,6 +203,14 @@ class CassettePlayer:
     def all_played(self) -> bool:
         return all(self._played)
 
+    def add(self, interactions: Iterable[Interaction]) -> None:
+        """More interactions to play (another cassette's), numbered after these."""
+        with self._lock:
+            start = len(self.interactions)
+            for i, item in enumerate(interactions):
+                self.interactions.append(Interaction(start + i, item.request, item.response))
+                self._played.append(False)
+
     @property
     def unplayed(self) -> list[Interaction]:
         """The interactions no request has taken yet (at the end of a test: its stale tail)."""

@@ -440,3 +440,38 @@ def test_chunking_option_reaches_the_client(tmp_path: Path) -> None:
                 client.stream("POST", url, json=body, headers=headers) as response,
             ):
                 assert list(response.iter_raw()) == expected
+
+
+def test_extra_cassettes_replay_and_never_count_as_stale(tmp_path: Path) -> None:
+    """``@pytest.mark.cassette("own.yaml", "shared.yaml")``: the shared one is replayed too, never
+    written, and what the test leaves of it unplayed is no stale tail; its own cassette's is."""
+    import httpx2
+
+    from streamproof.conformance.cassette_plugin import activated, open_cassette
+    from streamproof.harness.cassette import (
+        Cassette,
+        Headers,
+        Interaction,
+        RecordedRequest,
+        RecordedResponse,
+        save_cassette,
+    )
+
+    def interaction(path: str, text: str) -> Interaction:
+        request = RecordedRequest("GET", f"https://api.example.test{path}", Headers({}), None)
+        response = RecordedResponse(200, "OK", Headers({"content-type": ["text/plain"]}), text.encode())
+        return Interaction(0, request, response)
+
+    own, shared = tmp_path / "own.yaml", tmp_path / "shared.yaml"
+    save_cassette(own, Cassette(own, [interaction("/a", "A"), interaction("/z", "Z")]))
+    save_cassette(shared, Cassette(shared, [interaction("/b", "B"), interaction("/c", "C")]))
+    before = shared.read_bytes()
+    with activated(open_cassette(own, "none", {}, [shared]), block=True, hosts=[]) as active:
+        with httpx2.Client() as client:
+            assert client.get("https://api.example.test/a").text == "A"
+            assert client.get("https://api.example.test/b").text == "B"  # from the shared cassette
+    assert [item.request.path for item in active.played] == ["/a", "/b"]
+    assert [item.request.path for item in active.unplayed] == ["/z", "/c"]
+    message = active.stale_message()
+    assert message is not None and "#1 GET https://api.example.test/z" in message and "/c" not in message
+    assert shared.read_bytes() == before
