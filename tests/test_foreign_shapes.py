@@ -191,13 +191,24 @@ def test_the_files_are_in_their_original_shapes(shapes: tuple[Path, str, str]) -
         assert deserialize(text, serializer)[0]
 
 
+def _vcrpy_reads(folder: Path, name: str) -> bytes:
+    """The response body vcrpy's own loader reads from ``name`` (each vcrpy recording is its own
+    emulator response; the aiohttp one, which vcrpy cannot read, was built from vcrpy.yaml)."""
+    path = folder / ("vcrpy.yaml" if name == "aiohttp_istr.yaml" else name)
+    text = gzip.decompress(path.read_bytes()).decode() if name.endswith(".gz") else path.read_text()
+    serializer = vcr.serializers.jsonserializer if name.endswith(".json") else vcr.serializers.yamlserializer
+    response = deserialize(text, serializer)[1][0]
+    body = response["body"]["string"] if "body" in response else response["content"]  # older httpx shape
+    return body if isinstance(body, bytes) else str(body).encode()
+
+
 @pytest.mark.parametrize("name", FILES)
 def test_load_and_import_read_each_shape(shapes: tuple[Path, str, str], name: str, tmp_path: Path) -> None:
     folder, _, _ = shapes
     reference = load_cassette(folder / "vcrpy.yaml").interactions[0]
     interaction = load_cassette(folder / name).interactions[0]
     assert interaction.response.status == 200 and interaction.response.is_sse
-    assert interaction.response.body == reference.response.body
+    assert interaction.response.body == _vcrpy_reads(folder, name)
     assert interaction.request.json() == reference.request.json()
     assert interaction.request.method == "POST" and interaction.request.uri == reference.request.uri
     imported = import_cassette(folder / name, tmp_path / "ours.yaml")

@@ -143,19 +143,21 @@ def test_planted_secrets_never_reach_the_cassettes(recorded: Project) -> None:
     assert b"<REDACTED:env:USER_STYLE_SERVICE_TOKEN>" in (body or b"")
 
 
-def test_rewrite_replaces_one_cassette_and_only_it(recorded: Project) -> None:
-    before = {path.name: path.read_bytes() for path in recorded.cassettes.glob("*.yaml")}
+def test_rewrite_replaces_one_cassette_and_only_it(recorded: Project, tmp_path: Path) -> None:
+    shutil.copytree(recorded.root, tmp_path / "project")  # the shared recording stays as it is
+    copy = Project(tmp_path / "project", tmp_path / "project" / "seen", recorded.base_url)
+    before = {path.name: path.read_bytes() for path in copy.cassettes.glob("*.yaml")}
     with Emulator() as emulator:  # a fresh server (another port): the rewritten cassette says so
-        recorded.base_url = emulator.base_url
-        result = recorded.run(
+        copy.base_url = emulator.base_url
+        result = copy.run(
             "--record-mode", "rewrite", "-k", "two_turns", phase="rewrite", USER_STYLE_TURNS="1"
         )
     assert result.returncode == 0, result.stdout + result.stderr
-    after = {path.name: path.read_bytes() for path in recorded.cassettes.glob("*.yaml")}
+    after = {path.name: path.read_bytes() for path in copy.cassettes.glob("*.yaml")}
     assert after.keys() == before.keys()
     changed = sorted(name for name in after if after[name] != before[name])
     assert changed == ["test_two_turns.yaml"]
-    rewritten = load_cassette(recorded.cassettes / "test_two_turns.yaml")
+    rewritten = load_cassette(copy.cassettes / "test_two_turns.yaml")
     assert len(rewritten.interactions) == 1  # the old second turn is gone, not kept
     assert emulator.base_url.rsplit(":", 1)[1] in rewritten.interactions[0].request.uri
 
@@ -297,7 +299,7 @@ def test_cassettes_command_lists_them_and_the_orphans(recorded: Project, tmp_pat
     copy = Project(tmp_path / "project", tmp_path / "project" / "seen", recorded.base_url)
     shutil.copytree(recorded.root, copy.root)
     shutil.copy(copy.cassettes / "test_two_turns.yaml", copy.cassettes / "test_deleted_long_ago.yaml")
-    assert copy.run(phase="replay", USER_STYLE_TURNS="2").returncode == 0  # this run notes what it used
+    assert copy.run(phase="replay").returncode == 0  # this run notes what it used
     folder = copy.cassettes
     result = subprocess.run(
         [sys.executable, "-m", "streamproof.cli", "cassettes", str(folder), "--format", "json"],
