@@ -17,4 +17,12 @@ class Result(TypedDict, total=False):
     note: str
 
 
-MODULES = ["stream_path", "tool_args", "cassette_load", "trace_overhead", "check_time", "emulator"]
+MODULES = [
+    "stream_path",
+    "tool_args",
+    "cassette_load",
+    "trace_overhead",
+    "check_time",
+    "emulator",
+    "user_cassettes",
+]

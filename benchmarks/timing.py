@@ -58,6 +58,21 @@ def paired_seconds(arms: dict[str, Callable[[], object]], repeats: int) -> dict[
     return samples
 
 
+def paired_values(arms: dict[str, Callable[[], float]], repeats: int) -> dict[str, list[float]]:
+    """Like ``paired_seconds``, for arms that measure themselves (e.g. a time to first chunk)."""
+    for fn in arms.values():
+        fn()  # warm-up
+    order = list(arms)
+    shuffle = random.Random(0).shuffle
+    samples: dict[str, list[float]] = {name: [] for name in arms}
+    with _quiet_gc():
+        for _ in range(repeats):
+            shuffle(order)
+            for name in order:
+                samples[name].append(arms[name]())
+    return samples
+
+
 def paired_ratio(numerator: list[float], denominator: list[float]) -> float:
     """Median of the per-round ratios of two arms sampled by ``paired_seconds``."""
     return statistics.median(a / b for a, b in zip(numerator, denominator, strict=True))

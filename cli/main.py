@@ -15,6 +15,7 @@ COMMANDS = {
     "scan": "exit 1 if any file holds a secret-shaped string",
     "bench": "run the performance benchmarks",
     "traces": "print recent provider traces and a usage rollup from the SQLite trace store",
+    "cassettes": "list cassettes (provider, api, model, age, tokens, size, source) and the orphans",
 }
 
 

@@ -51,6 +51,7 @@ from ..adapters.billing import BillingContext
 from ..adapters.events import LLMResult, StreamEvent, Usage
 from ..harness.cassette import Interaction, api_for_path, load_cassette
 from ..harness.faults import apply_fault, parse_fault, strike_point
+from ..harness.foreign_shapes import cassette_files, cassette_stem
 from ..harness.rechunk import at_random_offsets, byte_by_byte
 from ..harness.served import ServedResponse, served_from_interaction
 from .oracle import USAGE_FIELDS, Expected, expected_for, expected_outcome
@@ -92,7 +93,7 @@ class Case:
     @property
     def scenario(self) -> str:
         """The cassette's path under the cassettes folder, without ``.yaml``."""
-        return self.cassette.relative_to(self.root).with_suffix("").as_posix()
+        return cassette_stem(self.cassette.relative_to(self.root)).as_posix()
 
     @property
     def id(self) -> str:
@@ -144,7 +145,7 @@ def discover_cases(root: Path, broken: list[BrokenCassette] | None = None) -> li
     A cassette that does not load raises its ``CassetteError``, or, given a ``broken`` list, is
     appended there and the others are still read."""
     root = Path(root)
-    files = [root] if root.is_file() else sorted(root.rglob("*.yaml"))
+    files = [root] if root.is_file() else cassette_files(root)
     base = root.parent if root.is_file() else root
     cases = []
     for path in files:

@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     from .battery import Battery, BrokenCassette, Case, Difference, Verdict
     from .protocol import ConformanceAdapter
 
+# cassettes in users' own tests (inert unless used)
+pytest_plugins = ["streamproof.conformance.cassette_plugin"]
 SUITE_MODULE = Path(__file__).with_name("suite.py")
 SHIPPED_SNAPSHOTS = Path(__file__).with_name("snapshots")
 

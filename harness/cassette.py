@@ -54,7 +54,8 @@ import orjson
 import yaml
 
 from ..adapters.errors import CassetteError
-from .fast_yaml import MAX_ALIAS_NODES, AliasLimitError, DocumentLimitError, load_yaml
+from .fast_yaml import MAX_ALIAS_NODES, AliasLimitError, DocumentLimitError
+from .foreign_shapes import normalized_response, read_document
 from .scrub import Scrubber, rescale_chunks
 
 try:
@@ -406,6 +407,7 @@ def parse_interaction(index: int, raw: Any, path: Path, budget: _LoadBudget | No
     if not isinstance(raw, Mapping) or "request" not in raw or "response" not in raw:
         raise CassetteError(path, f"{where}: expected a mapping with 'request' and 'response'")
     req, resp = raw["request"], raw["response"]
+    resp = normalized_response(resp) if isinstance(resp, Mapping) else resp  # older vcrpy's httpx shape
     if not isinstance(req, Mapping) or not isinstance(resp, Mapping):
         raise CassetteError(path, f"{where}: 'request' and 'response' must be mappings")
     try:
@@ -521,7 +523,14 @@ def _file_bytes(path: Path, limits: LoadLimits) -> Iterator[bytes | mmap.mmap]:
 def _yaml_data(text: bytes | mmap.mmap, path: Path, limits: LoadLimits) -> Any:
     """The YAML document in ``text``, with cassettes' long strings as bytes (``fast_yaml``)."""
     try:
-        return load_yaml(text, _Loader, _LONG_STRING_KEYS, max_alias_nodes=limits.alias_nodes)
+        return read_document(  # YAML through fast_yaml; also JSON, gzip and benign python tags
+            path,
+            text,
+            _Loader,
+            _LONG_STRING_KEYS,
+            max_alias_nodes=limits.alias_nodes,
+            max_bytes=limits.cassette_bytes,
+        )
     except yaml.YAMLError as exc:
         raise CassetteError(path, f"not valid YAML: {exc}") from None
     except AliasLimitError as exc:

@@ -33,6 +33,8 @@ from typing import Any, TypeAlias
 
 import yaml
 
+from .fast_quoted import multiline_single_quoted
+
 Buffer: TypeAlias = "bytes | mmap.mmap"  # what the lift searches: both have find, rfind and slices
 
 LIFT_MIN_BYTES = 2048  # shorter scalars cost libyaml less than lifting them
@@ -247,6 +249,8 @@ def _release(text: Buffer, start: int, end: int) -> None:
 def _single_quoted(text: Buffer, start: int, parent_indent: int) -> tuple[bytes, int] | None:
     """A one-line single-quoted scalar opening at ``start``: its value and the offset of its line end."""
     eol = text.find(b"\n", start)
+    if eol > start and text[eol - 1 : eol] != b"'":  # the scalar goes on: vcrpy's folded style
+        return multiline_single_quoted(text, start, parent_indent)
     if eol <= start or eol - start < LIFT_MIN_BYTES or text[eol - 1 : eol] != b"'":
         return None
     raw = text[start : eol - 1]

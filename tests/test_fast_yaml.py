@@ -277,3 +277,50 @@ def test_a_mapped_block_released_after_copying_still_reads_on_the_fallback(tmp_p
     assert lifted_count(path.read_bytes()) == 2
     with path.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as view:
         assert load_yaml(view, YAML_LOADER, KEYS) == yaml.load(path.read_bytes(), Loader=YAML_LOADER)
+
+
+_FOLDABLE = ["a", "b", " ", "x y", "\n", "\n\n", "'", '"', ":", "#", "-", "é", "日", "data: {}", "\\", "---"]
+
+
+def test_vcrpy_folded_quoted_strings_are_lifted_and_read_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """vcrpy writes bodies single-quoted and folded (PyYAML's default style): lifted, read exactly."""
+    rng = random.Random(11)
+    spy = FallbackSpy(monkeypatch)
+    documents = 0
+    for _ in range(500):
+        value = "".join(rng.choice(_FOLDABLE) for _ in range(rng.randint(1, 60)))
+        width = rng.choice([10, 20, 80])
+        document = {"interactions": [{"response": {"body": {"string": value}}}], "version": 1}
+        text = yaml.dump(document, Dumper=yaml.SafeDumper, width=width, allow_unicode=rng.random() < 0.5)
+        if "string: '" in text and "\n" in text.split("string: '", 1)[1].split("'\n", 1)[0]:
+            documents += 1
+            assert_same(text.encode("utf-8"), real_load=spy.real)
+    assert documents > 100
+    assert spy.count < documents // 4, "most folded quoted scalars must be read without libyaml"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"a:\n  string: 'one\n    two\n\n    three'\nversion: 1\n",  # the shape: lifted
+        b"a:\n  string: 'one \n    two'\n",  # a space before the break: YAML drops it
+        b"a:\n  string: 'one\n     two'\n",  # deeper indentation on a line
+        b"a:\n  string: 'one\n    two\n  three'\n",  # shallower
+        b"a:\n  string: 'one\n\ttwo'\n",  # a tab
+        b"a:\n  string: 'one\n    \n    two'\n",  # a whitespace-only line
+        b"a:\n  string: 'one\n    two\n    '\n",  # closing quote on its own line
+        b"a:\n  string: 'it''s\n    ''quoted'''\n",  # escaped quotes across lines
+        b"a:\n  string: 'one\n    two' # comment\n",  # not at the line end
+        b"a:\n  string: 'one\n  two'\n",  # continuation not deeper than the key
+        b"a:\n  string: 'one\n    two\n",  # never closed
+        b"a:\n  string: 'one\n---\n    two'\n",  # a document marker inside
+    ],
+)
+def test_odd_folded_quoted_strings_read_as_libyaml_reads_them(text: bytes) -> None:
+    assert_same(text)
+
+
+def test_the_folded_shape_is_lifted() -> None:
+    text = b"a:\n  string: 'one\n    two\n\n    three ''x'''\nversion: 1\n"
+    assert lifted_count(text) == 1
+    assert load_yaml(text, YAML_LOADER, KEYS)["a"]["string"] == b"one two\nthree 'x'"

@@ -339,3 +339,44 @@ def test_real_cassettes_replay_their_bodies() -> None:
                 response = client.request(request.method, request.uri, content=request.body or b"")
                 assert response.status_code == interaction.response.status, path
                 assert response.content == interaction.response.body, path
+
+
+@pytest.mark.parametrize("scale", [0.0, 1.0, 0.5])
+@pytest.mark.parametrize("read_timeout", [None, 0.05])
+@pytest.mark.parametrize(
+    "body, chunks, content_type",
+    [
+        (b"data: a\n\ndata: b\n\ndata: c\n\n", [(9, 0.01), (18, 0.02), (27, 0.2)], "text/event-stream"),
+        (
+            b"data: a\n\ndata: b\n\ntail",
+            [(9, 0.0), (18, 0.03)],
+            "text/event-stream",
+        ),  # bytes past the last end
+        (b"data: a\n\ndata: b\n\n", None, "text/event-stream"),  # no recorded chunks: cut at events
+        (b'{"ok": true}', None, "application/json"),
+        (b"", None, "application/json"),
+    ],
+)
+def test_recorded_steps_made_lazily_equal_the_prepared_ones(
+    body: bytes,
+    chunks: list[tuple[int, float]] | None,
+    content_type: str,
+    scale: float,
+    read_timeout: float | None,
+) -> None:
+    """The replay transports cut a recorded response as the client reads it; what they serve is
+    what the full preparation (``served_from_interaction`` then ``prepared``) gives."""
+    from streamproof.harness import replayer
+    from streamproof.harness.cassette import Headers, Interaction, RecordedRequest, RecordedResponse
+
+    interaction = Interaction(
+        0,
+        RecordedRequest("POST", "https://api.openai.com/v1/chat/completions", Headers({}), b"{}"),
+        RecordedResponse(200, "OK", Headers({"content-type": [content_type]}), body, chunks),
+    )
+    eager = replayer._steps(
+        replayer.prepared(replayer.served_from_interaction(interaction), replayer.ReplayOptions()),
+        scale,
+        read_timeout,
+    )
+    assert list(replayer._recorded_steps(interaction.response, scale, read_timeout)) == eager
