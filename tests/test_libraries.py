@@ -1,0 +1,80 @@
+"""The shipped library wrappers (``streamproof check --adapter NAME``) on a few bundled cassettes.
+
+Each test runs the whole battery for one library on two or three cassettes and asserts the verdicts
+observed: which checks pass, and which fail because of the library, each with the library's reason.
+A library that is not installed skips its test (CI installs every extra).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from streamproof.benchmarks.library_matrix import read_junit
+from streamproof.cli.main import main
+from streamproof.conformance.battery import discover_cases
+from streamproof.conformance.plugin import SHIPPED_SNAPSHOTS, bundled_cassettes, snapshot_name
+from streamproof.conformance.protocol import CHECKS, AdapterLoadError, load_adapter
+
+
+def run_library(
+    tmp_path: Path, library: str, names: tuple[str, ...]
+) -> dict[tuple[str, str], tuple[str, str]]:
+    """``streamproof check --adapter library`` on these bundled cassettes: ``(case, check) -> (status, message)``."""
+    folder = tmp_path / "cassettes"
+    snapshots = tmp_path / "snapshots" / "suite"
+    snapshots.mkdir(parents=True)
+    for name in names:
+        target = folder / f"{name}.yaml"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(bundled_cassettes() / f"{name}.yaml", target)
+    for case in discover_cases(folder):
+        shutil.copy(SHIPPED_SNAPSHOTS / "suite" / snapshot_name(case.id), snapshots)
+    junit = tmp_path / "check.xml"
+    main(
+        [
+            "check",
+            "--adapter",
+            library,
+            "--cassettes",
+            str(folder),
+            "--snapshots",
+            str(snapshots.parent),
+            "--junit",
+            str(junit),
+        ]
+    )
+    items = read_junit(junit, folder)
+    assert len(items) == len(names) * len(CHECKS)
+    return items
+
+
+def failing(items: dict[tuple[str, str], tuple[str, str]]) -> dict[tuple[str, str], str]:
+    return {key: message for key, (status, message) in items.items() if status == "fail"}
+
+
+def test_short_names_load_the_wrappers_and_a_missing_library_says_which_extra() -> None:
+    assert load_adapter("reference").name == "streamproof-reference"
+    assert load_adapter("sdk-helpers").name.startswith("sdk-helpers")
+    with pytest.raises(AdapterLoadError, match=r"MODULE:FACTORY, .* or one of reference, sdk-helpers"):
+        load_adapter("no-such-library")
+
+
+def test_sdk_helpers(tmp_path: Path) -> None:
+    items = run_library(
+        tmp_path,
+        "sdk-helpers",
+        ("openai/chat/max_tokens", "openai/responses/max_tokens", "anthropic/messages/reasoning"),
+    )
+    # chat.completions.stream() raises LengthFinishReasonError on a length stop: no max_tokens result
+    failed = failing(items)
+    assert set(failed) == {("openai/chat/max_tokens#0", "outcome"), ("openai/chat/max_tokens#0", "snapshot")}
+    assert "LengthFinishReasonError" in failed["openai/chat/max_tokens#0", "outcome"]
+    passed = {key for key, (status, _m) in items.items() if status == "pass"}
+    assert {
+        (case, check)
+        for case in ("openai/responses/max_tokens#0", "anthropic/messages/reasoning#0")
+        for check in CHECKS
+    } <= passed
