@@ -105,3 +105,27 @@ def test_pydantic_ai(tmp_path: Path) -> None:
     # a tool_use without input deltas: the suite still asks for a synthetic "{}" (a suite-side rule, issue 10)
     assert "arguments: expected '{}', got ''" in failed["anthropic/messages/tool_call_no_args#0", "outcome"]
     assert all(items["anthropic/messages/reasoning#0", check][0] == "pass" for check in CHECKS)
+
+
+def test_langchain(tmp_path: Path) -> None:
+    pytest.importorskip(
+        "langchain_openai", reason='langchain is not installed: pip install "streamproof[langchain]"'
+    )
+    pytest.importorskip(
+        "langchain_anthropic", reason='langchain is not installed: pip install "streamproof[langchain]"'
+    )
+    items = run_library(
+        tmp_path,
+        "langchain",
+        ("openai/chat/refusal", "anthropic/messages/reasoning", "openai/responses/text"),
+    )
+    failed = failing(items)
+    # a streamed refusal (delta.refusal) never reaches the AIMessageChunks: no refusal event, stop end_turn
+    assert set(failed) == {("openai/chat/refusal#0", "outcome"), ("openai/chat/refusal#0", "snapshot")}
+    assert (
+        "outcome.stop_reason: expected 'refusal', got 'end_turn'"
+        in failed["openai/chat/refusal#0", "outcome"]
+    )
+    assert all(items["anthropic/messages/reasoning#0", check][0] == "pass" for check in CHECKS)
+    # Responses requests are not wrapped (LangChain's Responses mode has an input format of its own)
+    assert {items["openai/responses/text#0", check][0] for check in CHECKS} == {"skip"}

@@ -210,11 +210,12 @@ class LibraryAdapter:
 
 def sdk_error(exc: BaseException, call: ConformanceCall, *, mid_stream: bool) -> LLMError | None:
     """An openai / anthropic SDK (or httpx) exception as a streamproof error, or None."""
-    if (
+    # the transport error says more; libraries re-raise the SDK's as subclasses of their own, chained
+    while (
         isinstance(exc, (openai.APIConnectionError, anthropic.APIConnectionError))
         and exc.__cause__ is not None
     ):
-        exc = exc.__cause__  # the transport error says more
+        exc = exc.__cause__
     if isinstance(exc, openai.APIError) and not isinstance(exc, openai.APIStatusError) and exc.body:
         return map_openai_error(None, {"error": exc.body}, provider=call.provider)
     return map_sdk_exception(exc, "anthropic" if call.api == "messages" else "openai", mid_stream=mid_stream)

@@ -1,0 +1,116 @@
+"""LangChain (``langchain-openai`` + ``langchain-anthropic``), as an outside adapter would use it.
+
+The recorded request becomes LangChain's input: ``ChatOpenAI`` or ``ChatAnthropic`` built with the
+request's model, max tokens and sampling parameters (and thinking), tools bound with
+``bind_tools``, the conversation as LangChain messages. ``astream`` yields ``AIMessageChunk``s; their
+``content`` (a string, or Anthropic's content blocks: text, thinking with signature, redacted
+thinking), ``tool_call_chunks``, ``usage_metadata`` and ``response_metadata`` (finish / stop reason)
+become canonical events. LangChain raises the SDKs' own exceptions, mapped as the SDKs'.
+
+Responses requests are not wrapped: LangChain's Responses mode takes its own input format.
+
+    pip install "streamproof[langchain]"; streamproof check --adapter langchain
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any
+
+from langchain_anthropic import ChatAnthropic
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessageChunk, convert_to_messages
+from langchain_openai import ChatOpenAI
+
+from ..protocol import Capabilities, ConformanceCall
+from .base import CHAT_STOPS, MESSAGES_STOPS, LibraryAdapter, Outcome, usage_dict
+from .openai_format import chat_messages, function_tools, max_tokens
+
+
+def build_model(call: ConformanceCall) -> BaseChatModel:
+    request = call.request
+    common: dict[str, Any] = {"model": request.get("model", ""), "api_key": call.api_key, "max_retries": 0}
+    if "temperature" in request:
+        common["temperature"] = request["temperature"]
+    if call.api == "messages":
+        extra: dict[str, Any] = {"thinking": request["thinking"]} if request.get("thinking") else {}
+        return ChatAnthropic(
+            base_url=call.base_url, max_tokens=max_tokens(request) or 1024, **common, **extra
+        )
+    options = {"include_usage": True} if (request.get("stream_options") or {}).get("include_usage") else None
+    return ChatOpenAI(
+        base_url=call.base_url,
+        http_async_client=call.http_client,
+        max_tokens=max_tokens(request),
+        stream_usage=bool(options),
+        **common,
+    )
+
+
+class LangChainAdapter(LibraryAdapter):
+    name = "langchain"
+    capabilities = Capabilities(apis=frozenset({"chat", "messages"}))
+    known_gaps: Mapping[str, str] = {}
+
+    async def events(self, call: ConformanceCall, outcome: Outcome) -> AsyncGenerator[dict[str, Any], None]:
+        model: Any = build_model(call)
+        tools = function_tools(call.api, call.request)
+        if tools:
+            model = model.bind_tools(tools)
+        messages = convert_to_messages(chat_messages(call.api, call.request))
+        word: str | None = None
+        usage: dict[str, Any] | None = None
+        outcome.responded = True
+        async for chunk in model.astream(messages):
+            assert isinstance(chunk, AIMessageChunk)
+            for event in self.content(chunk.content, outcome):
+                yield event
+            for piece in chunk.tool_call_chunks:
+                key = piece.get("index") if piece.get("index") is not None else piece.get("id")
+                if key not in outcome.tools and not piece.get("id") and not piece.get("name"):
+                    continue
+                if piece.get("args") or key not in outcome.tools:
+                    yield outcome.tool_delta(key, piece.get("id"), piece.get("name"), piece.get("args") or "")
+            metadata = chunk.response_metadata or {}
+            reason = metadata.get("finish_reason") or metadata.get("stop_reason")
+            if isinstance(reason, str) and reason:
+                word = reason if word is None else word + reason  # LangChain merges chunks by adding them
+            if chunk.usage_metadata:
+                usage = dict(chunk.usage_metadata)
+        if usage is not None:
+            inputs, outputs = usage.get("input_token_details") or {}, usage.get("output_token_details") or {}
+            outcome.usage = usage_dict(
+                usage.get("input_tokens"),
+                usage.get("output_tokens"),
+                usage.get("total_tokens"),
+                cached=inputs.get("cache_read"),
+                cache_write=inputs.get("cache_creation"),
+                reasoning=outputs.get("reasoning"),
+            )
+        if word is None:
+            return  # no finish reason seen: the base raises the incomplete-stream error
+        yield outcome.stop(word, MESSAGES_STOPS if call.api == "messages" else CHAT_STOPS)
+
+    @staticmethod
+    def content(content: str | list[Any], outcome: Outcome) -> list[dict[str, Any]]:
+        """A chunk's content: OpenAI's text, or Anthropic's content blocks (with their ``index``)."""
+        if isinstance(content, str):
+            return [outcome.text_delta(content)] if content else []
+        events = []
+        for block in content:
+            if not isinstance(block, dict):
+                continue
+            kind, index = block.get("type"), block.get("index", 0)
+            if kind == "text" and block.get("text"):
+                events.append(outcome.text_delta(block["text"]))
+            elif kind == "thinking" and (block.get("thinking") or block.get("signature")):
+                events.append(
+                    outcome.reasoning_delta(block.get("thinking") or "", index, block.get("signature"))
+                )
+            elif kind == "redacted_thinking":
+                events.append({"kind": "hidden_reasoning", "block": index, "data": block.get("data")})
+        return events
+
+
+def factory() -> LangChainAdapter:
+    return LangChainAdapter()
