@@ -129,3 +129,32 @@ def test_langchain(tmp_path: Path) -> None:
     assert all(items["anthropic/messages/reasoning#0", check][0] == "pass" for check in CHECKS)
     # Responses requests are not wrapped (LangChain's Responses mode has an input format of its own)
     assert {items["openai/responses/text#0", check][0] for check in CHECKS} == {"skip"}
+
+
+def test_litellm(tmp_path: Path) -> None:
+    pytest.importorskip("litellm", reason='litellm is not installed: pip install "streamproof[litellm]"')
+    items = run_library(tmp_path, "litellm", ("anthropic/messages/reasoning", "openai/chat/text"))
+    failed = failing(items)
+    assert set(failed) == {
+        ("anthropic/messages/reasoning#0", "outcome"),
+        ("anthropic/messages/reasoning#0", "faults"),
+        ("anthropic/messages/reasoning#0", "snapshot"),
+        ("openai/chat/text#0", "faults"),
+    }
+    # Anthropic reports no reasoning token count; LiteLLM reports one of its own
+    assert (
+        "outcome.usage.reasoning_tokens: expected null, got 32"
+        in failed["anthropic/messages/reasoning#0", "outcome"]
+    )
+    # Anthropic's 529 overloaded_error is raised as a plain InternalServerError
+    assert (
+        "overloaded: outcome.error: expected 'LLMProviderOverloadedError'"
+        in failed["anthropic/messages/reasoning#0", "faults"]
+    )
+    # Anthropic's stop_reason is replaced by OpenAI's finish_reason word
+    assert '"provider_reason": "stop"' in failed["anthropic/messages/reasoning#0", "snapshot"]
+    # an error event inside the stream (a server_error) is raised as litellm.APIConnectionError
+    assert (
+        "mid_stream_error" in failed["openai/chat/text#0", "faults"]
+        and "APIConnectionError" in failed["openai/chat/text#0", "faults"]
+    )

@@ -85,3 +85,14 @@ def max_tokens(request: Mapping[str, Any]) -> int | None:
         request.get("max_tokens") or request.get("max_completion_tokens") or request.get("max_output_tokens")
     )
     return value if isinstance(value, int) else None
+
+
+def tool_choice(api: str, request: Mapping[str, Any]) -> Any:
+    """The request's tool choice in the OpenAI shape (Anthropic's ``any`` is OpenAI's ``required``)."""
+    choice = request.get("tool_choice")
+    if api != "messages" or not isinstance(choice, dict):
+        return choice
+    kind = choice.get("type")
+    if kind == "tool":
+        return {"type": "function", "function": {"name": choice.get("name", "")}}
+    return {"any": "required", "auto": "auto", "none": "none"}.get(kind or "", "auto")
