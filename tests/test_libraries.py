@@ -158,3 +158,21 @@ def test_litellm(tmp_path: Path) -> None:
         "mid_stream_error" in failed["openai/chat/text#0", "faults"]
         and "APIConnectionError" in failed["openai/chat/text#0", "faults"]
     )
+
+
+def test_any_llm(tmp_path: Path) -> None:
+    pytest.importorskip("any_llm", reason='any-llm is not installed: pip install "streamproof[any-llm]"')
+    items = run_library(tmp_path, "any-llm", ("anthropic/messages/redacted_thinking", "openai/chat/text"))
+    failed = failing(items)
+    assert set(failed) == {
+        ("anthropic/messages/redacted_thinking#0", "outcome"),
+        ("anthropic/messages/redacted_thinking#0", "snapshot"),
+    }
+    # Anthropic sent cache_read_input_tokens: 0; any-llm reports no cached count at all
+    assert (
+        "outcome.usage.cached_input_tokens: expected 0, got null"
+        in failed["anthropic/messages/redacted_thinking#0", "outcome"]
+    )
+    # the redacted_thinking block is dropped: the first event is text, not the hidden reasoning
+    assert '"kind": "hidden_reasoning"' in failed["anthropic/messages/redacted_thinking#0", "snapshot"]
+    assert all(items["openai/chat/text#0", check][0] == "pass" for check in CHECKS)

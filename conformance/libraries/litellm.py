@@ -105,6 +105,8 @@ class LiteLLMAdapter(LibraryAdapter):
                     yield outcome.text_delta(delta.content)
                 for piece in delta.tool_calls or []:
                     function = piece.function
+                    if not (piece.id or function.name or function.arguments):
+                        continue  # an empty piece says nothing
                     yield outcome.tool_delta(piece.index, piece.id, function.name, function.arguments or "")
                 if choice.finish_reason:
                     word = choice.finish_reason
