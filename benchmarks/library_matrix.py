@@ -112,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         failures: list[str] = []
         for library in libraries:
             everything[library] = {}
-            for set_name, cassettes, snapshots in sets:
-                items = read_junit(run_check(library, cassettes, snapshots, scratch), cassettes)
+            for set_name, cassettes, set_snapshots in sets:
+                items = read_junit(run_check(library, cassettes, set_snapshots, scratch), cassettes)
                 everything[library][set_name] = {
                     f"{case}|{check}": [status, message] for (case, check), (status, message) in items.items()
                 }

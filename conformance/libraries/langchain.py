@@ -4,8 +4,9 @@ The recorded request becomes LangChain's input: ``ChatOpenAI`` or ``ChatAnthropi
 request's model, max tokens and sampling parameters (and thinking), tools bound with
 ``bind_tools``, the conversation as LangChain messages. ``astream`` yields ``AIMessageChunk``s; their
 ``content`` (a string, or Anthropic's content blocks: text, thinking with signature, redacted
-thinking), ``tool_call_chunks``, ``usage_metadata`` and ``response_metadata`` (finish / stop reason)
-become canonical events. LangChain raises the SDKs' own exceptions, mapped as the SDKs'.
+thinking), ``tool_call_chunks`` become canonical events as they arrive; the chunks added up the way LangChain
+aggregates them (``chunk + chunk``) give the usage (``usage_metadata``) and the finish / stop reason
+(``response_metadata``). LangChain raises the SDKs' own exceptions, mapped as the SDKs'.
 
 Responses requests are not wrapped: LangChain's Responses mode takes its own input format.
 
@@ -33,17 +34,16 @@ def build_model(call: ConformanceCall) -> BaseChatModel:
     if "temperature" in request:
         common["temperature"] = request["temperature"]
     if call.api == "messages":
-        extra: dict[str, Any] = {"thinking": request["thinking"]} if request.get("thinking") else {}
-        return ChatAnthropic(
-            base_url=call.base_url, max_tokens=max_tokens(request) or 1024, **common, **extra
-        )
-    options = {"include_usage": True} if (request.get("stream_options") or {}).get("include_usage") else None
+        common["max_tokens"] = (
+            max_tokens(request) or 1024
+        )  # ChatAnthropic needs one; Anthropic requests have it
+        if request.get("thinking"):
+            common["thinking"] = request["thinking"]
+        return ChatAnthropic(base_url=call.base_url, **common)
+    common["max_tokens"] = max_tokens(request)
+    usage = bool((request.get("stream_options") or {}).get("include_usage"))
     return ChatOpenAI(
-        base_url=call.base_url,
-        http_async_client=call.http_client,
-        max_tokens=max_tokens(request),
-        stream_usage=bool(options),
-        **common,
+        base_url=call.base_url, http_async_client=call.http_client, stream_usage=usage, **common
     )
 
 
@@ -58,11 +58,11 @@ class LangChainAdapter(LibraryAdapter):
         if tools:
             model = model.bind_tools(tools)
         messages = convert_to_messages(chat_messages(call.api, call.request))
-        word: str | None = None
-        usage: dict[str, Any] | None = None
+        message: AIMessageChunk | None = None  # the chunks added up, as LangChain itself aggregates them
         outcome.responded = True
         async for chunk in model.astream(messages):
             assert isinstance(chunk, AIMessageChunk)
+            message = chunk if message is None else message + chunk
             for event in self.content(chunk.content, outcome):
                 yield event
             for piece in chunk.tool_call_chunks:
@@ -71,14 +71,12 @@ class LangChainAdapter(LibraryAdapter):
                     continue
                 if piece.get("args") or key not in outcome.tools:
                     yield outcome.tool_delta(key, piece.get("id"), piece.get("name"), piece.get("args") or "")
-            metadata = chunk.response_metadata or {}
-            reason = metadata.get("finish_reason") or metadata.get("stop_reason")
-            if isinstance(reason, str) and reason:
-                word = reason if word is None else word + reason  # LangChain merges chunks by adding them
-            if chunk.usage_metadata:
-                usage = dict(chunk.usage_metadata)
-        if usage is not None:
-            inputs, outputs = usage.get("input_token_details") or {}, usage.get("output_token_details") or {}
+        if message is None:
+            return  # nothing streamed: the base raises the incomplete-stream error
+        usage: Mapping[str, Any] = message.usage_metadata or {}
+        if usage:
+            inputs: Mapping[str, Any] = usage.get("input_token_details") or {}
+            outputs: Mapping[str, Any] = usage.get("output_token_details") or {}
             outcome.usage = usage_dict(
                 usage.get("input_tokens"),
                 usage.get("output_tokens"),
@@ -87,7 +85,9 @@ class LangChainAdapter(LibraryAdapter):
                 cache_write=inputs.get("cache_creation"),
                 reasoning=outputs.get("reasoning"),
             )
-        if word is None:
+        metadata = message.response_metadata or {}
+        word = metadata.get("stop_reason") if call.api == "messages" else metadata.get("finish_reason")
+        if not isinstance(word, str) or not word:
             return  # no finish reason seen: the base raises the incomplete-stream error
         yield outcome.stop(word, MESSAGES_STOPS if call.api == "messages" else CHAT_STOPS)
 

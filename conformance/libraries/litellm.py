@@ -24,7 +24,7 @@ from typing import Any
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no download at import
 
 import litellm
-from litellm.exceptions import MidStreamFallbackError
+from litellm import exceptions as le
 
 from ...adapters import errors
 from ...adapters.error_mapping import retry_after_seconds
@@ -37,16 +37,16 @@ litellm.telemetry = False
 
 # LiteLLM's exception classes, most specific first, and the streamproof error each is
 ERRORS: tuple[tuple[type[Exception], type[errors.LLMError]], ...] = (
-    (litellm.ContextWindowExceededError, errors.LLMContextWindowExceededError),
-    (litellm.AuthenticationError, errors.LLMAuthenticationError),
-    (litellm.PermissionDeniedError, errors.LLMPermissionDeniedError),
-    (litellm.NotFoundError, errors.LLMNotFoundError),
-    (litellm.UnprocessableEntityError, errors.LLMUnprocessableEntityError),
-    (litellm.BadRequestError, errors.LLMBadRequestError),
-    (litellm.Timeout, errors.LLMTimeoutError),
-    (litellm.ServiceUnavailableError, errors.LLMServerError),
-    (litellm.InternalServerError, errors.LLMServerError),
-    (litellm.APIConnectionError, errors.LLMConnectionError),
+    (le.ContextWindowExceededError, errors.LLMContextWindowExceededError),
+    (le.AuthenticationError, errors.LLMAuthenticationError),
+    (le.PermissionDeniedError, errors.LLMPermissionDeniedError),
+    (le.NotFoundError, errors.LLMNotFoundError),
+    (le.UnprocessableEntityError, errors.LLMUnprocessableEntityError),
+    (le.BadRequestError, errors.LLMBadRequestError),
+    (le.Timeout, errors.LLMTimeoutError),
+    (le.ServiceUnavailableError, errors.LLMServerError),
+    (le.InternalServerError, errors.LLMServerError),
+    (le.APIConnectionError, errors.LLMConnectionError),
 )
 
 
@@ -130,21 +130,21 @@ class LiteLLMAdapter(LibraryAdapter):
     def map_error(self, exc: Exception, call: ConformanceCall, outcome: Outcome) -> errors.LLMError | None:
         """LiteLLM's own exception classes, as it classified the failure."""
         message = f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, litellm.RateLimitError):
+        if isinstance(exc, le.RateLimitError):
             response = getattr(exc, "response", None)
             headers = getattr(response, "headers", None)
             retry_after = retry_after_seconds(headers) if isinstance(headers, Mapping) else None
             return errors.LLMRateLimitError(message, retry_after=retry_after, provider=call.provider)
         original = getattr(exc, "original_exception", None)
-        if isinstance(exc, MidStreamFallbackError) and isinstance(original, Exception):
+        if isinstance(exc, le.MidStreamFallbackError) and isinstance(original, Exception):
             exc = original  # LiteLLM's wrapper for a failure after the stream began; the cause is inside
             message = f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, litellm.APIConnectionError) and outcome.responded:
+        if isinstance(exc, le.APIConnectionError) and outcome.responded:
             return errors.LLMIncompleteStreamError(message, provider=call.provider)
         for library_class, ours in ERRORS:
             if isinstance(exc, library_class):
                 return ours(message, provider=call.provider)
-        if isinstance(exc, litellm.APIError):
+        if isinstance(exc, le.APIError):
             status = getattr(exc, "status_code", 500)
             ours_for_status = errors.LLMServerError if status >= 500 else errors.LLMBadRequestError
             return ours_for_status(message, provider=call.provider)

@@ -172,7 +172,9 @@ def responses_history(request: Mapping[str, Any]) -> list[pm.ModelMessage]:
         elif kind == "function_call_output":
             history.tool_return(item.get("call_id", ""), item.get("output"))
         elif kind == "reasoning":
-            summary = "".join(part.get("text", "") for part in item.get("summary") or [])
+            summary = "".join(
+                part.get("text", "") for part in item.get("summary") or [] if isinstance(part, dict)
+            )
             history.response_part(
                 pm.ThinkingPart(
                     content=summary,

@@ -18,6 +18,28 @@ from typing import Any
 
 import anthropic
 import openai
+from anthropic.lib.streaming._types import InputJsonEvent, SignatureEvent, TextEvent, ThinkingEvent
+from anthropic.types import RawContentBlockStartEvent
+from openai.lib.streaming.chat import (
+    ChunkEvent,
+    ContentDeltaEvent,
+    FunctionToolCallArgumentsDeltaEvent,
+    RefusalDeltaEvent,
+)
+from openai.types.responses import (
+    Response,
+    ResponseCompletedEvent,
+    ResponseErrorEvent,
+    ResponseFailedEvent,
+    ResponseFunctionCallArgumentsDeltaEvent,
+    ResponseIncompleteEvent,
+    ResponseOutputItemAddedEvent,
+    ResponseOutputItemDoneEvent,
+    ResponseReasoningSummaryTextDeltaEvent,
+    ResponseReasoningTextDeltaEvent,
+    ResponseRefusalDeltaEvent,
+    ResponseTextDeltaEvent,
+)
 
 from ...adapters.error_mapping import map_openai_error
 from ..protocol import Capabilities, ConformanceCall
@@ -63,28 +85,21 @@ class SDKHelpersAdapter(LibraryAdapter):
             outcome.responded = True
             block = 0
             while (event := await anext(stream, None)) is not None:
-                kind = event.type
-                if kind == "content_block_start":
+                if isinstance(event, RawContentBlockStartEvent):
                     block = event.index
                     content = event.content_block
                     if content.type == "tool_use":
                         yield outcome.tool_delta(block, content.id, content.name)
                     elif content.type == "redacted_thinking":
                         yield {"kind": "hidden_reasoning", "block": block, "data": content.data}
-                elif kind == "text" and event.text:
+                elif isinstance(event, TextEvent) and event.text:
                     yield outcome.text_delta(event.text)
-                elif kind == "thinking" and event.thinking:
+                elif isinstance(event, ThinkingEvent) and event.thinking:
                     yield outcome.reasoning_delta(event.thinking, block)
-                elif kind == "signature" and event.signature:
+                elif isinstance(event, SignatureEvent) and event.signature:
                     yield outcome.reasoning_delta("", block, event.signature)
-                elif kind == "input_json" and event.partial_json and block in outcome.tools:
+                elif isinstance(event, InputJsonEvent) and event.partial_json and block in outcome.tools:
                     yield outcome.tool_delta(block, arguments=event.partial_json)
-                elif (
-                    kind == "content_block_stop"
-                    and block in outcome.tools
-                    and not outcome.tools[block]["arguments"]
-                ):
-                    yield outcome.tool_delta(block, arguments="{}")  # a tool_use without input deltas
             message = await stream.get_final_message()
         usage = message.usage
         read, write = usage.cache_read_input_tokens, usage.cache_creation_input_tokens
@@ -104,16 +119,16 @@ class SDKHelpersAdapter(LibraryAdapter):
         async with completions.stream(**helper_arguments(completions.stream, call.request)) as stream:
             outcome.responded = True
             while (event := await anext(stream, None)) is not None:
-                if event.type == "chunk":
+                if isinstance(event, ChunkEvent):
                     # the helper fires no event for reasoning: it is in the chunk's delta extras
                     for choice in event.chunk.choices:
                         for reasoning in self.chat_reasoning(choice.delta.model_extra or {}, outcome):
                             yield reasoning
-                elif event.type == "content.delta" and event.delta:
+                elif isinstance(event, ContentDeltaEvent) and event.delta:
                     yield outcome.text_delta(event.delta)
-                elif event.type == "refusal.delta" and event.delta:
+                elif isinstance(event, RefusalDeltaEvent) and event.delta:
                     yield outcome.refusal_delta(event.delta)
-                elif event.type == "tool_calls.function.arguments.delta":
+                elif isinstance(event, FunctionToolCallArgumentsDeltaEvent):
                     snapshot = stream.current_completion_snapshot.choices[0].message.tool_calls or []
                     call_id = snapshot[event.index].id if event.index < len(snapshot) else None
                     yield outcome.tool_delta(event.index, call_id, event.name, event.arguments_delta)
@@ -170,36 +185,37 @@ class SDKHelpersAdapter(LibraryAdapter):
         ) as stream:
             outcome.responded = True
             async for event in stream:
-                kind = event.type
-                if kind == "response.output_text.delta" and event.delta:
+                if isinstance(event, ResponseTextDeltaEvent) and event.delta:
                     yield outcome.text_delta(event.delta)
-                elif kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
+                elif isinstance(
+                    event, (ResponseReasoningSummaryTextDeltaEvent, ResponseReasoningTextDeltaEvent)
+                ):
                     if event.delta:
                         yield outcome.reasoning_delta(event.delta)
-                elif kind == "response.refusal.delta" and event.delta:
+                elif isinstance(event, ResponseRefusalDeltaEvent) and event.delta:
                     yield outcome.refusal_delta(event.delta)
-                elif kind == "response.output_item.added" and event.item.type == "function_call":
+                elif isinstance(event, ResponseOutputItemAddedEvent) and event.item.type == "function_call":
                     item = event.item
                     yield outcome.tool_delta(item.id, item.call_id, item.name, item.arguments or "")
-                elif kind == "response.function_call_arguments.delta" and event.delta:
+                elif isinstance(event, ResponseFunctionCallArgumentsDeltaEvent) and event.delta:
                     yield outcome.tool_delta(event.item_id, arguments=event.delta)
-                elif kind == "response.output_item.done":
+                elif isinstance(event, ResponseOutputItemDoneEvent):
                     for signature in self.signature(plain(event.item), event.output_index, signed):
                         yield signature
-                elif kind == "response.failed":
+                elif isinstance(event, ResponseFailedEvent):
                     failure = plain(event.response).get("error") or {}
                     raise map_openai_error(None, {"error": failure}, provider=call.provider)
-                elif kind == "error":
+                elif isinstance(event, ResponseErrorEvent):
                     raise map_openai_error(None, {"error": plain(event)}, provider=call.provider)
-                elif kind in ("response.completed", "response.incomplete"):
+                elif isinstance(event, (ResponseCompletedEvent, ResponseIncompleteEvent)):
                     # the terminal event's response: get_final_response() knows only response.completed
                     # and raises RuntimeError on an incomplete (max_output_tokens) response
-                    response = event.response
+                    response: Response = event.response
                     break
             else:
                 return  # no terminal event: the base raises the incomplete-stream error
-        for position, item in enumerate(response.output):
-            for signature in self.signature(plain(item), position, signed):
+        for position, output in enumerate(response.output):
+            for signature in self.signature(plain(output), position, signed):
                 yield signature
         outcome.signatures = [signed[key] for key in sorted(signed)]
         usage = response.usage
