@@ -64,7 +64,7 @@ class AnyLLMAdapter(LibraryAdapter):
             "client_args": {"http_client": call.http_client, "max_retries": 0},
             "timeout": call.timeout_s,
         }
-        tools = function_tools(call.api, request)
+        tools = function_tools(call.api, request, server_tools=True)
         if tools:
             arguments["tools"] = tools
         if request.get("tool_choice") is not None:

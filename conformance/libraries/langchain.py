@@ -25,7 +25,7 @@ from langchain_openai import ChatOpenAI
 
 from ..protocol import Capabilities, ConformanceCall
 from .base import CHAT_STOPS, MESSAGES_STOPS, LibraryAdapter, Outcome, usage_dict
-from .openai_format import chat_messages, function_tools, max_tokens
+from .openai_format import chat_messages, max_tokens
 
 
 def build_model(call: ConformanceCall) -> BaseChatModel:
@@ -42,9 +42,24 @@ def build_model(call: ConformanceCall) -> BaseChatModel:
         return ChatAnthropic(base_url=call.base_url, **common)
     common["max_tokens"] = max_tokens(request)
     usage = bool((request.get("stream_options") or {}).get("include_usage"))
+    # use_responses_api=False: a chat request stays one (LangChain switches to Responses on server tools)
     return ChatOpenAI(
-        base_url=call.base_url, http_async_client=call.http_client, stream_usage=usage, **common
+        base_url=call.base_url,
+        http_async_client=call.http_client,
+        stream_usage=usage,
+        use_responses_api=False,
+        **common,
     )
+
+
+def langchain_tool_choice(api: str, request: Mapping[str, Any]) -> Any:
+    """The recorded tool choice as ``bind_tools`` takes it: a tool's name, ``"any"``, ``"auto"``, ..."""
+    choice = request.get("tool_choice")
+    if isinstance(choice, dict) and api == "messages":
+        return choice.get("name") if choice.get("type") == "tool" else choice.get("type")
+    if isinstance(choice, dict):
+        return (choice.get("function") or {}).get("name") or choice
+    return choice
 
 
 class LangChainAdapter(LibraryAdapter):
@@ -54,10 +69,19 @@ class LangChainAdapter(LibraryAdapter):
 
     async def events(self, call: ConformanceCall, outcome: Outcome) -> AsyncGenerator[dict[str, Any], None]:
         model: Any = build_model(call)
-        tools = function_tools(call.api, call.request)
-        if tools:
-            model = model.bind_tools(tools)
-        messages = convert_to_messages(chat_messages(call.api, call.request))
+        tools = call.request.get("tools") or []
+        choice = langchain_tool_choice(call.api, call.request)
+        if call.api == "chat" and any(tool.get("type") != "function" for tool in tools):
+            # ChatOpenAI.bind_tools rejects a provider's server tools (OpenRouter's openrouter:web_search):
+            # bound as plain call arguments, LangChain hands them to the SDK as they are
+            model = model.bind(
+                tools=tools, **({"tool_choice": call.request["tool_choice"]} if choice else {})
+            )
+        elif tools:  # bind_tools takes the provider's own tool dicts, Anthropic's server tools included
+            model = model.bind_tools(tools, tool_choice=choice)
+        # LangChain's message dicts must carry content, which OpenAI lets a tool-calling turn leave out
+        history = [{**m, "content": m.get("content") or ""} for m in chat_messages(call.api, call.request)]
+        messages = convert_to_messages(history)
         message: AIMessageChunk | None = None  # the chunks added up, as LangChain itself aggregates them
         outcome.responded = True
         async for chunk in model.astream(messages):

@@ -69,7 +69,7 @@ class LiteLLMAdapter(LibraryAdapter):
             "max_retries": 0,
             "timeout": call.timeout_s,
         }
-        tools = function_tools(call.api, request)
+        tools = function_tools(call.api, request, server_tools=True)
         if tools:
             arguments["tools"] = tools
         if max_tokens(request) is not None:

@@ -65,18 +65,23 @@ def chat_messages(api: str, request: Mapping[str, Any]) -> list[dict[str, Any]]:
     return messages
 
 
-def function_tools(api: str, request: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The request's client tools as OpenAI function tools (server tools have no such form)."""
+def function_tools(
+    api: str, request: Mapping[str, Any], *, server_tools: bool = False
+) -> list[dict[str, Any]]:
+    """The request's client tools as OpenAI function tools; Anthropic's server tools, which have no
+    such form, as recorded when ``server_tools`` (for libraries that pass them on)."""
     tools = []
     for tool in request.get("tools") or []:
         if api == "chat":
-            if tool.get("type") == "function":
+            if tool.get("type") == "function" or server_tools:
                 tools.append(dict(tool))
         elif api == "messages" and tool.get("type") in (None, "custom"):
             function = {"name": tool.get("name", ""), "parameters": tool.get("input_schema") or {}}
             if tool.get("description"):
                 function["description"] = tool["description"]
             tools.append({"type": "function", "function": function})
+        elif api == "messages" and server_tools:
+            tools.append(dict(tool))  # an Anthropic server tool (web_search_..., ...) as recorded
     return tools
 
 

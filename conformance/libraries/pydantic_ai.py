@@ -231,6 +231,10 @@ def model_settings(api: str, request: Mapping[str, Any]) -> dict[str, Any]:
         settings["openai_reasoning_effort"] = reasoning["effort"]
     if api == "responses" and reasoning.get("summary"):
         settings["openai_reasoning_summary"] = reasoning["summary"]
+    if len(tool_definitions(api, request)) < len(request.get("tools") or []):
+        # server tools (web search, code execution, MCP, ...) as recorded: pydantic-ai's native tools
+        # take their own settings objects, and tools given in extra_body replace the ones it builds
+        settings["extra_body"] = {"tools": request["tools"]}
     return settings
 
 
