@@ -134,3 +134,28 @@ def test_pydantic_ai_reports_a_cache_write_count_openai_never_sent() -> None:
     usage = next(chunk["usage"] for chunk in chunks if chunk.get("usage"))
     assert "cache_write_tokens" not in json.dumps(usage) and "cache_creation" not in json.dumps(usage)
     assert result(library_run("pydantic-ai", case))["usage"]["cache_write_tokens"] == 0
+
+
+def test_langchain_joins_openrouters_repeated_finish_reason() -> None:
+    pytest.importorskip(
+        "langchain_openai", reason='langchain is not installed: pip install "streamproof[langchain]"'
+    )
+    case, chunks = recorded(REAL / "test_openrouter" / "test_openrouter_web_search_annotations_stream.yaml")
+    finishes = [
+        ch["finish_reason"] for c in chunks for ch in c.get("choices") or [] if ch.get("finish_reason")
+    ]
+    assert finishes == ["stop", "stop"]  # OpenRouter repeats it on the usage chunk
+    outcome = result(library_run("langchain", case))
+    # AIMessageChunk addition concatenates response_metadata strings
+    assert outcome["provider_stop_reason"] == "stopstop" and outcome["stop_reason"] == "other"
+
+
+def test_any_llm_turns_anthropic_server_tool_calls_into_client_tool_calls_without_ids() -> None:
+    pytest.importorskip("any_llm", reason='any-llm is not installed: pip install "streamproof[any-llm]"')
+    case, events = recorded(REAL / "test_anthropic" / "test_anthropic_web_search_tool_stream.yaml")
+    blocks = [e["content_block"] for e in events if e["type"] == "content_block_start"]
+    server = [block for block in blocks if block["type"] == "server_tool_use"]
+    assert server and all(block["id"].startswith("srvtoolu_") for block in server)
+    assert not [block for block in blocks if block["type"] == "tool_use"]  # no client tool was called
+    calls = result(library_run("any-llm", case))["tool_calls"]
+    assert calls and all(call["id"] == "" and call["name"] == "" for call in calls)
