@@ -159,3 +159,16 @@ def test_any_llm_turns_anthropic_server_tool_calls_into_client_tool_calls_withou
     assert not [block for block in blocks if block["type"] == "tool_use"]  # no client tool was called
     calls = result(library_run("any-llm", case))["tool_calls"]
     assert calls and all(call["id"] == "" and call["name"] == "" for call in calls)
+
+
+def test_langchain_anthropic_fails_on_a_compaction_streams_context_management() -> None:
+    pytest.importorskip(
+        "langchain_anthropic", reason='langchain is not installed: pip install "streamproof[langchain]"'
+    )
+    case, events = recorded(
+        REAL / "test_anthropic" / "test_anthropic_compaction_usage_with_cache_streaming.yaml"
+    )
+    delta = next(event for event in events if event["type"] == "message_delta")
+    assert isinstance(delta.get("context_management"), dict)  # a plain JSON object the SDK has no model for
+    run = library_run("langchain", case)
+    assert isinstance(run.error, AttributeError) and "model_dump" in str(run.error)

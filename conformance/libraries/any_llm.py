@@ -81,7 +81,6 @@ class AnyLLMAdapter(LibraryAdapter):
     async def events(self, call: ConformanceCall, outcome: Outcome) -> AsyncGenerator[dict[str, Any], None]:
         stream: Any = await any_llm.acompletion(**self.arguments(call))
         outcome.responded = True
-        word: str | None = None
         async for chunk in stream:
             if chunk.usage is not None:
                 usage = chunk.usage
@@ -113,11 +112,8 @@ class AnyLLMAdapter(LibraryAdapter):
                         function.name if function else None,
                         (function.arguments if function else "") or "",
                     )
-                if choice.finish_reason:
-                    word = choice.finish_reason
-        if word is None:
-            return  # no finish reason seen: the base raises the incomplete-stream error
-        yield outcome.stop(word, CHAT_STOPS)
+                if choice.finish_reason and outcome.stop_reason is None:  # OpenRouter repeats it
+                    yield outcome.stop(choice.finish_reason, CHAT_STOPS)
 
     def map_error(self, exc: Exception, call: ConformanceCall, outcome: Outcome) -> errors.LLMError | None:
         """any-llm's own exception classes, as it classified the failure."""

@@ -86,7 +86,6 @@ class LiteLLMAdapter(LibraryAdapter):
     async def events(self, call: ConformanceCall, outcome: Outcome) -> AsyncGenerator[dict[str, Any], None]:
         stream = await litellm.acompletion(**self.arguments(call))
         outcome.responded = True
-        word: str | None = None
         async for chunk in stream:
             usage = getattr(chunk, "usage", None)
             if usage is not None:
@@ -108,11 +107,8 @@ class LiteLLMAdapter(LibraryAdapter):
                     if not (piece.id or function.name or function.arguments):
                         continue  # an empty piece says nothing
                     yield outcome.tool_delta(piece.index, piece.id, function.name, function.arguments or "")
-                if choice.finish_reason:
-                    word = choice.finish_reason
-        if word is None:
-            return  # no finish reason seen: the base raises the incomplete-stream error
-        yield outcome.stop(word, CHAT_STOPS)
+                if choice.finish_reason and outcome.stop_reason is None:  # OpenRouter repeats it
+                    yield outcome.stop(choice.finish_reason, CHAT_STOPS)
 
     @staticmethod
     def take_usage(usage: Any, outcome: Outcome) -> None:
