@@ -72,9 +72,11 @@ def test_openai_chat_stream_helper_fails_on_index_less_annotation_deltas() -> No
     ]
     assert annotations and all("index" not in annotation for annotation in annotations)
     run = library_run("sdk-helpers", case)
-    assert isinstance(run.error, RuntimeError) and "Expected list delta entry to have an `index` key" in str(
-        run.error
-    )
+    if not run.requests:  # older openai releases (3.15) refuse the server tool in stream() before sending
+        assert isinstance(run.error, ValueError) and "only `function` tool types" in str(run.error)
+        return
+    assert isinstance(run.error, RuntimeError)
+    assert "Expected list delta entry to have an `index` key" in str(run.error)
 
 
 def test_litellm_reports_reasoning_tokens_anthropic_never_sent() -> None:
