@@ -24,8 +24,11 @@ from pydantic_ai import messages as pm
 from pydantic_ai.models import Model, ModelRequestParameters
 from pydantic_ai.models.anthropic import AnthropicModel
 from pydantic_ai.models.openai import OpenAIChatModel, OpenAIResponsesModel
+from pydantic_ai.models.openrouter import OpenRouterModel
 from pydantic_ai.providers.anthropic import AnthropicProvider
+from pydantic_ai.providers.deepseek import DeepSeekProvider
 from pydantic_ai.providers.openai import OpenAIProvider
+from pydantic_ai.providers.openrouter import OpenRouterProvider
 from pydantic_ai.tools import ToolDefinition
 
 from ...adapters import errors
@@ -248,7 +251,17 @@ def build_model(call: ConformanceCall) -> Model:
     sdk = openai.AsyncOpenAI(
         api_key=call.api_key, base_url=call.base_url, http_client=call.http_client, max_retries=0
     )
-    provider = OpenAIProvider(openai_client=sdk)
+    # the provider class a pydantic-ai user picks for the host: its profile says which
+    # OpenAI-compatible extensions (DeepSeek's reasoning_content, OpenRouter's reasoning_details) to read
+    provider: OpenAIProvider | DeepSeekProvider | OpenRouterProvider
+    if call.provider == "api.deepseek.com":
+        provider = DeepSeekProvider(openai_client=sdk)
+    elif call.provider == "openrouter.ai":
+        provider = OpenRouterProvider(openai_client=sdk)
+    else:
+        provider = OpenAIProvider(openai_client=sdk)
+    if call.api == "chat" and isinstance(provider, OpenRouterProvider):
+        return OpenRouterModel(model_name, provider=provider)
     if call.api == "chat":
         return OpenAIChatModel(model_name, provider=provider)
     return OpenAIResponsesModel(model_name, provider=provider)
@@ -302,7 +315,9 @@ class PydanticAIAdapter(LibraryAdapter):
         if isinstance(part, pm.TextPart):
             return [outcome.text_delta(part.content)] if part.content else []
         if isinstance(part, pm.ThinkingPart):
-            if part.id == "redacted_thinking":  # pydantic-ai keeps a redacted block's data as its signature
+            encrypted = (part.provider_details or {}).get("type") == "reasoning.encrypted"  # OpenRouter's
+            if part.id == "redacted_thinking" or encrypted:
+                # pydantic-ai keeps a redacted / encrypted block's data as its signature
                 return [{"kind": "hidden_reasoning", "block": index, "data": part.signature}]
             if part.content or part.signature:
                 return [outcome.reasoning_delta(part.content, index, part.signature)]
