@@ -174,3 +174,24 @@ def test_langchain_anthropic_fails_on_a_compaction_streams_context_management() 
     assert isinstance(delta.get("context_management"), dict)  # a plain JSON object the SDK has no model for
     run = library_run("langchain", case)
     assert isinstance(run.error, AttributeError) and "model_dump" in str(run.error)
+
+
+def test_openai_chat_stream_helper_raises_on_a_length_stop() -> None:
+    case, chunks = recorded(bundled_cassettes() / "openai" / "chat" / "max_tokens.yaml")
+    finishes = [
+        ch["finish_reason"] for c in chunks for ch in c.get("choices") or [] if ch.get("finish_reason")
+    ]
+    assert finishes == ["length"]  # a complete stream that stopped at max_tokens, [DONE] included
+    run = library_run("sdk-helpers", case)
+    assert type(run.error).__name__ == "LengthFinishReasonError" and run.result is None
+    assert "".join(event["text"] for event in run.events if event["kind"] == "text")  # the text came first
+
+
+def test_pydantic_ai_openrouter_model_reports_the_upstream_finish_reason() -> None:
+    pytest.importorskip(
+        "pydantic_ai", reason='pydantic-ai is not installed: pip install "streamproof[pydantic-ai]"'
+    )
+    case, chunks = recorded(REAL / "test_openrouter" / "test_openrouter_stream_with_reasoning.yaml")
+    last = [ch for c in chunks for ch in c.get("choices") or [] if ch.get("finish_reason")][-1]
+    assert (last["finish_reason"], last["native_finish_reason"]) == ("stop", "completed")
+    assert result(library_run("pydantic-ai", case))["provider_stop_reason"] == "completed"
