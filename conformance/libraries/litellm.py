@@ -38,6 +38,7 @@ litellm.telemetry = False
 # LiteLLM's exception classes, most specific first, and the streamproof error each is
 ERRORS: tuple[tuple[type[Exception], type[errors.LLMError]], ...] = (
     (le.ContextWindowExceededError, errors.LLMContextWindowExceededError),
+    (le.PaymentRequiredError, errors.LLMInsufficientCreditsError),
     (le.AuthenticationError, errors.LLMAuthenticationError),
     (le.PermissionDeniedError, errors.LLMPermissionDeniedError),
     (le.NotFoundError, errors.LLMNotFoundError),

@@ -234,6 +234,14 @@ def model_settings(api: str, request: Mapping[str, Any]) -> dict[str, Any]:
         settings["openai_reasoning_effort"] = reasoning["effort"]
     if api == "responses" and reasoning.get("summary"):
         settings["openai_reasoning_summary"] = reasoning["summary"]
+    choice = request.get("tool_choice")
+    if isinstance(choice, dict):  # Anthropic's {"type": "any" | "tool", ...}, OpenAI's {"function": ...}
+        name = choice.get("name") or (choice.get("function") or {}).get("name")
+        settings["tool_choice"] = [name] if name else {"any": "required"}.get(choice.get("type", ""), "auto")
+    elif choice in ("auto", "none", "required"):
+        settings["tool_choice"] = choice
+    elif choice == "any":
+        settings["tool_choice"] = "required"
     if len(tool_definitions(api, request)) < len(request.get("tools") or []):
         # server tools (web search, code execution, MCP, ...) as recorded: pydantic-ai's native tools
         # take their own settings objects, and tools given in extra_body replace the ones it builds
@@ -245,11 +253,19 @@ def build_model(call: ConformanceCall) -> Model:
     model_name = call.request.get("model", "")
     if call.api == "messages":
         client = anthropic.AsyncAnthropic(
-            api_key=call.api_key, base_url=call.base_url, http_client=call.http_client, max_retries=0
+            api_key=call.api_key,
+            base_url=call.base_url,
+            http_client=call.http_client,
+            max_retries=0,
+            timeout=call.timeout_s,
         )
         return AnthropicModel(model_name, provider=AnthropicProvider(anthropic_client=client))
     sdk = openai.AsyncOpenAI(
-        api_key=call.api_key, base_url=call.base_url, http_client=call.http_client, max_retries=0
+        api_key=call.api_key,
+        base_url=call.base_url,
+        http_client=call.http_client,
+        max_retries=0,
+        timeout=call.timeout_s,
     )
     # the provider class a pydantic-ai user picks for the host: its profile says which
     # OpenAI-compatible extensions (DeepSeek's reasoning_content, OpenRouter's reasoning_details) to read

@@ -78,7 +78,11 @@ class SDKHelpersAdapter(LibraryAdapter):
 
     async def messages(self, call: ConformanceCall, outcome: Outcome) -> AsyncGenerator[dict[str, Any], None]:
         client = anthropic.AsyncAnthropic(
-            api_key=call.api_key, base_url=call.base_url, http_client=call.http_client, max_retries=0
+            api_key=call.api_key,
+            base_url=call.base_url,
+            http_client=call.http_client,
+            max_retries=0,
+            timeout=call.timeout_s,
         )
         manager = client.messages.stream(**helper_arguments(client.messages.stream, call.request))
         async with manager as stream:
@@ -104,8 +108,21 @@ class SDKHelpersAdapter(LibraryAdapter):
         usage = message.usage
         read, write = usage.cache_read_input_tokens, usage.cache_creation_input_tokens
         prompt = _sum(usage.input_tokens, read, write)
+        # output_tokens_details.thinking_tokens: a field the SDK's Usage model keeps as an extra
+        details = (
+            plain(
+                getattr(usage, "output_tokens_details", None)
+                or (usage.model_extra or {}).get("output_tokens_details")
+            )
+            or {}
+        )
         outcome.usage = usage_dict(
-            prompt, usage.output_tokens, _sum(prompt, usage.output_tokens), cached=read, cache_write=write
+            prompt,
+            usage.output_tokens,
+            _sum(prompt, usage.output_tokens),
+            cached=read,
+            cache_write=write,
+            reasoning=details.get("thinking_tokens") if isinstance(details, dict) else None,
         )
         yield outcome.stop(message.stop_reason, MESSAGES_STOPS)
 
@@ -113,7 +130,11 @@ class SDKHelpersAdapter(LibraryAdapter):
 
     async def chat(self, call: ConformanceCall, outcome: Outcome) -> AsyncGenerator[dict[str, Any], None]:
         client = openai.AsyncOpenAI(
-            api_key=call.api_key, base_url=call.base_url, http_client=call.http_client, max_retries=0
+            api_key=call.api_key,
+            base_url=call.base_url,
+            http_client=call.http_client,
+            max_retries=0,
+            timeout=call.timeout_s,
         )
         completions = client.chat.completions
         async with completions.stream(**helper_arguments(completions.stream, call.request)) as stream:
@@ -177,7 +198,11 @@ class SDKHelpersAdapter(LibraryAdapter):
         self, call: ConformanceCall, outcome: Outcome
     ) -> AsyncGenerator[dict[str, Any], None]:
         client = openai.AsyncOpenAI(
-            api_key=call.api_key, base_url=call.base_url, http_client=call.http_client, max_retries=0
+            api_key=call.api_key,
+            base_url=call.base_url,
+            http_client=call.http_client,
+            max_retries=0,
+            timeout=call.timeout_s,
         )
         signed: dict[int, str] = {}
         async with client.responses.stream(
@@ -225,6 +250,9 @@ class SDKHelpersAdapter(LibraryAdapter):
                 usage.output_tokens,
                 usage.total_tokens,
                 cached=usage.input_tokens_details.cached_tokens if usage.input_tokens_details else None,
+                cache_write=plain(usage.input_tokens_details).get("cache_write_tokens")
+                if usage.input_tokens_details
+                else None,
                 reasoning=usage.output_tokens_details.reasoning_tokens
                 if usage.output_tokens_details
                 else None,
