@@ -80,7 +80,10 @@ def test_openai_chat_stream_helper_fails_on_index_less_annotation_deltas() -> No
 
 
 def test_litellm_reports_reasoning_tokens_anthropic_never_sent() -> None:
-    pytest.importorskip("litellm", reason='litellm is not installed: pip install "streamproof[litellm]"')
+    pytest.importorskip(
+        "streamproof.conformance.libraries.litellm",
+        reason='litellm is not installed: pip install "streamproof[litellm]"',
+    )
     case, events = recorded(bundled_cassettes() / "anthropic" / "messages" / "reasoning.yaml")
     usages = [event.get("usage") or (event.get("message") or {}).get("usage") or {} for event in events]
     assert not any("reasoning" in key or "thinking" in key for usage in usages for key in usage)
@@ -113,7 +116,7 @@ def test_streamed_chat_refusals_are_dropped(library: str) -> None:
     module = {
         "langchain": "langchain_openai",
         "pydantic-ai": "pydantic_ai",
-        "litellm": "litellm",
+        "litellm": "streamproof.conformance.libraries.litellm",  # it sets up litellm before importing it
         "any-llm": "any_llm",
     }
     pytest.importorskip(
@@ -183,7 +186,8 @@ def test_openai_chat_stream_helper_raises_on_a_length_stop() -> None:
     ]
     assert finishes == ["length"]  # a complete stream that stopped at max_tokens, [DONE] included
     run = library_run("sdk-helpers", case)
-    assert type(run.error).__name__ == "LengthFinishReasonError" and run.result is None
+    # the error the helper raised, as the SDK exception mapping passes it on
+    assert type(run.error.__cause__).__name__ == "LengthFinishReasonError" and run.result is None
     assert "".join(event["text"] for event in run.events if event["kind"] == "text")  # the text came first
 
 
