@@ -41,7 +41,10 @@ USAGE = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--adapter", default=DEFAULT_ADAPTER, metavar="MODULE:FACTORY", help="adapter under test"
+        "--adapter",
+        default=DEFAULT_ADAPTER,
+        metavar="MODULE:FACTORY",
+        help="adapter under test: MODULE:FACTORY, or a library: sdk-helpers, pydantic-ai, langchain, litellm, any-llm",
     )
     parser.add_argument(
         "--cassettes", type=Path, default=None, metavar="DIR", help="default: the bundled cassettes"

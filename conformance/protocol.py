@@ -47,6 +47,7 @@ import httpx2
 
 from ..adapters.billing import BillingContext
 from ..adapters.errors import StreamproofError
+from .libraries import LIBRARY_ADAPTERS
 
 API_NAMES = ("chat", "responses", "messages")
 CHECKS = ("outcome", "streaming", "chunking", "faults", "traces", "cancellation", "request", "snapshot")
@@ -162,14 +163,22 @@ def gap_check(key: str) -> str:
 
 
 def load_adapter(spec: str) -> ConformanceAdapter:
-    """Import ``module:factory``, call it, and check that it gives a conforming adapter."""
+    """Import ``module:factory`` (or a short name of ``LIBRARY_ADAPTERS``, e.g. ``langchain``), call
+    it, and check that it gives a conforming adapter."""
+    extra = None
+    if spec in LIBRARY_ADAPTERS:
+        spec, extra = LIBRARY_ADAPTERS[spec]
     module_name, sep, attribute = spec.partition(":")
     if not sep or not module_name or not attribute:
-        raise AdapterLoadError(f"adapter {spec!r}: expected MODULE:FACTORY, e.g. {DEFAULT_ADAPTER}")
+        names = ", ".join(LIBRARY_ADAPTERS)
+        raise AdapterLoadError(
+            f"adapter {spec!r}: expected MODULE:FACTORY, e.g. {DEFAULT_ADAPTER}, or one of {names}"
+        )
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise AdapterLoadError(f"adapter {spec!r}: cannot import {module_name!r}: {exc}") from exc
+        hint = f' (install it with: pip install "streamproof[{extra}]")' if extra else ""
+        raise AdapterLoadError(f"adapter {spec!r}: cannot import {module_name!r}: {exc}{hint}") from exc
     factory = getattr(module, attribute, None)
     if not callable(factory):
         raise AdapterLoadError(f"adapter {spec!r}: {module_name} has no callable {attribute!r}")

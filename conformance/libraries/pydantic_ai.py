@@ -1,0 +1,408 @@
+"""pydantic-ai (``pydantic-ai-slim[openai,anthropic]``) at the model level, as an outside adapter.
+
+The recorded request becomes pydantic-ai's own input: ``ModelMessage``s (system prompt, user prompts,
+earlier model responses with text / tool calls / thinking, tool returns), ``ToolDefinition``s and
+``ModelSettings`` (max tokens, temperature, thinking / reasoning settings). ``OpenAIChatModel``,
+``OpenAIResponsesModel`` or ``AnthropicModel`` streams it over an SDK client on the cassette, and
+pydantic-ai's own stream events (``PartStartEvent`` / ``PartDeltaEvent``), its final
+``ModelResponse`` (usage, ``finish_reason``, ``provider_details``) and its exception categories
+(``ModelRateLimitError``, ...) become canonical events and errors.
+
+    pip install "streamproof[pydantic-ai]"; streamproof check --adapter pydantic-ai
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any
+
+import anthropic
+import openai
+from pydantic_ai import exceptions as pe
+from pydantic_ai import messages as pm
+from pydantic_ai.models import Model, ModelRequestParameters
+from pydantic_ai.models.anthropic import AnthropicModel
+from pydantic_ai.models.openai import OpenAIChatModel, OpenAIResponsesModel
+from pydantic_ai.models.openrouter import OpenRouterModel
+from pydantic_ai.providers.anthropic import AnthropicProvider
+from pydantic_ai.providers.deepseek import DeepSeekProvider
+from pydantic_ai.providers.openai import OpenAIProvider
+from pydantic_ai.providers.openrouter import OpenRouterProvider
+from pydantic_ai.tools import ToolDefinition
+
+from ...adapters import errors
+from ...adapters.error_mapping import retry_after_seconds
+from ..protocol import Capabilities, ConformanceCall
+from .base import CHAT_STOPS, MESSAGES_STOPS, RESPONSES_STOPS, LibraryAdapter, Outcome, usage_dict
+
+# pydantic-ai's normalized finish reasons (OpenTelemetry's words)
+FINISH = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_call": "tool_calls",
+    "content_filter": "content_filter",
+}
+PROVIDER_STOPS = {"chat": CHAT_STOPS, "messages": MESSAGES_STOPS, "responses": RESPONSES_STOPS}
+
+
+def _text(content: Any) -> str:
+    """A message's content as text: a string, or the text of its text parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            part.get("text") or ""
+            for part in content
+            if isinstance(part, dict) and part.get("type") in ("text", "input_text", "output_text")
+        )
+    return ""
+
+
+def _arguments(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+class _History:
+    """Builds the ``ModelMessage`` list: consecutive request parts share one ``ModelRequest``."""
+
+    def __init__(self) -> None:
+        self.messages: list[pm.ModelMessage] = []
+        self.tool_names: dict[str, str] = {}
+
+    def request_part(self, part: pm.ModelRequestPart) -> None:
+        if self.messages and isinstance(self.messages[-1], pm.ModelRequest):
+            self.messages[-1].parts = [*self.messages[-1].parts, part]
+        else:
+            self.messages.append(pm.ModelRequest(parts=[part]))
+
+    def response_part(self, part: pm.ModelResponsePart) -> None:
+        if isinstance(part, pm.ToolCallPart):
+            self.tool_names[part.tool_call_id] = part.tool_name
+        if self.messages and isinstance(self.messages[-1], pm.ModelResponse):
+            self.messages[-1].parts = [*self.messages[-1].parts, part]
+        else:
+            self.messages.append(pm.ModelResponse(parts=[part]))
+
+    def tool_return(self, call_id: str, content: Any) -> None:
+        name = self.tool_names.get(call_id, "tool")
+        self.request_part(
+            pm.ToolReturnPart(tool_name=name, content=_text(content) or content, tool_call_id=call_id)
+        )
+
+
+def chat_history(request: Mapping[str, Any]) -> list[pm.ModelMessage]:
+    history = _History()
+    for message in request.get("messages") or []:
+        role = message.get("role")
+        if role in ("system", "developer"):
+            history.request_part(pm.SystemPromptPart(content=_text(message.get("content"))))
+        elif role == "user":
+            history.request_part(pm.UserPromptPart(content=_text(message.get("content"))))
+        elif role == "assistant":
+            if _text(message.get("content")):
+                history.response_part(pm.TextPart(content=_text(message.get("content"))))
+            for call in message.get("tool_calls") or []:
+                function = call.get("function") or {}
+                history.response_part(
+                    pm.ToolCallPart(
+                        tool_name=function.get("name", ""),
+                        args=function.get("arguments"),
+                        tool_call_id=call.get("id", ""),
+                    )
+                )
+        elif role == "tool":
+            history.tool_return(message.get("tool_call_id", ""), message.get("content"))
+    return history.messages
+
+
+def messages_history(request: Mapping[str, Any]) -> list[pm.ModelMessage]:
+    history = _History()
+    if request.get("system"):
+        history.request_part(pm.SystemPromptPart(content=_text(request["system"])))
+    for message in request.get("messages") or []:
+        content = message.get("content")
+        blocks = content if isinstance(content, list) else [{"type": "text", "text": content or ""}]
+        for block in blocks:
+            kind = block.get("type")
+            if message.get("role") == "user":
+                if kind == "tool_result":
+                    history.tool_return(block.get("tool_use_id", ""), block.get("content"))
+                elif kind == "text":
+                    history.request_part(pm.UserPromptPart(content=block.get("text", "")))
+            elif kind == "text":
+                history.response_part(pm.TextPart(content=block.get("text", "")))
+            elif kind == "tool_use":
+                history.response_part(
+                    pm.ToolCallPart(
+                        tool_name=block.get("name", ""),
+                        args=block.get("input"),
+                        tool_call_id=block.get("id", ""),
+                    )
+                )
+            elif kind == "thinking":
+                history.response_part(
+                    pm.ThinkingPart(
+                        content=block.get("thinking", ""),
+                        signature=block.get("signature"),
+                        provider_name="anthropic",
+                    )
+                )
+    return history.messages
+
+
+def responses_history(request: Mapping[str, Any]) -> list[pm.ModelMessage]:
+    history = _History()
+    if request.get("instructions"):
+        history.request_part(pm.SystemPromptPart(content=request["instructions"]))
+    items = request.get("input")
+    for item in [{"role": "user", "content": items}] if isinstance(items, str) else items or []:
+        kind, role = item.get("type", "message"), item.get("role")
+        if kind == "message" and role in ("system", "developer"):
+            history.request_part(pm.SystemPromptPart(content=_text(item.get("content"))))
+        elif kind == "message" and role == "user":
+            history.request_part(pm.UserPromptPart(content=_text(item.get("content"))))
+        elif kind == "message":
+            history.response_part(pm.TextPart(content=_text(item.get("content"))))
+        elif kind == "function_call":
+            history.response_part(
+                pm.ToolCallPart(
+                    tool_name=item.get("name", ""),
+                    args=item.get("arguments"),
+                    tool_call_id=item.get("call_id", ""),
+                )
+            )
+        elif kind == "function_call_output":
+            history.tool_return(item.get("call_id", ""), item.get("output"))
+        elif kind == "reasoning":
+            summary = "".join(
+                part.get("text", "") for part in item.get("summary") or [] if isinstance(part, dict)
+            )
+            history.response_part(
+                pm.ThinkingPart(
+                    content=summary,
+                    id=item.get("id"),
+                    signature=item.get("encrypted_content"),
+                    provider_name="openai",
+                )
+            )
+    return history.messages
+
+
+def tool_definitions(api: str, request: Mapping[str, Any]) -> list[ToolDefinition]:
+    """The request's function tools (server tools have no pydantic-ai ``ToolDefinition``)."""
+    tools = []
+    for tool in request.get("tools") or []:
+        spec = tool.get("function") if api == "chat" else tool
+        if (api == "chat" and tool.get("type") != "function") or (
+            api == "responses" and tool.get("type") != "function"
+        ):
+            continue
+        if api == "messages" and tool.get("type") not in (None, "custom"):
+            continue
+        schema = spec.get("parameters") if api != "messages" else spec.get("input_schema")
+        tools.append(
+            ToolDefinition(
+                name=spec.get("name", ""),
+                description=spec.get("description"),
+                parameters_json_schema=schema or {"type": "object", "properties": {}},
+                strict=spec.get("strict"),
+            )
+        )
+    return tools
+
+
+def model_settings(api: str, request: Mapping[str, Any]) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    limit = (
+        request.get("max_tokens") or request.get("max_completion_tokens") or request.get("max_output_tokens")
+    )
+    if limit:
+        settings["max_tokens"] = limit
+    for key in ("temperature", "top_p", "parallel_tool_calls"):
+        if key in request:
+            settings[key] = request[key]
+    if request.get("stop") or request.get("stop_sequences"):
+        stop = request.get("stop") or request.get("stop_sequences")
+        settings["stop_sequences"] = [stop] if isinstance(stop, str) else stop
+    if api == "messages" and request.get("thinking"):
+        settings["anthropic_thinking"] = request["thinking"]
+    if api == "chat" and request.get("reasoning_effort"):
+        settings["openai_reasoning_effort"] = request["reasoning_effort"]
+    reasoning = request.get("reasoning") or {}
+    if api == "responses" and reasoning.get("effort"):
+        settings["openai_reasoning_effort"] = reasoning["effort"]
+    if api == "responses" and reasoning.get("summary"):
+        settings["openai_reasoning_summary"] = reasoning["summary"]
+    choice = request.get("tool_choice")
+    if isinstance(choice, dict):  # Anthropic's {"type": "any" | "tool", ...}, OpenAI's {"function": ...}
+        name = choice.get("name") or (choice.get("function") or {}).get("name")
+        settings["tool_choice"] = [name] if name else {"any": "required"}.get(choice.get("type", ""), "auto")
+    elif choice in ("auto", "none", "required"):
+        settings["tool_choice"] = choice
+    elif choice == "any":
+        settings["tool_choice"] = "required"
+    if len(tool_definitions(api, request)) < len(request.get("tools") or []):
+        # server tools (web search, code execution, MCP, ...) as recorded: pydantic-ai's native tools
+        # take their own settings objects, and tools given in extra_body replace the ones it builds
+        settings["extra_body"] = {"tools": request["tools"]}
+    return settings
+
+
+def build_model(call: ConformanceCall) -> Model:
+    model_name = call.request.get("model", "")
+    if call.api == "messages":
+        client = anthropic.AsyncAnthropic(
+            api_key=call.api_key,
+            base_url=call.base_url,
+            http_client=call.http_client,
+            max_retries=0,
+            timeout=call.timeout_s,
+        )
+        return AnthropicModel(model_name, provider=AnthropicProvider(anthropic_client=client))
+    sdk = openai.AsyncOpenAI(
+        api_key=call.api_key,
+        base_url=call.base_url,
+        http_client=call.http_client,
+        max_retries=0,
+        timeout=call.timeout_s,
+    )
+    # the provider class a pydantic-ai user picks for the host: its profile says which
+    # OpenAI-compatible extensions (DeepSeek's reasoning_content, OpenRouter's reasoning_details) to read
+    provider: OpenAIProvider | DeepSeekProvider | OpenRouterProvider
+    if call.provider == "api.deepseek.com":
+        provider = DeepSeekProvider(openai_client=sdk)
+    elif call.provider == "openrouter.ai":
+        provider = OpenRouterProvider(openai_client=sdk)
+    else:
+        provider = OpenAIProvider(openai_client=sdk)
+    if call.api == "chat" and isinstance(provider, OpenRouterProvider):
+        return OpenRouterModel(model_name, provider=provider)
+    if call.api == "chat":
+        return OpenAIChatModel(model_name, provider=provider)
+    return OpenAIResponsesModel(model_name, provider=provider)
+
+
+HISTORY = {"chat": chat_history, "messages": messages_history, "responses": responses_history}
+
+
+class PydanticAIAdapter(LibraryAdapter):
+    name = "pydantic-ai"
+    capabilities = Capabilities()
+    known_gaps: Mapping[str, str] = {}
+
+    async def events(self, call: ConformanceCall, outcome: Outcome) -> AsyncGenerator[dict[str, Any], None]:
+        model = build_model(call)
+        parameters = ModelRequestParameters(
+            function_tools=tool_definitions(call.api, call.request), allow_text_output=True
+        )
+        settings: Any = model_settings(call.api, call.request)
+        messages = HISTORY[call.api](call.request)
+        async with model.request_stream(messages, settings, parameters) as stream:
+            outcome.responded = True
+            async for event in stream:
+                if isinstance(event, pm.PartStartEvent):
+                    for canonical in self.part_start(event.index, event.part, outcome):
+                        yield canonical
+                elif isinstance(event, pm.PartDeltaEvent):
+                    for canonical in self.part_delta(event.index, event.delta, outcome):
+                        yield canonical
+            response = stream.get()
+        usage = response.usage
+        prompt = usage.input_tokens
+        outcome.usage = usage_dict(
+            prompt,
+            usage.output_tokens,
+            prompt + usage.output_tokens,
+            cached=usage.cache_read_tokens,
+            cache_write=usage.cache_write_tokens,
+            reasoning=usage.details.get("reasoning_tokens"),
+        )
+        raw = (response.provider_details or {}).get("finish_reason")
+        if response.finish_reason is None and raw is None:
+            return  # no end seen: the base raises the incomplete-stream error
+        if isinstance(raw, str):  # the provider's own word, which pydantic-ai keeps beside its normalized one
+            yield outcome.stop(raw, PROVIDER_STOPS[call.api])
+        else:
+            yield outcome.stop(response.finish_reason, FINISH)
+
+    @staticmethod
+    def part_start(index: int, part: pm.ModelResponsePart, outcome: Outcome) -> list[dict[str, Any]]:
+        if isinstance(part, pm.TextPart):
+            return [outcome.text_delta(part.content)] if part.content else []
+        if isinstance(part, pm.ThinkingPart):
+            encrypted = (part.provider_details or {}).get("type") == "reasoning.encrypted"  # OpenRouter's
+            if part.id == "redacted_thinking" or encrypted:
+                # pydantic-ai keeps a redacted / encrypted block's data as its signature
+                return [{"kind": "hidden_reasoning", "block": index, "data": part.signature}]
+            if part.content or part.signature:
+                return [outcome.reasoning_delta(part.content, index, part.signature)]
+            return []
+        if isinstance(part, pm.ToolCallPart):
+            args = part.args if isinstance(part.args, str) or part.args is None else json.dumps(part.args)
+            return [outcome.tool_delta(index, part.tool_call_id, part.tool_name, args or "")]
+        return []  # native (server-side) tool calls and their returns are not client tool calls
+
+    @staticmethod
+    def part_delta(index: int, delta: pm.ModelResponsePartDelta, outcome: Outcome) -> list[dict[str, Any]]:
+        if isinstance(delta, pm.TextPartDelta):
+            return [outcome.text_delta(delta.content_delta)] if delta.content_delta else []
+        if isinstance(delta, pm.ThinkingPartDelta):
+            if delta.content_delta or delta.signature_delta:
+                return [outcome.reasoning_delta(delta.content_delta or "", index, delta.signature_delta)]
+            return []
+        if isinstance(delta, pm.ToolCallPartDelta) and index in outcome.tools:
+            args = (
+                delta.args_delta
+                if isinstance(delta.args_delta, str) or delta.args_delta is None
+                else json.dumps(delta.args_delta)
+            )
+            if args or (delta.tool_call_id and not outcome.tools[index]["id"]):
+                return [outcome.tool_delta(index, delta.tool_call_id, delta.tool_name_delta, args or "")]
+        return []
+
+    def map_error(self, exc: Exception, call: ConformanceCall, outcome: Outcome) -> errors.LLMError | None:
+        """pydantic-ai's own error categories, as it classified the failure."""
+        provider = call.provider
+        message = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, pe.ModelRateLimitError):
+            headers = getattr(exc, "headers", None)
+            return errors.LLMRateLimitError(
+                message, retry_after=retry_after_seconds(headers), provider=provider
+            )
+        categories: tuple[tuple[type[Exception], type[errors.LLMError]], ...] = (
+            (pe.ModelQuotaExceededError, errors.LLMInsufficientCreditsError),
+            (pe.ModelOverloadedError, errors.LLMProviderOverloadedError),
+            (pe.ModelServerError, errors.LLMServerError),
+            (pe.ModelUnavailableError, errors.LLMServerError),
+            (pe.ModelContextWindowExceededError, errors.LLMContextWindowExceededError),
+            (pe.ModelAuthenticationError, errors.LLMAuthenticationError),
+            (pe.ModelNotFoundError, errors.LLMNotFoundError),
+            (pe.ModelRequestRejectedError, errors.LLMBadRequestError),
+            (pe.ModelTimeoutError, errors.LLMTimeoutError),
+        )
+        for library_class, ours in categories:
+            if isinstance(exc, library_class):
+                return ours(message, provider=provider)
+        if isinstance(exc, pe.ModelConnectionError):
+            cut = getattr(exc, "in_stream", False) or outcome.responded
+            return (errors.LLMIncompleteStreamError if cut else errors.LLMConnectionError)(
+                message, provider=provider
+            )
+        if isinstance(exc, pe.ModelHTTPError):
+            by_status = {403: errors.LLMPermissionDeniedError, 422: errors.LLMUnprocessableEntityError}
+            return by_status.get(
+                exc.status_code,
+                errors.LLMServerError if exc.status_code >= 500 else errors.LLMBadRequestError,
+            )(message, provider=provider)
+        if isinstance(exc, pe.ModelAPIError) and isinstance(exc.__cause__, json.JSONDecodeError):
+            return errors.MalformedStreamError(
+                message, provider=provider
+            )  # its "Failed to decode response as JSON"
+        if isinstance(exc, pe.UnexpectedModelBehavior):
+            return errors.MalformedStreamError(message, provider=provider)
+        return super().map_error(exc, call, outcome)
+
+
+def factory() -> PydanticAIAdapter:
+    return PydanticAIAdapter()
