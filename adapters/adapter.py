@@ -36,7 +36,7 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -151,7 +151,7 @@ class LLMAdapter:
 
     def invoke_llm(
         self, request_data: Mapping[str, Any], *, step_id: str | None = None
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         raise NotImplementedError
 
     async def complete(self, request_data: Mapping[str, Any], *, step_id: str | None = None) -> LLMResult:
@@ -283,7 +283,7 @@ class LLMStreamAdapter(LLMAdapter):
 
     async def invoke_llm(
         self, request_data: Mapping[str, Any], *, step_id: str | None = None
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         call = self._start(request_data, step_id)
         interface = call.interface
         try:
@@ -315,7 +315,7 @@ class LLMRequestAdapter(LLMAdapter):
 
     async def invoke_llm(
         self, request_data: Mapping[str, Any], *, step_id: str | None = None
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         call = self._start(request_data, step_id)
         try:
             async with self.client.open(call.api, call.payload) as response:

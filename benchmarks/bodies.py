@@ -73,7 +73,7 @@ def anthropic_messages_body(deltas: int = 2000, seed: int = 0) -> bytes:
 def tool_arguments(size: int, seed: int = 0) -> str:
     """Realistic tool-call arguments JSON of about ``size`` bytes (escaped newlines, quotes, numbers)."""
     rng = random.Random(seed)
-    edits = []
+    edits: list[dict[str, object]] = []
     doc: dict[str, object] = {"summary": 'Refactor the "parser"\\ module\nand its tests', "edits": edits}
     while len(json.dumps(doc)) < size:
         edits.append(

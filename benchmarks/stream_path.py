@@ -13,6 +13,7 @@ holds at every chunk grows with the line (a 50 MB line once took 8.5 s).
 from __future__ import annotations
 
 import statistics
+from functools import partial
 
 import orjson
 
@@ -76,7 +77,7 @@ def run(quick: bool = False) -> list[Result]:
         events = len(at_events(body))
         for delivery, chunks in (("whole", [body]), ("per_event", at_events(body))):
             samples = paired_seconds(
-                {"floor": lambda c=chunks: floor(c), "reference": lambda c=chunks, a=api: reference(a, c)},
+                {"floor": partial(floor, chunks), "reference": partial(reference, api, chunks)},
                 repeats,
             )
             floor_s, ref_s = statistics.median(samples["floor"]), statistics.median(samples["reference"])

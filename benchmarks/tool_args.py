@@ -16,6 +16,7 @@ size (5 KB, 50 KB, 500 KB), each a ratio to one ``json.loads`` of the whole argu
 from __future__ import annotations
 
 import json
+from functools import partial
 
 from streamproof.adapters.partial_json import TopLevelStringFields
 from streamproof.adapters.providers.base import _ToolCallState
@@ -70,9 +71,9 @@ def run(quick: bool = False) -> list[Result]:
     for label, size in SIZES.items():
         arguments = tool_arguments(size)
         parts = fragments(arguments)
-        once = median_seconds(lambda a=arguments: json.loads(a), repeats * 3)
-        handled = median_seconds(lambda p=parts: accumulate_then_parse(p), repeats)
-        reader = median_seconds(lambda p=parts: read_partial(p), repeats)
+        once = median_seconds(partial(json.loads, arguments), repeats * 3)
+        handled = median_seconds(partial(accumulate_then_parse, parts), repeats)
+        reader = median_seconds(partial(read_partial, parts), repeats)
         body = chat_tool_stream(parts)
 
         def whole_stream(b: bytes = body) -> None:

@@ -78,7 +78,7 @@ def item_check(item: str) -> str:
 DEFAULT_ADAPTER = "streamproof.conformance.reference:factory"
 
 
-class AdapterLoadError(StreamproofError):  # type: ignore[misc]  # mypy cannot follow the editable install
+class AdapterLoadError(StreamproofError):  # type: ignore[misc,unused-ignore]  # mypy cannot follow the editable install
     """A ``module:factory`` that cannot be imported, called, or does not give a conforming adapter."""
 
 

@@ -79,7 +79,8 @@ def _tools(api: str, tools: Any) -> dict[str, Any] | None:
         if not isinstance(tool, dict):
             out[f"#{number}"] = tool
             continue
-        spec = tool.get("function") if api == "chat" and isinstance(tool.get("function"), dict) else tool
+        function = tool.get("function")
+        spec: dict[str, Any] = function if api == "chat" and isinstance(function, dict) else tool
         name = str(spec.get("name") or f"#{number}")
         schema = spec.get("input_schema") if api == "messages" else spec.get("parameters")
         canonical = {

@@ -1,7 +1,7 @@
-"""Typed and lint-clean: mypy (strict) on adapters/ and harness/, ruff on the whole tree.
+"""Typed and lint-clean: mypy (strict) on every package of streamproof, ruff on the whole tree.
 
 mypy runs on a plain (non-editable) install of the package in a temporary directory, because the
-root folders only become ``streamproof.adapters`` / ``streamproof.harness`` once installed.
+root folders only become ``streamproof.adapters``, ``streamproof.harness``, ... once installed.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+PACKAGES = ("adapters", "harness", "conformance", "cli", "benchmarks")
 
 
 @pytest.mark.slow
-def test_mypy_strict_is_clean_on_adapters_and_harness(tmp_path: Path) -> None:
+def test_mypy_strict_is_clean_on_every_package(tmp_path: Path) -> None:
     target = tmp_path / "site"
     subprocess.run(
         [
@@ -45,10 +46,7 @@ def test_mypy_strict_is_clean_on_adapters_and_harness(tmp_path: Path) -> None:
             str(REPO / "pyproject.toml"),
             "--cache-dir",
             str(tmp_path / "cache"),
-            "-p",
-            "streamproof.adapters",
-            "-p",
-            "streamproof.harness",
+            *(arg for package in PACKAGES for arg in ("-p", f"streamproof.{package}")),
         ],
         cwd=tmp_path,
         env={"MYPYPATH": str(target), "PATH": ""},
