@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 import httpx2
 
+from ..harness.network import blocked_network
 from ..harness.served import ServedResponse
 
 
@@ -188,32 +189,19 @@ class NetworkAttempts:
         self.hosts.append(where)
         return f"streamproof: a connection to {where} outside the cassette was refused during the call"
 
+    def refusal(self, host: str, port: object, attempt: str) -> OSError:
+        """What the library sees: a failed lookup or a refused connection, as on a closed network."""
+        where = f"{host}:{port}" if port not in (None, 0, "") else host
+        if attempt == "resolve":
+            return socket.gaierror(socket.EAI_NONAME, self.blocked(f"{where} (name resolution)"))
+        return ConnectionRefusedError(self.blocked(where))
+
 
 @contextlib.contextmanager
 def guard_network(attempts: NetworkAttempts) -> Iterator[None]:
-    """While active, name resolution, IP socket connections and sync httpx / httpx2 requests are
-    refused and recorded in ``attempts`` (Unix sockets stay open: they do not leave the machine)."""
-    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
-    real_getaddrinfo = socket.getaddrinfo
-
-    def where(address: Any) -> str:
-        if isinstance(address, tuple) and len(address) >= 2:
-            return f"{address[0]}:{address[1]}"
-        return str(address)
-
-    def connect(sock: socket.socket, address: Any) -> None:
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            raise ConnectionRefusedError(attempts.blocked(where(address)))
-        real_connect(sock, address)
-
-    def connect_ex(sock: socket.socket, address: Any) -> int:
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            attempts.blocked(where(address))
-            return 111  # ECONNREFUSED
-        return real_connect_ex(sock, address)
-
-    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
-        raise socket.gaierror(socket.EAI_NONAME, attempts.blocked(f"{host}:{port} (name resolution)"))
+    """While active, name resolution and IP socket connections (``harness.network``) and sync httpx /
+    httpx2 requests (named by URL) are refused and recorded in ``attempts``; Unix sockets stay open:
+    they do not leave the machine."""
 
     def modern_sync(_transport: object, request: httpx2.Request) -> httpx2.Response:
         raise httpx2.ConnectError(attempts.blocked(str(request.url)), request=request)
@@ -222,13 +210,10 @@ def guard_network(attempts: NetworkAttempts) -> Iterator[None]:
         raise httpx.ConnectError(attempts.blocked(str(request.url)), request=request)
 
     saved = (httpx2.HTTPTransport.handle_request, httpx.HTTPTransport.handle_request)
-    socket.socket.connect, socket.socket.connect_ex = connect, connect_ex  # type: ignore[method-assign,assignment]
-    socket.getaddrinfo = getaddrinfo
     httpx2.HTTPTransport.handle_request = modern_sync  # type: ignore[method-assign,assignment]
     httpx.HTTPTransport.handle_request = legacy_sync  # type: ignore[method-assign,assignment]
     try:
-        yield
+        with blocked_network(refuse=attempts.refusal):
+            yield
     finally:
-        socket.socket.connect, socket.socket.connect_ex = real_connect, real_connect_ex  # type: ignore[method-assign]
-        socket.getaddrinfo = real_getaddrinfo
         httpx2.HTTPTransport.handle_request, httpx.HTTPTransport.handle_request = saved  # type: ignore[method-assign]

@@ -10,6 +10,8 @@ allows the addresses it resolves to. Unix sockets and socket pairs are never blo
 
 ``NetworkBlocked`` is not an ``OSError``: HTTP clients map an ``OSError`` at connect into a
 connection error that SDKs retry (with back-off) and then wrap; this one reaches the test as it is.
+A caller that wants another error (the conformance suite records each attempt and lets the
+library see a refused connection) passes ``refuse``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -47,10 +49,19 @@ def _normal(host: object) -> str:
         return text
 
 
+Refusal = Callable[[str, object, str], BaseException]
+"""What a refused attempt raises, built from (host, port or None, ``"resolve"`` or ``"connect"``)."""
+
+
+def _blocked(host: str, port: object, attempt: str) -> BaseException:
+    return NetworkBlocked(host, port)
+
+
 class _Policy:
     """The allowed hosts, and the addresses their names resolved to while the block is on."""
 
-    def __init__(self, allowed_hosts: Iterable[str]) -> None:
+    def __init__(self, allowed_hosts: Iterable[str], refuse: Refusal) -> None:
+        self.refuse = refuse
         self.names = {_normal(host) for host in allowed_hosts if host.strip()}
         self.addresses: set[str] = set()
         self._lock = threading.Lock()
@@ -77,7 +88,7 @@ def _policy() -> _Policy | None:
 def _getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
     policy = _policy()
     if policy is not None and host is not None and not policy.allows(host):
-        raise NetworkBlocked(_normal(host), port)
+        raise policy.refuse(_normal(host), port, "resolve")
     infos = _originals["getaddrinfo"](host, port, *args, **kwargs)
     if policy is not None:
         policy.resolved(infos)
@@ -87,7 +98,7 @@ def _getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
 def _gethostbyname(host: str) -> str:
     policy = _policy()
     if policy is not None and not policy.allows(host):
-        raise NetworkBlocked(_normal(host))
+        raise policy.refuse(_normal(host), None, "resolve")
     address: str = _originals["gethostbyname"](host)
     if policy is not None:
         policy.addresses.add(_normal(address))
@@ -97,7 +108,7 @@ def _gethostbyname(host: str) -> str:
 def _gethostbyname_ex(host: str) -> Any:
     policy = _policy()
     if policy is not None and not policy.allows(host):
-        raise NetworkBlocked(_normal(host))
+        raise policy.refuse(_normal(host), None, "resolve")
     result = _originals["gethostbyname_ex"](host)
     if policy is not None:
         policy.addresses.update(_normal(address) for address in result[2])
@@ -109,7 +120,7 @@ def _check_connect(sock: socket.socket, address: Any) -> None:
     if policy is None or sock.family not in _INET_FAMILIES or not isinstance(address, tuple):
         return
     if not policy.allows(address[0]):
-        raise NetworkBlocked(_normal(address[0]), address[1] if len(address) > 1 else None)
+        raise policy.refuse(_normal(address[0]), address[1] if len(address) > 1 else None, "connect")
 
 
 def _connect(sock: socket.socket, address: Any) -> None:
@@ -133,9 +144,10 @@ _PATCHES: dict[str, tuple[Any, str, Any]] = {
 
 
 @contextmanager
-def blocked_network(allowed_hosts: Iterable[str] = ()) -> Iterator[None]:
-    """No connection to any host but ``allowed_hosts`` (names or addresses) inside the block."""
-    policy = _Policy(allowed_hosts)
+def blocked_network(allowed_hosts: Iterable[str] = (), refuse: Refusal = _blocked) -> Iterator[None]:
+    """No connection to any host but ``allowed_hosts`` (names or addresses) inside the block; a
+    refused attempt raises what ``refuse`` builds (``NetworkBlocked`` by default)."""
+    policy = _Policy(allowed_hosts, refuse)
     with _install_lock:
         if not _active:
             for name, (owner, attribute, replacement) in _PATCHES.items():
