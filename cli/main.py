@@ -19,8 +19,20 @@ COMMANDS = {
 }
 
 
+def version() -> str:
+    """The installed distribution's version (what ``pip install`` put there)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("streamproof")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="streamproof", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"streamproof {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text in COMMANDS.items():
         sub.add_parser(name, help=help_text, description=help_text)
@@ -30,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
+    if argv[:1] == ["--version"]:
+        print(f"streamproof {version()}")
+        return 0
     if not argv or argv[0] not in COMMANDS:
         parser.parse_args(argv)  # prints usage / the error
         return 2

@@ -271,7 +271,7 @@ def run_case_check(config: pytest.Config, item: SuiteCase, node: pytest.Item) ->
     case = item.case
     if isinstance(case, BrokenCassette):
         verdict = Verdict(LOAD_CHECK, "fail", case.problem)
-        node.user_properties.append((RECORD_PROPERTY, asdict(CheckRecord.of(case, item.check, verdict))))
+        attach(node, CheckRecord.of(case, item.check, verdict))
         return verdict
     state = _state(config)
     try:
@@ -285,10 +285,17 @@ def run_case_check(config: pytest.Config, item: SuiteCase, node: pytest.Item) ->
         record = CheckRecord(case.id, case.provider, case.api, item.check, "error")
         record.message = f"{type(exc).__name__}: {exc}"
         record.traceback = traceback.format_exc()
-        node.user_properties.append((RECORD_PROPERTY, asdict(record)))
+        attach(node, record)
         raise
-    node.user_properties.append((RECORD_PROPERTY, asdict(CheckRecord.of(case, item.check, verdict))))
+    attach(node, CheckRecord.of(case, item.check, verdict))
     return verdict
+
+
+def attach(node: pytest.Item, record: CheckRecord) -> None:
+    """Puts ``record`` on the item's report as JSON (the one JUnit shows as the property's value and
+    that travels across xdist), replacing an earlier one."""
+    node.user_properties[:] = [p for p in node.user_properties if p[0] != RECORD_PROPERTY]
+    node.user_properties.append((RECORD_PROPERTY, json.dumps(asdict(record), default=str)))
 
 
 def suite_adapter(config: pytest.Config) -> ConformanceAdapter:
@@ -334,8 +341,7 @@ def snapshot_mismatch(
         difference = Difference("snapshot", MISSING_SNAPSHOT, "none")
     record = CheckRecord(case.id, case.provider, case.api, "snapshot", "fail", str(difference))
     record.show(difference, data["events"])
-    node.user_properties[:] = [p for p in node.user_properties if p[0] != RECORD_PROPERTY]
-    node.user_properties.append((RECORD_PROPERTY, asdict(record)))
+    attach(node, record)
     return str(difference)
 
 
@@ -364,9 +370,11 @@ class SuiteRecorder:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         found = [value for name, value in report.user_properties if name == RECORD_PROPERTY]
-        if not found or not isinstance(found[-1], dict) or report.when != "call":
+        if not found or not isinstance(found[-1], str) or report.when != "call":
             return
-        record = CheckRecord(**found[-1])
+        record = CheckRecord(**json.loads(found[-1]))
+        state = _state(self.config)
+        _junit_classname(self.config, report, f"{state.adapter_spec}::{record.provider}/{record.api}")
         if hasattr(report, "wasxfail"):
             record.status, record.message = "xfail", str(report.wasxfail)
         elif report.skipped:
@@ -379,7 +387,17 @@ class SuiteRecorder:
             record.message = record.message if judged else _last_line(report)
         else:
             record.status, record.message = "pass", ""
-        _state(self.config).records[report.nodeid] = record
+        state.records[report.nodeid] = record
+
+
+def _junit_classname(config: pytest.Config, report: pytest.TestReport, classname: str) -> None:
+    """JUnit's ``classname`` of the item: the adapter and provider/API, so CI groups by them
+    (pytest's own would be ``suite``, the same for every item). User attributes win over pytest's."""
+    from _pytest.junitxml import xml_key
+
+    xml = config.stash.get(xml_key, None)
+    if xml is not None:
+        xml.node_reporter(report).add_attribute("classname", classname)
 
 
 def _last_line(report: pytest.TestReport) -> str:
