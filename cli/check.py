@@ -36,13 +36,14 @@ from ..conformance.plugin import (
 )
 from ..conformance.protocol import DEFAULT_ADAPTER, AdapterLoadError, load_adapter
 
-_STATUSES = ("pass", "fail", "error", "xfail", "skip")
+_STATUSES = ("pass", "fail", "error", "xfail", "xpass", "skip")
 USAGE = (
     "usage: streamproof check [--adapter MODULE:FACTORY] [--cassettes DIR] [--snapshots DIR] "
     "[--snapshot-update [--force-snapshot-update]] [--report FILE.html] [--junit FILE.xml] "
     "[-k EXPR] [--case GLOB[::CHECK]] [-v]"
 )
 SHOWN_FAILURES = 20  # failure lines on the terminal; the HTML report and JUnit have them all
+VERBOSE_LINES = 16  # of a suite crash's traceback with -v (the whole one is in the HTML and JUnit)
 WIDE = 10_000  # columns when stderr is not a terminal: CI logs keep each line whole
 
 
@@ -118,6 +119,7 @@ class _Progress:
         self.task = progress.add_task("checks", total=None)
         self.records: list[CheckRecord] = []
         self.unused: list[Path] = []
+        self.warnings: list[str] = []
         self.collection_errors: list[str] = []
         self.patterns: list[str] = []
         self.selected = 0
@@ -153,6 +155,7 @@ class _Progress:
         if state is not None:
             self.records = list(state.records.values())
             self.unused = list(state.unused)
+            self.warnings = list(state.warnings)
 
 
 def terminal() -> Console:
@@ -219,6 +222,8 @@ def run(args: argparse.Namespace) -> int:
     for error in recorder.collection_errors:
         console.print(f"[red]cannot collect the suite:[/red] {escape(error)}")
     _summary(console, args, recorder.records)
+    for warning in recorder.warnings:
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}", soft_wrap=True)
     for path in recorder.unused:
         console.print(
             f"[red]unused snapshot[/red] {escape(str(path))} (its case is gone; --snapshot-update deletes it)"
@@ -289,8 +294,15 @@ def _summary(console: Console, args: argparse.Namespace, records: list[CheckReco
         console.print(
             f"{label} {escape(failure_id(record))}: {escape(failure_text(record))}", soft_wrap=True
         )
-        if record.traceback:  # the suite crashed: where (the whole traceback is in the HTML and JUnit)
+        if record.traceback and not args.verbose:  # the suite crashed: where (all of it: HTML, JUnit, -v)
             console.print(f"  {escape(_last_frame(record.traceback))}", soft_wrap=True)
+        elif record.traceback:
+            console.print(escape(_indented(record.traceback, VERBOSE_LINES)), soft_wrap=True)
+        if record.adapter_traceback and args.verbose:
+            console.print("  the adapter raised:", soft_wrap=True)
+            console.print(escape(_indented(record.adapter_traceback)), soft_wrap=True)
+        elif record.adapter_traceback:
+            console.print(f"  {escape(_last_frame(record.adapter_traceback, 'the adapter raised at'))} (-v: more)", soft_wrap=True)
     if len(failures) > SHOWN_FAILURES:
         more = f"... and {len(failures) - SHOWN_FAILURES} more failures"
         where = f" (see the HTML report: {args.report})" if args.report else " (--report FILE.html lists them all)"
@@ -301,6 +313,11 @@ def _summary(console: Console, args: argparse.Namespace, records: list[CheckReco
         console.print(f"failures by check: {escape(listed)}", soft_wrap=True)
         console.print(
             f"rerun one: {escape(rerun_command(args, failure_id(failures[0])))}", soft_wrap=True
+        )
+    stale = [record for record in records if record.status == "xpass"]
+    for record in stale[:SHOWN_FAILURES]:
+        console.print(
+            f"[yellow]XPASS[/yellow] {escape(failure_id(record))}: {escape(record.message)}", soft_wrap=True
         )
     if args.report:
         console.print(f"HTML report: {escape(str(args.report))}", soft_wrap=True)
@@ -329,6 +346,12 @@ def rerun_command(args: argparse.Namespace, case: str) -> str:
     return shlex.join([*words, "--case", case])
 
 
-def _last_frame(traceback: str) -> str:
+def _last_frame(traceback: str, what: str = "the suite crashed at") -> str:
     frames = [line.strip() for line in traceback.splitlines() if line.strip().startswith("File ")]
-    return f"the suite crashed at {frames[-1]}" if frames else traceback.strip().splitlines()[-1]
+    return f"{what} {frames[-1]}" if frames else traceback.strip().splitlines()[-1]
+
+
+def _indented(traceback: str, last: int | None = None) -> str:
+    """A traceback's text (its ``last`` lines), indented under its failure line."""
+    lines = traceback.rstrip().splitlines()
+    return "\n".join(f"    {line}" for line in lines[-last if last else 0 :])

@@ -106,10 +106,13 @@ class CheckRecord:
     events: list[dict[str, Any]] = field(default_factory=list)  # a window of the run's events
     first_event: int = 0  # the run's index of events[0]
     traceback: str = ""  # status "error": the suite crashed while judging this check
+    adapter_traceback: str = ""  # a failure on an exception of the adapter: where it raised
+
 
     @classmethod
     def of(cls, case: Case | BrokenCassette, check: str, verdict: Verdict) -> CheckRecord:
         record = cls(case.id, case.provider, case.api, check, verdict.status, verdict.message)
+        record.adapter_traceback = verdict.adapter_traceback
         record.show(verdict.difference, verdict.events)
         return record
 
@@ -149,6 +152,7 @@ class SuiteState:
     extension: type[JSONSnapshotExtension] | None = None
     unused: list[Path] = field(default_factory=list)
     broken: list[BrokenCassette] = field(default_factory=list)  # cassettes that do not load
+    warnings: list[str] = field(default_factory=list)  # told at the end, failing nothing
 
     def load_adapter(self) -> ConformanceAdapter:
         if self.adapter is None:
@@ -375,7 +379,10 @@ class SuiteRecorder:
         record = CheckRecord(**json.loads(found[-1]))
         state = _state(self.config)
         _junit_classname(self.config, report, f"{state.adapter_spec}::{record.provider}/{record.api}")
-        if hasattr(report, "wasxfail"):
+        if hasattr(report, "wasxfail") and report.passed:  # a declared gap whose check passes
+            record.status = "xpass"
+            record.message = f"stale known gap, the check passes: {report.wasxfail}"
+        elif hasattr(report, "wasxfail"):
             record.status, record.message = "xfail", str(report.wasxfail)
         elif report.skipped:
             record.status = "skip"
@@ -423,6 +430,25 @@ def unused_snapshots(state: SuiteState) -> list[Path]:
     return sorted(path for path in found if path.name not in wanted and not path.name.startswith(unread))
 
 
+def unmatched_gaps(state: SuiteState) -> list[str]:
+    """A warning for each declared gap whose case glob matches no case of the cassettes folder
+    (a typo, or a case that is gone: the gap hides nothing and should be fixed or dropped)."""
+    if not state.case_ids:
+        return []
+    from .protocol import AdapterLoadError
+
+    try:
+        gaps = state.load_adapter().known_gaps
+    except AdapterLoadError:  # already the run's failure (collection): nothing to add here
+        return []
+    found = []
+    for key in gaps:
+        pattern = key.partition(":")[2]
+        if pattern and not any(fnmatch.fnmatch(case_id, pattern) for case_id in state.case_ids):
+            found.append(f"known gap {key!r}: its case glob {pattern!r} matches no case")
+    return found
+
+
 @pytest.hookimpl(trylast=True)  # after syrupy, which sets the exit status too
 def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(STATE, None)
@@ -435,13 +461,17 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
         state.broken.clear()
         state.case_ids = {case.id for case in discover_cases(state.cassettes, state.broken)}
+    state.warnings = unmatched_gaps(state)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    for warning in state.warnings:
+        if reporter is not None:
+            reporter.write_line(f"streamproof: warning: {warning}")
     stale = unused_snapshots(state)
     if stale and session.config.getoption("update_snapshots", False):
         for path in stale:
             path.unlink()
     elif stale:
         names = ", ".join(path.name for path in stale)
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line(
                 f"streamproof: {len(stale)} unused snapshot(s) (run with --snapshot-update to delete): {names}"

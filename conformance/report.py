@@ -23,7 +23,7 @@ table { border-collapse: collapse; }
 th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: left; }
 th { background: #f3f3f3; }
 td.pass { background: #d9f2d9; } td.fail, td.error { background: #f8d0d0; font-weight: bold; }
-td.xfail { background: #fbefc8; } td.skip { background: #eee; color: #777; }
+td.xfail { background: #fbefc8; } td.xpass { background: #fde2b0; font-style: italic; } td.skip { background: #eee; color: #777; }
 td a { color: inherit; }
 section.failure { border-left: 4px solid #c33; padding: 0 1em; margin: 1.5em 0; }
 pre { background: #f7f7f7; padding: .5em; overflow-x: auto; }
@@ -61,7 +61,7 @@ def render_html(adapter: str, records: Sequence[CheckRecord]) -> str:
         f"<style>{_CSS}</style></head><body>",
         f"<h1>streamproof conformance report</h1><p>Adapter: <code>{html.escape(adapter)}</code></p>",
         "<p>"
-        + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("pass", "fail", "error", "xfail", "skip"))
+        + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("pass", "fail", "error", "xfail", "xpass", "skip"))
         + "</p>",
         '<table class="matrix"><thead><tr><th>adapter</th><th>provider/API</th><th>scenario</th>',
         *(f"<th>{html.escape(check)}</th>" for check in checks),
@@ -102,6 +102,9 @@ def _failure_section(number: int, record: CheckRecord) -> str:
     if record.traceback:
         parts.append("<p>The suite crashed while judging this check:</p>")
         parts.append(f'<pre class="traceback">{html.escape(record.traceback)}</pre>')
+    if record.adapter_traceback:
+        parts.append("<p>The adapter raised (its last frames):</p>")
+        parts.append(f'<pre class="adapter-traceback">{html.escape(record.adapter_traceback)}</pre>')
     difference = record.difference
     if difference is not None:
         parts.append(

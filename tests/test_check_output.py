@@ -3,6 +3,7 @@ check, ids that rerun one case, ``--version``, subsets, and JUnit that CI tools 
 
 from __future__ import annotations
 
+import html
 import json
 import shutil
 import xml.etree.ElementTree as ET
@@ -107,3 +108,42 @@ def test_junit_groups_by_adapter_and_api_with_json_properties(tmp_path: Path) ->
         record = json.loads(prop.get("value", ""))
         assert record["case_id"] in case.get("name", "").replace(".", "/")
         assert case.get("classname", "").endswith(f"{record['provider']}/{record['api']}")
+
+
+BUGGY = "thirdparty.stale:looks_up_a_missing_key"  # raises a KeyError of its own at the stream's end
+WHERE = 'stale.py", line 25, in finish_the_stream'  # where, in tests/thirdparty/stale.py
+
+
+def test_an_adapters_own_exception_shows_where_it_raised(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["check", "--adapter", BUGGY, *folder_with(tmp_path, "openai/chat/text")]
+    report = tmp_path / "r.html"
+    assert main([*args, "--report", str(report)]) == 1
+    err = capsys.readouterr().err
+    outcome = err.split("FAIL openai/chat/text#0::outcome: ", 1)[1].splitlines()
+    assert "KeyError: 'finish_reason'" in outcome[0]
+    assert outcome[1].strip().startswith("the adapter raised at File") and WHERE in outcome[1]
+    page = html.unescape(report.read_text(encoding="utf-8"))
+    assert WHERE in page and 'state["finish_reason"] += 1' in page  # the frame's code too
+    assert main([*args, "-v"]) == 1
+    verbose = capsys.readouterr().err.split("FAIL openai/chat/text#0::outcome: ", 1)[1]
+    frames = verbose.split("FAIL ", 1)[0]
+    assert WHERE in frames and 'stale.py", line 21, in stream' in frames  # the last frames, in order
+    assert frames.index("line 21, in stream") < frames.index("line 25, in finish_the_stream")
+
+
+def test_a_gap_that_passes_is_stale_and_a_glob_that_matches_nothing_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["check", "--adapter", "thirdparty.stale:declares_what_it_does"]
+    args += folder_with(tmp_path, "openai/chat/text")
+    report = tmp_path / "r.html"
+    assert main([*args, "--report", str(report)]) == 0  # stale, told: not a failure
+    err = capsys.readouterr().err
+    assert "XPASS openai/chat/text#0::chunking: stale known gap, the check passes: once split" in err
+    assert "warning: known gap 'outcome:google/*': its case glob 'google/*' matches no case" in err
+    header = next(line for line in err.splitlines() if "provider/API" in line).split()
+    row = next(line for line in err.splitlines() if line.startswith("│ openai/chat")).split()
+    assert row[header.index("xpass")] == "1"
+    assert 'class="xpass" data-check="chunking"' in report.read_text(encoding="utf-8")
