@@ -291,9 +291,7 @@ def _summary(console: Console, args: argparse.Namespace, records: list[CheckReco
     failures.sort(key=lambda record: (record.provider, record.api, record.case_id, record.check))
     for record in failures[:SHOWN_FAILURES]:
         label = "[red]FAIL[/red]" if record.status == "fail" else "[red]ERROR[/red]"
-        console.print(
-            f"{label} {escape(failure_id(record))}: {escape(failure_text(record))}", soft_wrap=True
-        )
+        console.print(f"{label} {escape(failure_id(record))}: {escape(failure_text(record))}", soft_wrap=True)
         if record.traceback and not args.verbose:  # the suite crashed: where (all of it: HTML, JUnit, -v)
             console.print(f"  {escape(_last_frame(record.traceback))}", soft_wrap=True)
         elif record.traceback:
@@ -302,18 +300,23 @@ def _summary(console: Console, args: argparse.Namespace, records: list[CheckReco
             console.print("  the adapter raised:", soft_wrap=True)
             console.print(escape(_indented(record.adapter_traceback)), soft_wrap=True)
         elif record.adapter_traceback:
-            console.print(f"  {escape(_last_frame(record.adapter_traceback, 'the adapter raised at'))} (-v: more)", soft_wrap=True)
+            console.print(
+                f"  {escape(_last_frame(record.adapter_traceback, 'the adapter raised at'))} (-v: more)",
+                soft_wrap=True,
+            )
     if len(failures) > SHOWN_FAILURES:
         more = f"... and {len(failures) - SHOWN_FAILURES} more failures"
-        where = f" (see the HTML report: {args.report})" if args.report else " (--report FILE.html lists them all)"
+        where = (
+            f" (see the HTML report: {args.report})"
+            if args.report
+            else " (--report FILE.html lists them all)"
+        )
         console.print(escape(more + where), soft_wrap=True)
     if failures:
         by_check = Counter(record.check for record in failures)
         listed = ", ".join(f"{check} {count}" for check, count in sorted(by_check.items()))
         console.print(f"failures by check: {escape(listed)}", soft_wrap=True)
-        console.print(
-            f"rerun one: {escape(rerun_command(args, failure_id(failures[0])))}", soft_wrap=True
-        )
+        console.print(f"rerun one: {escape(rerun_command(args, failure_id(failures[0])))}", soft_wrap=True)
     stale = [record for record in records if record.status == "xpass"]
     for record in stale[:SHOWN_FAILURES]:
         console.print(

@@ -108,7 +108,6 @@ class CheckRecord:
     traceback: str = ""  # status "error": the suite crashed while judging this check
     adapter_traceback: str = ""  # a failure on an exception of the adapter: where it raised
 
-
     @classmethod
     def of(cls, case: Case | BrokenCassette, check: str, verdict: Verdict) -> CheckRecord:
         record = cls(case.id, case.provider, case.api, check, verdict.status, verdict.message)

@@ -102,7 +102,10 @@ def test_junit_groups_by_adapter_and_api_with_json_properties(tmp_path: Path) ->
     junit = tmp_path / "check.xml"
     assert main(["check", "--adapter", DROPS, *args, "--junit", str(junit)]) == 1
     cases = cases_of(junit)
-    assert {case.get("classname") for case in cases} == {f"{DROPS}::openai/chat", f"{DROPS}::openai/responses"}
+    assert {case.get("classname") for case in cases} == {
+        f"{DROPS}::openai/chat",
+        f"{DROPS}::openai/responses",
+    }
     for case in cases:
         (prop,) = (p for p in case.iter("property") if p.get("name") == "streamproof")
         record = json.loads(prop.get("value", ""))
