@@ -107,6 +107,9 @@ class CheckRecord:
     first_event: int = 0  # the run's index of events[0]
     traceback: str = ""  # status "error": the suite crashed while judging this check
     adapter_traceback: str = ""  # a failure on an exception of the adapter: where it raised
+    event_count: int = 0  # how many events the run had (the window is a part of them)
+    expected_events: list[dict[str, Any]] = field(default_factory=list)  # the snapshot's, same window
+    expected_count: int = 0
 
     @classmethod
     def of(cls, case: Case | BrokenCassette, check: str, verdict: Verdict) -> CheckRecord:
@@ -126,6 +129,7 @@ class CheckRecord:
         marked = event_index(difference.path) if difference is not None else None
         self.first_event = max(0, (marked or 0) - 3)
         self.events = events[self.first_event : self.first_event + EVENT_WINDOW]
+        self.event_count = len(events)
 
 
 def event_index(path: str) -> int | None:
@@ -344,6 +348,10 @@ def snapshot_mismatch(
         difference = Difference("snapshot", MISSING_SNAPSHOT, "none")
     record = CheckRecord(case.id, case.provider, case.api, "snapshot", "fail", str(difference))
     record.show(difference, data["events"])
+    if path.exists():  # the stored events beside the run's, over the same window
+        expected_events = stored.get("events", [])
+        record.expected_events = expected_events[record.first_event : record.first_event + EVENT_WINDOW]
+        record.expected_count = len(expected_events)
     attach(node, record)
     return str(difference)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from importlib.metadata import version
@@ -150,3 +151,55 @@ def test_a_gap_that_passes_is_stale_and_a_glob_that_matches_nothing_a_warning(
     row = next(line for line in err.splitlines() if line.startswith("│ openai/chat")).split()
     assert row[header.index("xpass")] == "1"
     assert 'class="xpass" data-check="chunking"' in report.read_text(encoding="utf-8")
+
+
+def test_the_report_opens_with_its_verdict_and_shows_the_events_side_by_side(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = folder_with(tmp_path, "openai/chat/long_text", "openai/chat/text")
+    report = tmp_path / "r.html"
+    assert main(["check", "--adapter", DROPS, *args, "--report", str(report)]) == 1
+    page = report.read_text(encoding="utf-8")
+    banner = page.split('<div class="banner failed">', 1)[1].split("</div></div>", 1)[0]
+    assert "FAIL: 4 of" in banner and "4 fail" in banner
+    assert f"streamproof {version('streamproof')}" in banner and f"openai {version('openai')}" in banner
+    assert DROPS in banner and re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", banner)
+    # the failures are listed before the matrix, which has no adapter column
+    assert page.index('<ol class="failures">') < page.index('<table class="matrix">')
+    assert "<th>adapter</th>" not in page and '<th class="group" colspan' in page
+    section = page.split('id="failure-2"', 1)[1].split("</section>", 1)[0]  # long_text's snapshot
+    assert (
+        "long_text#0 — snapshot" in section
+        and "<th>expected (stored snapshot)</th><th>actual</th>" in section
+    )
+    differing = section.split('<tr class="differs">', 1)[1].split("</tr>", 1)[0]
+    expected_cell, actual_cell = re.findall(r"<td>(.*?)</td>", differing)
+    assert "&quot;kind&quot;: &quot;text&quot;" in expected_cell and "&quot;stop&quot;" in actual_cell
+    assert re.search(r"… \d+ earlier events not shown", section)  # the window is cut, and says so
+
+
+def test_an_api_the_adapter_does_not_speak_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = folder_with(
+        tmp_path, "openai/chat/text", "anthropic/messages/text", "anthropic/messages/tool_call"
+    )
+    report = tmp_path / "r.html"
+    assert (
+        main(
+            [
+                "check",
+                "--adapter",
+                "thirdparty.broken:declared_buffering_chat_only",
+                *args,
+                "--report",
+                str(report),
+            ]
+        )
+        == 0
+    )
+    page = report.read_text(encoding="utf-8")
+    messages = page.split(">anthropic/messages</th></tr>", 1)[1].split("</tbody>", 1)[0]
+    assert "data-check" not in messages  # no row of skipped cells
+    assert f"2 scenarios, {2 * len(ITEMS)} checks skipped: the adapter does not speak messages" in messages
+    assert 'data-check="outcome"' in page.split(">openai/chat</th></tr>", 1)[1]
