@@ -127,7 +127,8 @@ class _Progress:
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
         if not self.patterns:
             return
-        keep, drop = [], []
+        keep: list[pytest.Item] = []
+        drop: list[pytest.Item] = []
         for item in items:
             callspec = getattr(item, "callspec", None)
             suite_case = callspec.params.get("streamproof_case") if callspec is not None else None
@@ -330,7 +331,7 @@ def failure_text(record: CheckRecord) -> str:
     """The failure's message, with the differing field in full (the verdict's message shortens it)."""
     difference = record.difference
     if difference is None:
-        return record.message
+        return str(record.message)
     expected, actual = (_full(difference[side]) for side in ("expected", "actual"))
     return f"{difference['path']}: expected {expected}, got {actual}"
 
