@@ -12,6 +12,10 @@ interaction, or every check skipped).
 from __future__ import annotations
 
 import argparse
+import fnmatch
+import json
+import shlex
+import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -32,11 +36,15 @@ from ..conformance.plugin import (
 )
 from ..conformance.protocol import DEFAULT_ADAPTER, AdapterLoadError, load_adapter
 
-_STATUSES = ("pass", "fail", "error", "xfail", "skip")
+_STATUSES = ("pass", "fail", "error", "xfail", "xpass", "skip")
 USAGE = (
     "usage: streamproof check [--adapter MODULE:FACTORY] [--cassettes DIR] [--snapshots DIR] "
-    "[--snapshot-update [--force-snapshot-update]] [--report FILE.html] [--junit FILE.xml]"
+    "[--snapshot-update [--force-snapshot-update]] [--report FILE.html] [--junit FILE.xml] "
+    "[-k EXPR] [--case GLOB[::CHECK]] [-v]"
 )
+SHOWN_FAILURES = 20  # failure lines on the terminal; the HTML report and JUnit have them all
+VERBOSE_LINES = 16  # of a suite crash's traceback with -v (the whole one is in the HTML and JUnit)
+WIDE = 10_000  # columns when stderr is not a terminal: CI logs keep each line whole
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,6 +72,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--report", type=Path, default=None, metavar="FILE.html", help="write the HTML matrix"
     )
     parser.add_argument("--junit", type=Path, default=None, metavar="FILE.xml", help="write JUnit XML")
+    parser.add_argument(
+        "-k", dest="keyword", default=None, metavar="EXPR", help="only the items pytest's -k EXPR selects"
+    )
+    parser.add_argument(
+        "--case",
+        dest="cases",
+        action="append",
+        default=[],
+        metavar="GLOB[::CHECK]",
+        help="only the cases whose id matches GLOB (and only CHECK of them); repeatable; "
+        "each failure line ends with the id to pass here",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="with each failure, the last frames of a traceback"
+    )
+
+
+def case_selected(patterns: list[str], case_id: str, check: str) -> bool:
+    """Whether ``--case`` patterns select ``check`` of ``case_id`` (no pattern selects everything).
+
+    A pattern is a case-id glob, optionally followed by ``::CHECK`` (the check's name, or its base:
+    ``faults`` is every ``faults[kind]``); an exact id always matches, whatever brackets it holds."""
+    if not patterns:
+        return True
+    base = check.partition("[")[0]
+    for pattern in patterns:
+        glob, _, wanted = pattern.partition("::")
+        if wanted and wanted not in (check, base):
+            continue
+        if glob == case_id or fnmatch.fnmatchcase(case_id, glob):
+            return True
+    return False
+
+
+def failure_id(record: CheckRecord) -> str:
+    """What ``--case`` takes to rerun exactly this check of this case."""
+    return f"{record.case_id}::{record.check}"
 
 
 class _Progress:
@@ -74,13 +119,33 @@ class _Progress:
         self.task = progress.add_task("checks", total=None)
         self.records: list[CheckRecord] = []
         self.unused: list[Path] = []
+        self.warnings: list[str] = []
         self.collection_errors: list[str] = []
+        self.patterns: list[str] = []
+        self.selected = 0
+
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        if not self.patterns:
+            return
+        keep: list[pytest.Item] = []
+        drop: list[pytest.Item] = []
+        for item in items:
+            callspec = getattr(item, "callspec", None)
+            suite_case = callspec.params.get("streamproof_case") if callspec is not None else None
+            chosen = suite_case is not None and case_selected(
+                self.patterns, suite_case.case.id, suite_case.check
+            )
+            (keep if chosen else drop).append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
             self.collection_errors.append(str(report.longreprtext).strip().splitlines()[-1])
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.selected = len(session.items)
         self.progress.update(self.task, total=len(session.items))
 
     def pytest_runtest_logfinish(self) -> None:
@@ -91,10 +156,19 @@ class _Progress:
         if state is not None:
             self.records = list(state.records.values())
             self.unused = list(state.unused)
+            self.warnings = list(state.warnings)
+
+
+def terminal() -> Console:
+    """stderr's console; when it is not a terminal (a CI log, a pipe) lines are not wrapped at 80
+    columns, so a failure line stays whole and searchable."""
+    if sys.stderr.isatty():
+        return Console(stderr=True)
+    return Console(stderr=True, width=WIDE, soft_wrap=True)
 
 
 def run(args: argparse.Namespace) -> int:
-    console = Console(stderr=True)
+    console = terminal()
     cassettes: Path = args.cassettes or bundled_cassettes()
     if not cassettes.exists():
         console.print(escape(USAGE), soft_wrap=True)
@@ -139,13 +213,18 @@ def run(args: argparse.Namespace) -> int:
             pytest_args.append(f"--streamproof-report={args.report}")
         if args.junit:
             pytest_args.append(f"--junitxml={args.junit}")
+        if args.keyword:
+            pytest_args += ["-k", args.keyword]
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console, transient=True) as progress:
             recorder = _Progress(progress)
+            recorder.patterns = list(args.cases)
             code = pytest.main(pytest_args, plugins=[recorder])
     for error in recorder.collection_errors:
         console.print(f"[red]cannot collect the suite:[/red] {escape(error)}")
-    _summary(console, args.adapter, recorder.records)
+    _summary(console, args, recorder.records)
+    for warning in recorder.warnings:
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}", soft_wrap=True)
     for path in recorder.unused:
         console.print(
             f"[red]unused snapshot[/red] {escape(str(path))} (its case is gone; --snapshot-update deletes it)"
@@ -158,6 +237,14 @@ def run(args: argparse.Namespace) -> int:
             "--snapshot-update (then review them)",
             soft_wrap=True,
         )
+    if (args.cases or args.keyword) and not recorder.selected and not recorder.collection_errors:
+        chosen = " ".join(f"--case {shlex.quote(p)}" for p in args.cases)
+        chosen += f" -k {shlex.quote(args.keyword)}" if args.keyword else ""
+        console.print(
+            f"[red]streamproof check: nothing was checked: no case matches {escape(chosen.strip())}[/red]",
+            soft_wrap=True,
+        )
+        return 2
     if code in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not recorder.collection_errors:
         nothing = _nothing_checked(recorder.records, cassettes)
         if nothing:
@@ -190,8 +277,8 @@ def _missing_snapshots(records: list[CheckRecord]) -> bool:
     )
 
 
-def _summary(console: Console, adapter: str, records: list[CheckRecord]) -> None:
-    table = Table(title=f"streamproof check: {adapter}")
+def _summary(console: Console, args: argparse.Namespace, records: list[CheckRecord]) -> None:
+    table = Table(title=f"streamproof check: {args.adapter}")
     table.add_column("provider/API")
     for status in _STATUSES:
         table.add_column(status, justify="right")
@@ -202,15 +289,73 @@ def _summary(console: Console, adapter: str, records: list[CheckRecord]) -> None
         table.add_row(name, *(str(counts.get(status, 0)) for status in _STATUSES))
     console.print(table)
     failures = [record for record in records if record.status in ("fail", "error")]
-    for record in failures[:20]:
+    failures.sort(key=lambda record: (record.provider, record.api, record.case_id, record.check))
+    for record in failures[:SHOWN_FAILURES]:
         label = "[red]FAIL[/red]" if record.status == "fail" else "[red]ERROR[/red]"
-        console.print(f"{label} {escape(record.case_id)} {record.check}: {escape(record.message)}")
-        if record.traceback:  # the suite crashed: where (the whole traceback is in the HTML and JUnit)
+        console.print(f"{label} {escape(failure_id(record))}: {escape(failure_text(record))}", soft_wrap=True)
+        if record.traceback and not args.verbose:  # the suite crashed: where (all of it: HTML, JUnit, -v)
             console.print(f"  {escape(_last_frame(record.traceback))}", soft_wrap=True)
-    if len(failures) > 20:
-        console.print(f"... and {len(failures) - 20} more failures (see the HTML report)")
+        elif record.traceback:
+            console.print(escape(_indented(record.traceback, VERBOSE_LINES)), soft_wrap=True)
+        if record.adapter_traceback and args.verbose:
+            console.print("  the adapter raised:", soft_wrap=True)
+            console.print(escape(_indented(record.adapter_traceback)), soft_wrap=True)
+        elif record.adapter_traceback:
+            console.print(
+                f"  {escape(_last_frame(record.adapter_traceback, 'the adapter raised at'))} (-v: more)",
+                soft_wrap=True,
+            )
+    if len(failures) > SHOWN_FAILURES:
+        more = f"... and {len(failures) - SHOWN_FAILURES} more failures"
+        where = (
+            f" (see the HTML report: {args.report})"
+            if args.report
+            else " (--report FILE.html lists them all)"
+        )
+        console.print(escape(more + where), soft_wrap=True)
+    if failures:
+        by_check = Counter(record.check for record in failures)
+        listed = ", ".join(f"{check} {count}" for check, count in sorted(by_check.items()))
+        console.print(f"failures by check: {escape(listed)}", soft_wrap=True)
+        console.print(f"rerun one: {escape(rerun_command(args, failure_id(failures[0])))}", soft_wrap=True)
+    stale = [record for record in records if record.status == "xpass"]
+    for record in stale[:SHOWN_FAILURES]:
+        console.print(
+            f"[yellow]XPASS[/yellow] {escape(failure_id(record))}: {escape(record.message)}", soft_wrap=True
+        )
+    if args.report:
+        console.print(f"HTML report: {escape(str(args.report))}", soft_wrap=True)
 
 
-def _last_frame(traceback: str) -> str:
+def failure_text(record: CheckRecord) -> str:
+    """The failure's message, with the differing field in full (the verdict's message shortens it)."""
+    difference = record.difference
+    if difference is None:
+        return str(record.message)
+    expected, actual = (_full(difference[side]) for side in ("expected", "actual"))
+    return f"{difference['path']}: expected {expected}, got {actual}"
+
+
+def _full(value: object) -> str:
+    return repr(value) if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def rerun_command(args: argparse.Namespace, case: str) -> str:
+    """The command that reruns exactly ``case`` with this run's adapter, cassettes and snapshots."""
+    words = ["streamproof", "check", "--adapter", args.adapter]
+    if args.cassettes:
+        words += ["--cassettes", str(args.cassettes)]
+    if args.snapshots:
+        words += ["--snapshots", str(args.snapshots)]
+    return shlex.join([*words, "--case", case])
+
+
+def _last_frame(traceback: str, what: str = "the suite crashed at") -> str:
     frames = [line.strip() for line in traceback.splitlines() if line.strip().startswith("File ")]
-    return f"the suite crashed at {frames[-1]}" if frames else traceback.strip().splitlines()[-1]
+    return f"{what} {frames[-1]}" if frames else traceback.strip().splitlines()[-1]
+
+
+def _indented(traceback: str, last: int | None = None) -> str:
+    """A traceback's text (its ``last`` lines), indented under its failure line."""
+    lines = traceback.rstrip().splitlines()
+    return "\n".join(f"    {line}" for line in lines[-last if last else 0 :])

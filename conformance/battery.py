@@ -37,6 +37,7 @@ import contextlib
 import fnmatch
 import json
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -194,6 +195,7 @@ class Verdict:
     difference: Difference | None = None
     events: list[dict[str, Any]] = field(default_factory=list)  # the events of the run the verdict judged
     warnings: list[str] = field(default_factory=list)  # worth telling, not failing (request additions)
+    adapter_traceback: str = ""  # a failure on what the adapter raised: where it raised (last frames)
 
 
 @dataclass
@@ -211,6 +213,14 @@ class Run:
     leftover_tasks: list[str] = field(default_factory=list)
     network: list[str] = field(default_factory=list)  # hosts tried outside the cassette during the call
     wall_ms: float = 0.0  # how long the call took, as the suite measured it
+
+
+ADAPTER_FRAMES = 6  # the innermost frames of an adapter's exception shown: its code, not the suite's
+
+
+def adapter_frames(exc: BaseException) -> str:
+    """Where ``exc`` was raised: the traceback's last frames (file:line and code), and the exception."""
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-ADAPTER_FRAMES))
 
 
 def _short(value: Any) -> str:
@@ -652,7 +662,10 @@ class Battery:
     def _verdict(check: str, difference: Difference | None, run: Run) -> Verdict:
         if difference is None:
             return Verdict(check, "pass", "ok", events=run.events)
-        return Verdict(check, "fail", str(difference), difference, events=run.events)
+        verdict = Verdict(check, "fail", str(difference), difference, events=run.events)
+        if run.error is not None:  # the adapter's own exception may be the bug: show where it raised
+            verdict.adapter_traceback = adapter_frames(run.error)
+        return verdict
 
     async def check_outcome(self) -> Verdict:
         run = await self.plain_run()

@@ -106,10 +106,15 @@ class CheckRecord:
     events: list[dict[str, Any]] = field(default_factory=list)  # a window of the run's events
     first_event: int = 0  # the run's index of events[0]
     traceback: str = ""  # status "error": the suite crashed while judging this check
+    adapter_traceback: str = ""  # a failure on an exception of the adapter: where it raised
+    event_count: int = 0  # how many events the run had (the window is a part of them)
+    expected_events: list[dict[str, Any]] = field(default_factory=list)  # the snapshot's, same window
+    expected_count: int = 0
 
     @classmethod
     def of(cls, case: Case | BrokenCassette, check: str, verdict: Verdict) -> CheckRecord:
         record = cls(case.id, case.provider, case.api, check, verdict.status, verdict.message)
+        record.adapter_traceback = verdict.adapter_traceback
         record.show(verdict.difference, verdict.events)
         return record
 
@@ -124,6 +129,7 @@ class CheckRecord:
         marked = event_index(difference.path) if difference is not None else None
         self.first_event = max(0, (marked or 0) - 3)
         self.events = events[self.first_event : self.first_event + EVENT_WINDOW]
+        self.event_count = len(events)
 
 
 def event_index(path: str) -> int | None:
@@ -149,6 +155,7 @@ class SuiteState:
     extension: type[JSONSnapshotExtension] | None = None
     unused: list[Path] = field(default_factory=list)
     broken: list[BrokenCassette] = field(default_factory=list)  # cassettes that do not load
+    warnings: list[str] = field(default_factory=list)  # told at the end, failing nothing
 
     def load_adapter(self) -> ConformanceAdapter:
         if self.adapter is None:
@@ -271,7 +278,7 @@ def run_case_check(config: pytest.Config, item: SuiteCase, node: pytest.Item) ->
     case = item.case
     if isinstance(case, BrokenCassette):
         verdict = Verdict(LOAD_CHECK, "fail", case.problem)
-        node.user_properties.append((RECORD_PROPERTY, asdict(CheckRecord.of(case, item.check, verdict))))
+        attach(node, CheckRecord.of(case, item.check, verdict))
         return verdict
     state = _state(config)
     try:
@@ -285,10 +292,17 @@ def run_case_check(config: pytest.Config, item: SuiteCase, node: pytest.Item) ->
         record = CheckRecord(case.id, case.provider, case.api, item.check, "error")
         record.message = f"{type(exc).__name__}: {exc}"
         record.traceback = traceback.format_exc()
-        node.user_properties.append((RECORD_PROPERTY, asdict(record)))
+        attach(node, record)
         raise
-    node.user_properties.append((RECORD_PROPERTY, asdict(CheckRecord.of(case, item.check, verdict))))
+    attach(node, CheckRecord.of(case, item.check, verdict))
     return verdict
+
+
+def attach(node: pytest.Item, record: CheckRecord) -> None:
+    """Puts ``record`` on the item's report as JSON (the one JUnit shows as the property's value and
+    that travels across xdist), replacing an earlier one."""
+    node.user_properties[:] = [p for p in node.user_properties if p[0] != RECORD_PROPERTY]
+    node.user_properties.append((RECORD_PROPERTY, json.dumps(asdict(record), default=str)))
 
 
 def suite_adapter(config: pytest.Config) -> ConformanceAdapter:
@@ -334,8 +348,11 @@ def snapshot_mismatch(
         difference = Difference("snapshot", MISSING_SNAPSHOT, "none")
     record = CheckRecord(case.id, case.provider, case.api, "snapshot", "fail", str(difference))
     record.show(difference, data["events"])
-    node.user_properties[:] = [p for p in node.user_properties if p[0] != RECORD_PROPERTY]
-    node.user_properties.append((RECORD_PROPERTY, asdict(record)))
+    if path.exists():  # the stored events beside the run's, over the same window
+        expected_events = stored.get("events", [])
+        record.expected_events = expected_events[record.first_event : record.first_event + EVENT_WINDOW]
+        record.expected_count = len(expected_events)
+    attach(node, record)
     return str(difference)
 
 
@@ -364,10 +381,15 @@ class SuiteRecorder:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         found = [value for name, value in report.user_properties if name == RECORD_PROPERTY]
-        if not found or not isinstance(found[-1], dict) or report.when != "call":
+        if not found or not isinstance(found[-1], str) or report.when != "call":
             return
-        record = CheckRecord(**found[-1])
-        if hasattr(report, "wasxfail"):
+        record = CheckRecord(**json.loads(found[-1]))
+        state = _state(self.config)
+        _junit_classname(self.config, report, f"{state.adapter_spec}::{record.provider}/{record.api}")
+        if hasattr(report, "wasxfail") and report.passed:  # a declared gap whose check passes
+            record.status = "xpass"
+            record.message = f"stale known gap, the check passes: {report.wasxfail}"
+        elif hasattr(report, "wasxfail"):
             record.status, record.message = "xfail", str(report.wasxfail)
         elif report.skipped:
             record.status = "skip"
@@ -379,7 +401,17 @@ class SuiteRecorder:
             record.message = record.message if judged else _last_line(report)
         else:
             record.status, record.message = "pass", ""
-        _state(self.config).records[report.nodeid] = record
+        state.records[report.nodeid] = record
+
+
+def _junit_classname(config: pytest.Config, report: pytest.TestReport, classname: str) -> None:
+    """JUnit's ``classname`` of the item: the adapter and provider/API, so CI groups by them
+    (pytest's own would be ``suite``, the same for every item). User attributes win over pytest's."""
+    from _pytest.junitxml import xml_key
+
+    xml = config.stash.get(xml_key, None)
+    if xml is not None:
+        xml.node_reporter(report).add_attribute("classname", classname)
 
 
 def _last_line(report: pytest.TestReport) -> str:
@@ -405,6 +437,25 @@ def unused_snapshots(state: SuiteState) -> list[Path]:
     return sorted(path for path in found if path.name not in wanted and not path.name.startswith(unread))
 
 
+def unmatched_gaps(state: SuiteState) -> list[str]:
+    """A warning for each declared gap whose case glob matches no case of the cassettes folder
+    (a typo, or a case that is gone: the gap hides nothing and should be fixed or dropped)."""
+    if not state.case_ids:
+        return []
+    from .protocol import AdapterLoadError
+
+    try:
+        gaps = state.load_adapter().known_gaps
+    except AdapterLoadError:  # already the run's failure (collection): nothing to add here
+        return []
+    found = []
+    for key in gaps:
+        pattern = key.partition(":")[2]
+        if pattern and not any(fnmatch.fnmatch(case_id, pattern) for case_id in state.case_ids):
+            found.append(f"known gap {key!r}: its case glob {pattern!r} matches no case")
+    return found
+
+
 @pytest.hookimpl(trylast=True)  # after syrupy, which sets the exit status too
 def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(STATE, None)
@@ -417,13 +468,17 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
         state.broken.clear()
         state.case_ids = {case.id for case in discover_cases(state.cassettes, state.broken)}
+    state.warnings = unmatched_gaps(state)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    for warning in state.warnings:
+        if reporter is not None:
+            reporter.write_line(f"streamproof: warning: {warning}")
     stale = unused_snapshots(state)
     if stale and session.config.getoption("update_snapshots", False):
         for path in stale:
             path.unlink()
     elif stale:
         names = ", ".join(path.name for path in stale)
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line(
                 f"streamproof: {len(stale)} unused snapshot(s) (run with --snapshot-update to delete): {names}"

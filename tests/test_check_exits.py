@@ -121,7 +121,7 @@ def test_a_corrupt_cassette_fails_its_own_case_and_the_rest_run(
     assert main([*args, "--report", str(report), "--junit", str(junit)]) == 1
     err = err_of(capsys)
     assert "Traceback" not in err
-    assert "FAIL openai/chat/broken#load load" in err and "broken.yaml: not valid YAML" in err
+    assert "FAIL openai/chat/broken#load::load:" in err and "broken.yaml: not valid YAML" in err
     cells = read_report(report).cells
     assert {
         (cell["data-check"], cell["class"]) for cell in cells if "broken.yaml" in (cell["title"] or "")
@@ -219,7 +219,7 @@ def test_a_crash_of_the_suite_is_an_error_of_its_case_everywhere(
     row = next(line for line in err.splitlines() if "openai/chat" in line and "│" in line)
     assert [cell.strip() for cell in row.split("│")[1:-1]].count("1") >= 1
     flat = " ".join(err.split())
-    assert "ERROR openai/chat/text#0 traces: KeyError: 'usage'" in flat
+    assert "ERROR openai/chat/text#0::traces: KeyError: 'usage'" in flat
     assert "battery.py" in flat  # the frame it crashed in
     parsed = read_report(report)
     traces = [cell for cell in parsed.cells if cell["data-check"] == "traces"]
