@@ -162,12 +162,23 @@ def _header(check: str) -> str:
     return "<br>".join(_hyphenable(word) for word in words if word)
 
 
+# where the battery's long words may break (a soft hyphen each); any other long word breaks in its middle
+_SYLLABLES = {
+    "streaming": "stream-ing",
+    "cancellation": "cancel-lation",
+    "unavailable": "un-avail-able",
+    "overloaded": "over-loaded",
+    "malformed": "mal-formed",
+}
+
+
 def _hyphenable(word: str) -> str:
-    """A long word with a soft hyphen in its middle: it breaks there, not at its last letter."""
+    """A long word with soft hyphens between its syllables: it breaks there, not at its last letter."""
     if len(word) <= 8:
         return html.escape(word)
     middle = len(word) // 2
-    return f"{html.escape(word[:middle])}&shy;{html.escape(word[middle:])}"
+    parts = _SYLLABLES.get(word, f"{word[:middle]}-{word[middle:]}").split("-")
+    return "&shy;".join(html.escape(part) for part in parts)
 
 
 def _group(

@@ -203,3 +203,12 @@ def test_an_api_the_adapter_does_not_speak_is_one_line(
     assert "data-check" not in messages  # no row of skipped cells
     assert f"2 scenarios, {2 * len(ITEMS)} checks skipped: the adapter does not speak messages" in messages
     assert 'data-check="outcome"' in page.split(">openai/chat</th></tr>", 1)[1]
+
+
+def test_long_column_heads_break_between_syllables() -> None:
+    from streamproof.conformance.report import _header
+
+    assert _header("faults[unavailable]") == "faults<br>un&shy;avail&shy;able"
+    assert _header("streaming") == "stream&shy;ing"
+    assert _header("outcome") == "outcome"
+    assert _header("faults[verylongword]") == "faults<br>verylo&shy;ngword"  # no syllables known: the middle
