@@ -43,23 +43,21 @@ def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> f
 
 def paired_seconds(arms: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
     """Seconds per run of each arm, sampled in rounds (one run of every arm, shuffled order)."""
-    for fn in arms.values():
-        fn()  # warm-up
-    order = list(arms)
-    shuffle = random.Random(0).shuffle
-    samples: dict[str, list[float]] = {name: [] for name in arms}
-    with _quiet_gc():
-        for _ in range(repeats):
-            shuffle(order)
-            for name in order:
-                start = time.perf_counter()
-                arms[name]()
-                samples[name].append(time.perf_counter() - start)
-    return samples
+    return paired_values({name: _timed(fn) for name, fn in arms.items()}, repeats)
+
+
+def _timed(fn: Callable[[], object]) -> Callable[[], float]:
+    def run() -> float:
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+
+    return run
 
 
 def paired_values(arms: dict[str, Callable[[], float]], repeats: int) -> dict[str, list[float]]:
-    """Like ``paired_seconds``, for arms that measure themselves (e.g. a time to first chunk)."""
+    """Each arm's own measurements (e.g. a time to first chunk), sampled in rounds (one run of every
+    arm, shuffled order), after one warm-up run each."""
     for fn in arms.values():
         fn()  # warm-up
     order = list(arms)

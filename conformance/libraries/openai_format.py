@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from typing import Any
 
 
-def _text(content: Any) -> str:
+def content_text(content: Any) -> str:
+    """A message's content as text: a string, or the text of its text parts."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
@@ -27,7 +28,7 @@ def chat_messages(api: str, request: Mapping[str, Any]) -> list[dict[str, Any]]:
         return [dict(message) for message in request.get("messages") or []]
     messages: list[dict[str, Any]] = []
     if request.get("system"):
-        messages.append({"role": "system", "content": _text(request["system"])})
+        messages.append({"role": "system", "content": content_text(request["system"])})
     for message in request.get("messages") or []:
         content = message.get("content")
         blocks = content if isinstance(content, list) else [{"type": "text", "text": content or ""}]
@@ -39,14 +40,14 @@ def chat_messages(api: str, request: Mapping[str, Any]) -> list[dict[str, Any]]:
                         {
                             "role": "tool",
                             "tool_call_id": block.get("tool_use_id", ""),
-                            "content": _text(result) or json.dumps(result),
+                            "content": content_text(result) or json.dumps(result),
                         }
                     )
-            text = _text([block for block in blocks if block.get("type") == "text"])
+            text = content_text([block for block in blocks if block.get("type") == "text"])
             if text:
                 messages.append({"role": "user", "content": text})
             continue
-        entry: dict[str, Any] = {"role": "assistant", "content": _text(blocks)}
+        entry: dict[str, Any] = {"role": "assistant", "content": content_text(blocks)}
         calls = [
             {
                 "id": block.get("id", ""),

@@ -35,6 +35,7 @@ from ...adapters import errors
 from ...adapters.error_mapping import retry_after_seconds
 from ..protocol import Capabilities, ConformanceCall
 from .base import CHAT_STOPS, MESSAGES_STOPS, RESPONSES_STOPS, LibraryAdapter, Outcome, usage_dict
+from .openai_format import content_text
 
 # pydantic-ai's normalized finish reasons (OpenTelemetry's words)
 FINISH = {
@@ -44,19 +45,6 @@ FINISH = {
     "content_filter": "content_filter",
 }
 PROVIDER_STOPS = {"chat": CHAT_STOPS, "messages": MESSAGES_STOPS, "responses": RESPONSES_STOPS}
-
-
-def _text(content: Any) -> str:
-    """A message's content as text: a string, or the text of its text parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            part.get("text") or ""
-            for part in content
-            if isinstance(part, dict) and part.get("type") in ("text", "input_text", "output_text")
-        )
-    return ""
 
 
 def _arguments(value: Any) -> str:
@@ -87,7 +75,7 @@ class _History:
     def tool_return(self, call_id: str, content: Any) -> None:
         name = self.tool_names.get(call_id, "tool")
         self.request_part(
-            pm.ToolReturnPart(tool_name=name, content=_text(content) or content, tool_call_id=call_id)
+            pm.ToolReturnPart(tool_name=name, content=content_text(content) or content, tool_call_id=call_id)
         )
 
 
@@ -96,12 +84,12 @@ def chat_history(request: Mapping[str, Any]) -> list[pm.ModelMessage]:
     for message in request.get("messages") or []:
         role = message.get("role")
         if role in ("system", "developer"):
-            history.request_part(pm.SystemPromptPart(content=_text(message.get("content"))))
+            history.request_part(pm.SystemPromptPart(content=content_text(message.get("content"))))
         elif role == "user":
-            history.request_part(pm.UserPromptPart(content=_text(message.get("content"))))
+            history.request_part(pm.UserPromptPart(content=content_text(message.get("content"))))
         elif role == "assistant":
-            if _text(message.get("content")):
-                history.response_part(pm.TextPart(content=_text(message.get("content"))))
+            if content_text(message.get("content")):
+                history.response_part(pm.TextPart(content=content_text(message.get("content"))))
             for call in message.get("tool_calls") or []:
                 function = call.get("function") or {}
                 history.response_part(
@@ -119,7 +107,7 @@ def chat_history(request: Mapping[str, Any]) -> list[pm.ModelMessage]:
 def messages_history(request: Mapping[str, Any]) -> list[pm.ModelMessage]:
     history = _History()
     if request.get("system"):
-        history.request_part(pm.SystemPromptPart(content=_text(request["system"])))
+        history.request_part(pm.SystemPromptPart(content=content_text(request["system"])))
     for message in request.get("messages") or []:
         content = message.get("content")
         blocks = content if isinstance(content, list) else [{"type": "text", "text": content or ""}]
@@ -159,11 +147,11 @@ def responses_history(request: Mapping[str, Any]) -> list[pm.ModelMessage]:
     for item in [{"role": "user", "content": items}] if isinstance(items, str) else items or []:
         kind, role = item.get("type", "message"), item.get("role")
         if kind == "message" and role in ("system", "developer"):
-            history.request_part(pm.SystemPromptPart(content=_text(item.get("content"))))
+            history.request_part(pm.SystemPromptPart(content=content_text(item.get("content"))))
         elif kind == "message" and role == "user":
-            history.request_part(pm.UserPromptPart(content=_text(item.get("content"))))
+            history.request_part(pm.UserPromptPart(content=content_text(item.get("content"))))
         elif kind == "message":
-            history.response_part(pm.TextPart(content=_text(item.get("content"))))
+            history.response_part(pm.TextPart(content=content_text(item.get("content"))))
         elif kind == "function_call":
             history.response_part(
                 pm.ToolCallPart(
