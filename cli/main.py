@@ -10,6 +10,7 @@ import sys
 COMMANDS = {
     "replay": "replay recorded interactions through the reference stack and print the outcome",
     "check": "run the conformance battery on an adapter and write a report",
+    "matrix": "run the battery for several adapters: one HTML page, a Markdown table and JSON",
     "record": "record provider streams to cassettes (keys from the environment)",
     "emulate": "run a local provider emulator (OpenAI Chat/Responses, Anthropic Messages)",
     "scan": "exit 1 if any file holds a secret-shaped string",
@@ -20,7 +21,10 @@ COMMANDS = {
 
 
 # what a command imports beyond the base install, and the extra of pyproject.toml that brings it
-NEEDS = {"check": ("conformance", ("pytest", "syrupy", "pytest_asyncio"))}
+NEEDS = {
+    "check": ("conformance", ("pytest", "syrupy", "pytest_asyncio")),
+    "matrix": ("conformance", ("pytest", "syrupy", "pytest_asyncio")),
+}
 EXTRA_OF = {
     "pytest": "conformance",
     "_pytest": "conformance",

@@ -199,9 +199,11 @@ def suite_requested(config: pytest.Config) -> bool:
 def snapshot_update_refusal(adapter_spec: str, cassettes: object) -> str:
     """Why ``--snapshot-update`` may not run for ``adapter_spec`` ("" for the reference): the snapshots
     are the reference's events, which every adapter is compared with."""
+    from .libraries import LIBRARY_ADAPTERS
     from .protocol import DEFAULT_ADAPTER
 
-    if adapter_spec.strip() == DEFAULT_ADAPTER:
+    spec = adapter_spec.strip()
+    if LIBRARY_ADAPTERS.get(spec, (spec, None))[0] == DEFAULT_ADAPTER:  # ``reference`` is it too
         return ""
     return (
         f"refusing --snapshot-update for {adapter_spec}: the snapshots hold the reference adapter's "
