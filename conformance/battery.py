@@ -5,8 +5,9 @@
                      (arguments as parsed JSON unless the adapter claims ``exact_arguments``),
                      usage, stop reasons, error class;
 2. ``streaming``     the first event arrives before the last byte is delivered (the transport holds
-                     the last chunk back until it sees the first event, or gives up after a while,
-                     then sends it ``PACED_TAIL_S`` later);
+                     the tail back until it sees the first event, or gives up after a while, then
+                     sends it ``PACED_TAIL_S`` later; the tail starts at the stream's terminal
+                     event, ``held_chunks``);
 3. ``chunking``      the same outcome and events under seeded random chunking and byte by byte;
 4. ``faults``        each fault injected into the recorded response gives the right error class,
                      within a deadline, after exactly one request, with exactly one error trace
@@ -53,7 +54,7 @@ from ..adapters.events import LLMResult, StreamEvent, Usage
 from ..harness.cassette import Interaction, api_for_path, load_cassette
 from ..harness.faults import apply_fault, parse_fault, strike_point
 from ..harness.foreign_shapes import cassette_files, cassette_stem
-from ..harness.rechunk import at_random_offsets, byte_by_byte
+from ..harness.rechunk import at_events, at_offsets, at_random_offsets, byte_by_byte
 from ..harness.served import ServedResponse, served_from_interaction
 from .oracle import USAGE_FIELDS, Expected, expected_for, expected_outcome
 from .protocol import CHECKS, ConformanceAdapter, ConformanceCall, TraceCollector
@@ -386,6 +387,39 @@ def _covered(path: str, gap: str) -> bool:
 # -- running one call ------------------------------------------------------------------------------
 
 
+def held_chunks(api: str, served: ServedResponse) -> list[bytes] | None:
+    """The chunks of the paced run: as served, but with the tail (held back, then paced) starting at
+    the stream's terminal event, the last one the format requires, so that every adapter must wait
+    for it. OpenRouter ends a Responses stream with ``data: [DONE]`` after ``response.completed``;
+    the Responses format ends at ``response.completed``, and a library may stop reading there
+    (the openai SDK's helpers do): a held ``[DONE]`` alone would time a hold the adapter never saw.
+    ``None`` (the served chunks) where the terminal event is the whole body or not found."""
+    body = served.body
+    ends: list[int] = []
+    start = 0
+    for event in at_events(body):
+        start += len(event)
+        ends.append(start)
+    tail = None
+    for number in range(len(ends) - 1, -1, -1):
+        event = body[ends[number - 1] if number else 0 : ends[number]]
+        data = [line[5:].strip() for line in event.splitlines() if line.startswith(b"data:")]
+        if not data or (api == "responses" and data == [b"[DONE]"]):
+            continue  # a comment, a blank line or OpenRouter's [DONE] after the end: not required
+        tail = ends[number - 1] if number else 0
+        break
+    if not tail:
+        return None
+    offsets: list[int] = []
+    cut = 0
+    for chunk in served.chunks:
+        cut += len(chunk.data)
+        if cut >= tail:
+            break
+        offsets.append(cut)
+    return at_offsets(body, [*offsets, tail])  # the last chunk is body[tail:], the whole tail
+
+
 async def run_call(
     adapter: ConformanceAdapter,
     case: Case,
@@ -649,7 +683,11 @@ class Battery:
         """The run whose last chunk waits for the first event and then comes paced, later."""
         if self._held is None:
             self._held = await self._call(
-                self.case, self.served, hold_last_chunk=True, deadline_s=self.deadline_s
+                self.case,
+                self.served,
+                held_chunks(self.case.api, self.served),
+                hold_last_chunk=True,
+                deadline_s=self.deadline_s,
             )
         return self._held
 

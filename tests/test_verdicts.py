@@ -8,11 +8,13 @@ it matters, on one that is wrong, and checks the verdict each gets.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 from synthetic_cases import URIS, make_case, sse
 
@@ -862,3 +864,82 @@ def test_known_gaps_name_a_fault_kind_or_every_fault() -> None:
         assert known_gap({key: "no timeout"}, case, "faults[rate_limit]") is None
     assert known_gap({"faults": "retries are ours"}, case, "faults[rate_limit]") == "retries are ours"
     assert known_gap({"faults[stall]:anthropic/*": "x"}, case, "faults[stall]") is None
+
+
+# -- the paced tail ----------------------------------------------------------------------------------
+
+
+class _UntilCompleted(httpx2.AsyncByteStream):
+    """The bytes up to the event that says the response is complete; nothing after it is read."""
+
+    def __init__(self, response: httpx2.Response) -> None:
+        self.response = response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self.response.aiter_raw():
+                yield chunk
+                if b"response.completed" in chunk:
+                    return
+        finally:
+            await self.response.aclose()
+
+
+class _StopsAtTheEnd(httpx2.AsyncBaseTransport):
+    def __init__(self, client: httpx2.AsyncClient) -> None:
+        self.client = client
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = await self.client.send(request, stream=True)
+        stream = _UntilCompleted(response)
+        return httpx2.Response(response.status_code, headers=response.headers, stream=stream, request=request)
+
+
+class StopsAtTheTerminalEvent(ReferenceAdapter):
+    """The reference stack, reading nothing after ``response.completed`` (as the openai SDK's
+    ``responses.stream`` helper does): OpenRouter's ``[DONE]`` after it is never read."""
+
+    async def stream(self, call: ConformanceCall) -> AsyncGenerator[object, None]:
+        async with httpx2.AsyncClient(transport=_StopsAtTheEnd(call.http_client)) as client:
+            async for event in super().stream(dataclasses.replace(call, http_client=client)):
+                yield event
+
+
+def openrouter_responses_body() -> bytes:
+    message = {"id": "msg_1", "type": "message", "content": [{"type": "output_text", "text": "Hi!"}]}
+    usage = {"input_tokens": 5, "output_tokens": 2, "total_tokens": 7}
+    return sse(
+        {"type": "response.created", "response": {"id": "gen-1", "status": "in_progress", "model": "m-1"}},
+        {"type": "response.output_item.added", "output_index": 0, "item": {**message, "content": []}},
+        *({"type": "response.output_text.delta", "output_index": 0, "delta": d} for d in ("Hi", "!")),
+        {"type": "response.output_item.done", "output_index": 0, "item": message},
+        {
+            "type": "response.completed",
+            "response": {
+                "id": "gen-1",
+                "status": "completed",
+                "model": "m-1",
+                "output": [message],
+                "usage": usage,
+            },
+        },
+        "[DONE]",
+        named=False,
+    )
+
+
+async def test_the_paced_tail_starts_at_the_terminal_event_not_at_openrouters_done() -> None:
+    """An adapter that stops reading at ``response.completed`` never waits for a held ``[DONE]``:
+    the held tail is the terminal event, so its latency shows the hold and the window is not inverted."""
+    case = make_case("responses", openrouter_responses_body())
+    verdict = await Battery(StopsAtTheTerminalEvent(), case).run("traces")
+    assert verdict.status == "pass", verdict.message
+
+
+async def test_latency_in_seconds_still_fails_on_the_terminal_event_tail() -> None:
+    from thirdparty.broken import LatencyInSeconds
+
+    case = make_case("responses", openrouter_responses_body())
+    verdict = await Battery(LatencyInSeconds(), case).run("traces")
+    assert verdict.status == "fail" and verdict.difference is not None
+    assert verdict.difference.path == "trace.latency_ms"
