@@ -13,7 +13,7 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncGenerator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import anthropic
 import openai
@@ -44,6 +44,21 @@ RESPONSES_STOPS = {
     "max_output_tokens": "max_tokens",
     "content_filter": "content_filter",
 }
+
+
+SDKClient = TypeVar("SDKClient", anthropic.AsyncAnthropic, openai.AsyncOpenAI)
+
+
+def sdk_client(client_class: type[SDKClient], call: ConformanceCall) -> SDKClient:
+    """An official SDK client pointed at the cassette, as the protocol asks: no retries of its own,
+    the call's read timeout."""
+    return client_class(
+        api_key=call.api_key,
+        base_url=call.base_url,
+        http_client=call.http_client,
+        max_retries=0,
+        timeout=call.timeout_s,
+    )
 
 
 class Outcome:

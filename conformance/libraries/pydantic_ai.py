@@ -34,7 +34,7 @@ from pydantic_ai.tools import ToolDefinition
 from ...adapters import errors
 from ...adapters.error_mapping import retry_after_seconds
 from ..protocol import Capabilities, ConformanceCall
-from .base import CHAT_STOPS, MESSAGES_STOPS, RESPONSES_STOPS, LibraryAdapter, Outcome, usage_dict
+from .base import CHAT_STOPS, MESSAGES_STOPS, RESPONSES_STOPS, LibraryAdapter, Outcome, sdk_client, usage_dict
 from .openai_format import content_text
 
 # pydantic-ai's normalized finish reasons (OpenTelemetry's words)
@@ -240,21 +240,9 @@ def model_settings(api: str, request: Mapping[str, Any]) -> dict[str, Any]:
 def build_model(call: ConformanceCall) -> Model:
     model_name = call.request.get("model", "")
     if call.api == "messages":
-        client = anthropic.AsyncAnthropic(
-            api_key=call.api_key,
-            base_url=call.base_url,
-            http_client=call.http_client,
-            max_retries=0,
-            timeout=call.timeout_s,
-        )
+        client = sdk_client(anthropic.AsyncAnthropic, call)
         return AnthropicModel(model_name, provider=AnthropicProvider(anthropic_client=client))
-    sdk = openai.AsyncOpenAI(
-        api_key=call.api_key,
-        base_url=call.base_url,
-        http_client=call.http_client,
-        max_retries=0,
-        timeout=call.timeout_s,
-    )
+    sdk = sdk_client(openai.AsyncOpenAI, call)
     # the provider class a pydantic-ai user picks for the host: its profile says which
     # OpenAI-compatible extensions (DeepSeek's reasoning_content, OpenRouter's reasoning_details) to read
     provider: OpenAIProvider | DeepSeekProvider | OpenRouterProvider

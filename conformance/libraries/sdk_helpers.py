@@ -43,7 +43,16 @@ from openai.types.responses import (
 
 from ...adapters.error_mapping import map_openai_error
 from ..protocol import Capabilities, ConformanceCall
-from .base import CHAT_STOPS, MESSAGES_STOPS, RESPONSES_STOPS, LibraryAdapter, Outcome, plain, usage_dict
+from .base import (
+    CHAT_STOPS,
+    MESSAGES_STOPS,
+    RESPONSES_STOPS,
+    LibraryAdapter,
+    Outcome,
+    plain,
+    sdk_client,
+    usage_dict,
+)
 
 
 def helper_arguments(helper: Callable[..., Any], request: Mapping[str, Any]) -> dict[str, Any]:
@@ -77,13 +86,7 @@ class SDKHelpersAdapter(LibraryAdapter):
     # -- Anthropic: client.messages.stream ---------------------------------------------------------
 
     async def messages(self, call: ConformanceCall, outcome: Outcome) -> AsyncGenerator[dict[str, Any], None]:
-        client = anthropic.AsyncAnthropic(
-            api_key=call.api_key,
-            base_url=call.base_url,
-            http_client=call.http_client,
-            max_retries=0,
-            timeout=call.timeout_s,
-        )
+        client = sdk_client(anthropic.AsyncAnthropic, call)
         manager = client.messages.stream(**helper_arguments(client.messages.stream, call.request))
         async with manager as stream:
             outcome.responded = True
@@ -129,13 +132,7 @@ class SDKHelpersAdapter(LibraryAdapter):
     # -- OpenAI: client.chat.completions.stream ----------------------------------------------------
 
     async def chat(self, call: ConformanceCall, outcome: Outcome) -> AsyncGenerator[dict[str, Any], None]:
-        client = openai.AsyncOpenAI(
-            api_key=call.api_key,
-            base_url=call.base_url,
-            http_client=call.http_client,
-            max_retries=0,
-            timeout=call.timeout_s,
-        )
+        client = sdk_client(openai.AsyncOpenAI, call)
         completions = client.chat.completions
         async with completions.stream(**helper_arguments(completions.stream, call.request)) as stream:
             outcome.responded = True
@@ -197,13 +194,7 @@ class SDKHelpersAdapter(LibraryAdapter):
     async def responses(
         self, call: ConformanceCall, outcome: Outcome
     ) -> AsyncGenerator[dict[str, Any], None]:
-        client = openai.AsyncOpenAI(
-            api_key=call.api_key,
-            base_url=call.base_url,
-            http_client=call.http_client,
-            max_retries=0,
-            timeout=call.timeout_s,
-        )
+        client = sdk_client(openai.AsyncOpenAI, call)
         signed: dict[int, str] = {}
         async with client.responses.stream(
             **helper_arguments(client.responses.stream, call.request)
