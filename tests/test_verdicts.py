@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx2
 import pytest
-from synthetic_cases import URIS, make_case, sse
+from synthetic_cases import URIS, index_less_tool_calls_case, make_case, sse
 
 from streamproof.adapters.events import LLMResult
 from streamproof.conformance.battery import Battery, snapshot_data
@@ -810,55 +810,22 @@ async def test_a_connection_outside_the_cassette_fails_the_case_naming_the_host(
 # -- index-less whole tool calls -------------------------------------------------------------------
 
 
-def index_less_calls_body() -> bytes:
-    """Mistral / Gemini-compatible style: each tool call whole, in one delta, without ``index``."""
-
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        return {
-            "id": "c1",
-            "model": "m-1",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        }
-
-    calls = [
-        {
-            "id": "call_a",
-            "type": "function",
-            "function": {"name": "weather", "arguments": '{"city":"Paris"}'},
-        },
-        {"id": "call_b", "type": "function", "function": {"name": "weather", "arguments": '{"city":"Rome"}'}},
-    ]
-    usage = {
-        "id": "c1",
-        "choices": [],
-        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
-    }
-    return sse(
-        chunk({"role": "assistant", "content": ""}),
-        chunk({"tool_calls": [calls[0]]}),
-        chunk({"tool_calls": [calls[1]]}),
-        chunk({}, "tool_calls"),
-        usage,
-        "[DONE]",
-    )
-
-
 async def test_the_oracle_keeps_index_less_whole_tool_calls_apart() -> None:
     from streamproof.conformance.oracle import expected_for
 
-    expected = expected_for("chat", 200, index_less_calls_body())
+    case = index_less_tool_calls_case()
+    expected = expected_for("chat", 200, case.interaction.response.body)
     assert expected.tool_calls == [
         {"id": "call_a", "name": "weather", "arguments": '{"city":"Paris"}'},
         {"id": "call_b", "name": "weather", "arguments": '{"city":"Rome"}'},
     ]
-    case = make_case("chat", index_less_calls_body())
     assert (await Battery(ReferenceAdapter(), case).run("outcome")).status == "pass"
 
 
 def test_known_gaps_name_a_fault_kind_or_every_fault() -> None:
     from streamproof.conformance.plugin import known_gap
 
-    case = make_case("chat", index_less_calls_body())
+    case = index_less_tool_calls_case()
     for key in ("faults[stall]", "faults.stall", "faults[stall]:openai/*"):
         assert known_gap({key: "no timeout"}, case, "faults[stall]") == "no timeout"
         assert known_gap({key: "no timeout"}, case, "faults[rate_limit]") is None
