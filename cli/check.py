@@ -30,11 +30,11 @@ from ..conformance.plugin import (
     MISSING_SNAPSHOT,
     STATE,
     SUITE_MODULE,
-    CheckRecord,
     bundled_cassettes,
     snapshot_update_refusal,
 )
 from ..conformance.protocol import DEFAULT_ADAPTER, AdapterLoadError, load_adapter
+from ..conformance.records import CheckRecord
 
 _STATUSES = ("pass", "fail", "error", "xfail", "xpass", "skip")
 USAGE = (

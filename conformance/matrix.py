@@ -22,8 +22,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from .plugin import RECORD_PROPERTY, CheckRecord, bundled_cassettes
+from .plugin import bundled_cassettes
 from .protocol import ITEMS
+from .records import RECORD_PROPERTY, CheckRecord
 from .report import _CSS, _STATUSES, _header, _shortened
 from .report import versions as adapter_versions
 

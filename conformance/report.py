@@ -14,13 +14,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, packages_distributions, version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .plugin import event_index
 from .protocol import ITEMS
-
-if TYPE_CHECKING:
-    from .plugin import CheckRecord
+from .records import CheckRecord, event_index
 
 _CSS = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em 2em; color: #222; max-width: 1320px; }

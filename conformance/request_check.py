@@ -30,6 +30,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from .formats import format_name
+
 _NO_DEFAULT = object()
 # JSON Schema keys whose value, when it is this, says nothing
 _SCHEMA_DEFAULTS: dict[str, Any] = {"additionalProperties": True, "required": [], "strict": _NO_DEFAULT}
@@ -71,32 +73,6 @@ def _drop_nulls(value: Any) -> Any:
     return value
 
 
-def _tools(api: str, tools: Any) -> dict[str, Any] | None:
-    if not isinstance(tools, list):
-        return None
-    out: dict[str, Any] = {}
-    for number, tool in enumerate(tools):
-        if not isinstance(tool, dict):
-            out[f"#{number}"] = tool
-            continue
-        function = tool.get("function")
-        spec: dict[str, Any] = function if api == "chat" and isinstance(function, dict) else tool
-        name = str(spec.get("name") or f"#{number}")
-        schema = spec.get("input_schema") if api == "messages" else spec.get("parameters")
-        canonical = {
-            k: v for k, v in spec.items() if k not in ("name", "parameters", "input_schema", "strict")
-        }
-        if api == "chat" and spec is not tool:
-            canonical.update({k: v for k, v in tool.items() if k not in ("function", "type")})
-        elif tool.get("type") == "function":
-            canonical.pop("type", None)  # the ordinary kind of tool, said or not
-        canonical = _drop_nulls(canonical)
-        if schema is not None:
-            canonical["parameters"] = canonical_schema(schema)
-        out[name] = canonical
-    return out
-
-
 def _parts(content: Any, text_type: str) -> Any:
     """Message content as typed parts: a string is one text part."""
     if isinstance(content, str):
@@ -113,86 +89,187 @@ def _arguments(value: Any) -> Any:
     return value
 
 
-def _messages(api: str, request: dict[str, Any]) -> tuple[list[Any], list[Any]]:
-    """(system parts, the other messages/items), canonical."""
-    system: list[Any] = []
-    items: list[Any] = []
-    if api == "responses":
-        instructions = request.get("instructions")
-        if instructions:
-            system = _parts(instructions, "input_text")
-        raw = request.get("input")
-        raw = [{"role": "user", "content": raw}] if isinstance(raw, str) else raw or []
-    else:
-        if api == "messages" and request.get("system"):
-            system = _parts(request["system"], "text")
-        raw = request.get("messages") or []
-    for item in raw:
-        if not isinstance(item, dict):
-            items.append(item)
-            continue
-        item = _drop_nulls(item)
-        if api == "responses":
-            if "type" not in item and "role" in item:
-                item = {"type": "message", **item}
-            if item.get("type") == "message":
-                text_type = "output_text" if item.get("role") == "assistant" else "input_text"
-                item = {**item, "content": _parts(item.get("content"), text_type)}
-            if item.get("type") == "function_call" and "arguments" in item:
-                item = {**item, "arguments": _arguments(item["arguments"])}
-        else:
-            if api == "chat" and item.get("role") in ("system", "developer") and not items:
-                system.extend(_parts(item.get("content"), "text"))
-                continue
-            if "content" in item:
-                item = {**item, "content": _parts(item["content"], "text")}
-            if isinstance(item.get("tool_calls"), list):
-                calls = []
-                for call in item["tool_calls"]:
-                    function = call.get("function") if isinstance(call, dict) else None
-                    if isinstance(function, dict) and "arguments" in function:
-                        call = {
-                            **call,
-                            "function": {**function, "arguments": _arguments(function["arguments"])},
-                        }
-                    calls.append(call)
-                item = {**item, "tool_calls": calls}
-        items.append(item)
-    return system, items
-
-
 def _tool_choice(choice: Any) -> Any:
     if isinstance(choice, str):
         return {"type": choice}
     return _drop_nulls(choice)
 
 
-def canonical_request(api: str, request: dict[str, Any]) -> dict[str, Any]:
-    """The fields of a request that matter, in one shape for every wire format."""
-    system, messages = _messages(api, request)
-    max_tokens = request.get("max_output_tokens") if api == "responses" else request.get("max_tokens")
-    if max_tokens is None and api == "chat":
-        max_tokens = request.get("max_completion_tokens")
-    out: dict[str, Any] = {
-        "stream": request.get("stream"),
-        "model": request.get("model"),
-        "tools": _tools(api, request.get("tools")),
-        "system": system or None,
-        "messages": messages,
-        "max_tokens": max_tokens,
-        "tool_choice": _tool_choice(request.get("tool_choice")),
-    }
-    for key in _REASONING_KEYS:
-        if request.get(key) is not None:
-            out[key] = _drop_nulls(request[key])
-    if (request.get("stream_options") or {}).get("include_usage") is not None:
-        out["stream_options.include_usage"] = request["stream_options"]["include_usage"]
-    return out
+class RequestFormat:
+    """How one wire format lays out the fields of a request; ``canonical`` puts them in one shape.
+
+    The default is the OpenAI style: tools carry their schema as ``parameters``, messages are
+    ``messages``, the model and the stream flag are fields of the body."""
+
+    schema_key = "parameters"  # where a tool's JSON Schema is
+    nested_function = False  # a tool is ``{"type": "function", "function": {...}}`` (Chat)
+    max_tokens_keys: tuple[str, ...] = ("max_tokens",)
+
+    def tools(self, tools: Any) -> dict[str, Any] | None:
+        if not isinstance(tools, list):
+            return None
+        out: dict[str, Any] = {}
+        for number, tool in enumerate(tools):
+            if not isinstance(tool, dict):
+                out[f"#{number}"] = tool
+                continue
+            function = tool.get("function")
+            spec: dict[str, Any] = function if self.nested_function and isinstance(function, dict) else tool
+            name = str(spec.get("name") or f"#{number}")
+            schema = spec.get(self.schema_key)
+            canonical = {
+                k: v for k, v in spec.items() if k not in ("name", "parameters", "input_schema", "strict")
+            }
+            if self.nested_function and spec is not tool:
+                canonical.update({k: v for k, v in tool.items() if k not in ("function", "type")})
+            elif tool.get("type") == "function":
+                canonical.pop("type", None)  # the ordinary kind of tool, said or not
+            canonical = _drop_nulls(canonical)
+            if schema is not None:
+                canonical["parameters"] = canonical_schema(schema)
+            out[name] = canonical
+        return out
+
+    def system(self, request: dict[str, Any]) -> Any:
+        """The system prompt given apart from the messages, as parts (a list, as a rule)."""
+        return []
+
+    def raw_items(self, request: dict[str, Any]) -> list[Any]:
+        return list(request.get("messages") or [])
+
+    def item(self, item: dict[str, Any], items: list[Any], system: Any) -> dict[str, Any] | None:
+        """One message, canonical (nulls dropped already); None when it was the system prompt."""
+        if "content" in item:
+            item = {**item, "content": _parts(item["content"], "text")}
+        if isinstance(item.get("tool_calls"), list):
+            calls = []
+            for call in item["tool_calls"]:
+                function = call.get("function") if isinstance(call, dict) else None
+                if isinstance(function, dict) and "arguments" in function:
+                    call = {
+                        **call,
+                        "function": {**function, "arguments": _arguments(function["arguments"])},
+                    }
+                calls.append(call)
+            item = {**item, "tool_calls": calls}
+        return item
+
+    def messages(self, request: dict[str, Any]) -> tuple[Any, list[Any]]:
+        """(system parts, the other messages/items), canonical."""
+        system = self.system(request)
+        items: list[Any] = []
+        for item in self.raw_items(request):
+            if not isinstance(item, dict):
+                items.append(item)
+                continue
+            canonical = self.item(_drop_nulls(item), items, system)
+            if canonical is not None:
+                items.append(canonical)
+        return system, items
+
+    def max_tokens(self, request: dict[str, Any]) -> Any:
+        for key in self.max_tokens_keys:
+            if request.get(key) is not None:
+                return request[key]
+        return None
+
+    def canonical(self, request: dict[str, Any], url: str | None = None) -> dict[str, Any]:
+        """The fields of a request that matter, in one shape for every wire format (``url``: where
+        it was sent, for a format that says part of the request there)."""
+        system, messages = self.messages(request)
+        out: dict[str, Any] = {
+            "stream": request.get("stream"),
+            "model": request.get("model"),
+            "tools": self.tools(request.get("tools")),
+            "system": system or None,
+            "messages": messages,
+            "max_tokens": self.max_tokens(request),
+            "tool_choice": _tool_choice(request.get("tool_choice")),
+        }
+        for key in _REASONING_KEYS:
+            if request.get(key) is not None:
+                out[key] = _drop_nulls(request[key])
+        if (request.get("stream_options") or {}).get("include_usage") is not None:
+            out["stream_options.include_usage"] = request["stream_options"]["include_usage"]
+        return out
 
 
-def compare_requests(api: str, recorded: dict[str, Any], sent: dict[str, Any]) -> RequestComparison:
+class ChatRequest(RequestFormat):
+    """OpenAI Chat: tools nest under ``function``; a leading system / developer message is the
+    system prompt; ``max_completion_tokens`` is the newer name of ``max_tokens``."""
+
+    nested_function = True
+    max_tokens_keys = ("max_tokens", "max_completion_tokens")
+
+    def item(self, item: dict[str, Any], items: list[Any], system: Any) -> dict[str, Any] | None:
+        if item.get("role") in ("system", "developer") and not items:
+            system.extend(_parts(item.get("content"), "text"))
+            return None
+        return super().item(item, items, system)
+
+
+class ResponsesRequest(RequestFormat):
+    """OpenAI Responses: ``instructions`` and ``input`` (a string or typed items; one without a
+    ``type`` is a ``message``), ``max_output_tokens``."""
+
+    max_tokens_keys = ("max_output_tokens",)
+
+    def system(self, request: dict[str, Any]) -> Any:
+        instructions = request.get("instructions")
+        return _parts(instructions, "input_text") if instructions else []
+
+    def raw_items(self, request: dict[str, Any]) -> list[Any]:
+        raw = request.get("input")
+        return [{"role": "user", "content": raw}] if isinstance(raw, str) else list(raw or [])
+
+    def item(self, item: dict[str, Any], items: list[Any], system: Any) -> dict[str, Any] | None:
+        if "type" not in item and "role" in item:
+            item = {"type": "message", **item}
+        if item.get("type") == "message":
+            text_type = "output_text" if item.get("role") == "assistant" else "input_text"
+            item = {**item, "content": _parts(item.get("content"), text_type)}
+        if item.get("type") == "function_call" and "arguments" in item:
+            item = {**item, "arguments": _arguments(item["arguments"])}
+        return item
+
+
+class MessagesRequest(RequestFormat):
+    """Anthropic Messages: ``system`` apart, tools with an ``input_schema``."""
+
+    schema_key = "input_schema"
+
+    def system(self, request: dict[str, Any]) -> Any:
+        return _parts(request["system"], "text") if request.get("system") else []
+
+
+REQUEST_FORMATS: dict[str, RequestFormat] = {
+    "openai_chat": ChatRequest(),
+    "openai_responses": ResponsesRequest(),
+    "anthropic_messages": MessagesRequest(),
+}
+
+
+def request_format(name: str) -> RequestFormat:
+    """The request layout of the format ``name`` (or of the api word ``chat``, ``messages``, ...)."""
+    return REQUEST_FORMATS[name] if name in REQUEST_FORMATS else REQUEST_FORMATS[format_name(name)]
+
+
+def canonical_request(name: str, request: dict[str, Any], url: str | None = None) -> dict[str, Any]:
+    """The fields of a request that matter, in one shape for every wire format (``name``: the
+    format, or its api word)."""
+    return request_format(name).canonical(request, url)
+
+
+def compare_requests(
+    name: str,
+    recorded: dict[str, Any],
+    sent: dict[str, Any],
+    *,
+    recorded_url: str | None = None,
+    sent_url: str | None = None,
+) -> RequestComparison:
     """Every field of the recorded request the adapter sent differently, and what it added."""
-    wanted, actual = canonical_request(api, recorded), canonical_request(api, sent)
+    wanted, actual = canonical_request(name, recorded, recorded_url), canonical_request(name, sent, sent_url)
     if wanted["tool_choice"] is None and actual["tool_choice"] == {"type": "auto"}:
         actual["tool_choice"] = None  # the default, said out loud
     comparison = RequestComparison()

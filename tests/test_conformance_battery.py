@@ -133,13 +133,45 @@ async def test_checks_that_do_not_apply_are_skipped_with_a_reason() -> None:
     assert streaming.status == "skip" and "not a successful stream" in streaming.message
 
 
+def _imports(path: Path, package: str) -> set[str]:
+    """The absolute names of the modules ``path`` (a module of ``package``) imports."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            names.add(".".join([*base, *([node.module] if node.module else [])]))
+    return names
+
+
 def test_the_oracle_imports_nothing_of_the_reference_adapter() -> None:
-    tree = ast.parse((Path(__file__).parents[1] / "conformance" / "oracle.py").read_text(encoding="utf-8"))
-    imported = {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    imported |= {
-        alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
-    }
-    assert imported == {"__future__", "json", "re", "dataclasses", "typing", "harness.cassette"}
+    """Every module of the oracle package, and the streamproof modules it reaches, import nothing
+    of streamproof.adapters (formats, providers, framing): the yardstick reads the bytes alone."""
+    root = Path(__file__).parents[1]
+    oracle = sorted((root / "conformance" / "oracle").glob("*.py"))
+    assert {path.stem for path in oracle} >= {"__init__", "base", "openai_chat", "anthropic_messages"}
+    seen: set[str] = set()
+    todo = [f"streamproof.conformance.oracle.{path.stem}".removesuffix(".__init__") for path in oracle]
+    reached: set[str] = set()
+    while todo:  # through the oracle's own modules and the conformance modules they import
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        where = root.joinpath(*module.split(".")[1:])
+        path, package = (
+            (where / "__init__.py", module)
+            if where.is_dir()
+            else (where.with_suffix(".py"), module.rsplit(".", 1)[0])
+        )
+        for name in _imports(path, package):
+            if name.startswith("streamproof."):
+                reached.add(name)
+                if name.startswith("streamproof.conformance."):
+                    todo.append(name)
+    assert not [name for name in reached if name.startswith("streamproof.adapters")], reached
+    outside = {name for name in reached if not name.startswith("streamproof.conformance.oracle")}
+    assert outside == {"streamproof.harness.cassette", "streamproof.conformance.formats"}
 
 
 class SelfBuiltClientAdapter(SDKAdapter):
