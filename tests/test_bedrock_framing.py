@@ -212,5 +212,5 @@ def test_a_flipped_bit_botocore_refuses_is_refused_too(frames: list[bytes], at: 
     try:
         list(buffer)
     except ParserError:
-        with pytest.raises(MalformedStreamError, match="CRC mismatch|wrong lengths|Header length|Payload length"):
+        with pytest.raises(MalformedStreamError, match=r"CRC mismatch|wrong lengths|Header length|Payload length"):
             decode([body])
