@@ -28,7 +28,6 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import anthropic
@@ -39,27 +38,25 @@ from rich.progress import Progress
 from rich.table import Table
 
 from ..adapters.url_secrets import redact_url
-from ..harness.cassette import Cassette, api_for_path, load_cassette, new_metadata, save_cassette
+from ..harness.cassette import Cassette, load_cassette, new_metadata, save_cassette
 from ..harness.emulator import EMULATOR_HEADER, Emulator
 from ..harness.emulator.server import FAULT_HEADER, IDENTITY_PATH
 from ..harness.faults import SYNTHETIC_HEADER, Fault
+from ..harness.formats import APIS, FORMATS, HarnessFormat, format_for, format_for_path
 from ..harness.outcome import replay_interaction
 from ..harness.recorder import CassetteRecorder, RecordingTransport
 from ..harness.scenarios import (
-    APIS,
     CATALOGUE,
-    PROVIDER_FOR_API,
     SCENARIO_HEADER,
     Failure,
     ScenarioError,
-    catalogue_pairs,
+    catalogue_formats,
     model_for,
     scenario,
 )
 from ..harness.scrub import Scrubber
 from .emulate import fault_argument
 
-KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 DUMMY_KEY = "streamproof-emulator-dummy-key"
 BAD_KEY = "streamproof-deliberately-invalid-key"
 # the defaults plus the emulator's own labels, so a cassette shows it came from one (and which fault)
@@ -116,6 +113,11 @@ class Job:
     api: str
     scenario: str
     model: str
+    wire_format: str = ""  # the format's name (harness.formats); "" for the api's first format
+
+    @property
+    def format(self) -> HarnessFormat:
+        return FORMATS[self.wire_format] if self.wire_format else format_for(self.api)
 
     def path(self, out: Path) -> Path:
         return out / self.provider / self.api / f"{self.scenario}.yaml"
@@ -136,24 +138,34 @@ class JobResult:
 
 def plan(args: argparse.Namespace) -> list[Job]:
     if args.all:
-        pairs = [(api, name) for api, name in catalogue_pairs() if args.api in (None, api)]
+        pairs = [
+            (fmt, name)
+            for fmt, name in catalogue_formats()
+            if args.api in (None, fmt.api) and (args.provider is None or fmt is format_for(fmt.api, args.provider))
+        ]
         if args.scenario:
-            pairs = [(api, name) for api, name in pairs if name in args.scenario]
+            pairs = [(fmt, name) for fmt, name in pairs if name in args.scenario]
     else:
         if not args.api or not args.scenario:
             raise ScenarioError("say which: --api and --scenario, or --all")
         pairs = []
+        fmt = format_for(args.api, args.provider)
         for name in args.scenario:
-            if not scenario(name).applies_to(args.api):
-                raise ScenarioError(
-                    f"scenario {name!r} does not exist for {args.api}: {scenario(name).skip_reason(args.api)}"
-                )
-            pairs.append((args.api, name))
+            if not scenario(name).applies_to(args.api, args.provider):
+                reason = scenario(name).skip_reason(args.api, args.provider)
+                raise ScenarioError(f"scenario {name!r} does not exist for {args.api}: {reason}")
+            pairs.append((fmt, name))
     for _, name in pairs:
         scenario(name)  # unknown names fail here, before anything is recorded
     return [
-        Job(args.provider or PROVIDER_FOR_API[api], api, name, model_for(api, name, args.model))
-        for api, name in pairs
+        Job(
+            args.provider or fmt.provider,
+            fmt.api,
+            name,
+            model_for(fmt.api, name, args.model, fmt.provider),
+            fmt.name,
+        )
+        for fmt, name in pairs
     ]
 
 
@@ -202,8 +214,8 @@ def run(args: argparse.Namespace) -> int:
             )
             return 2
         keys = {}
-        for sdk in {PROVIDER_FOR_API[job.api] for job in jobs}:
-            variable = args.key_env or KEY_ENV[sdk]
+        for sdk, fmt in {job.format.provider: job.format for job in jobs}.items():
+            variable = args.key_env or fmt.key_env
             key = os.environ.get(variable) or (DUMMY_KEY if source == "emulator" else None)
             if key is None:
                 err.print(f"streamproof record: set {variable} to record {sdk} live (or use --emulator)")
@@ -237,14 +249,6 @@ def run(args: argparse.Namespace) -> int:
     return 0 if all(result.expected for result in results) else 1
 
 
-def _client(api: str, base_url: str | None, source: str, key: str, http_client: httpx2.Client) -> Any:
-    if api == "messages":
-        return anthropic.Anthropic(api_key=key, base_url=base_url, http_client=http_client, max_retries=0)
-    if base_url is not None and source == "emulator" and not base_url.rstrip("/").endswith("/v1"):
-        base_url = base_url.rstrip("/") + "/v1"
-    return openai.OpenAI(api_key=key, base_url=base_url, http_client=http_client, max_retries=0)
-
-
 def record(
     job: Job, out: Path, base_url: str | None, source: str, keys: dict[str, str], fault: Fault | None = None
 ) -> JobResult:
@@ -257,23 +261,19 @@ def record(
         source=source, provider=job.provider, api=job.api, scenario=job.scenario, model=job.model
     )
     result = JobResult(job, path)
-    key = BAD_KEY if job.scenario == "bad_key" else keys[PROVIDER_FOR_API[job.api]]
+    fmt = job.format
+    key = BAD_KEY if job.scenario == "bad_key" else keys[fmt.provider]
     scrubber = scrubber_for(keys)
     recorder = CassetteRecorder(staging, metadata=metadata, scrubber=scrubber)
     http_client = httpx2.Client(transport=RecordingTransport(recorder), timeout=REQUEST_TIMEOUT_S)
-    client = _client(job.api, base_url, source, key, http_client)
-    request = chosen.request(job.api, job.model, for_emulator=source == "emulator")
+    client = fmt.client(key=key, base_url=base_url, source=source, http_client=http_client)
+    request = chosen.request(job.api, job.model, for_emulator=source == "emulator", provider=fmt.provider)
     headers = {SCENARIO_HEADER: job.scenario} if source == "emulator" else {}
     if fault is not None:
         headers[FAULT_HEADER] = fault.spec
     started = time.monotonic()
     try:
-        if job.api == "chat":
-            stream = client.chat.completions.create(**request, extra_headers=headers)
-        elif job.api == "responses":
-            stream = client.responses.create(**request, extra_headers=headers)
-        else:
-            stream = client.messages.create(**request, extra_headers=headers)
+        stream = fmt.open_stream(client, request, headers)
         with stream:
             for _ in stream:
                 if result.first_event_s is None:
@@ -330,12 +330,10 @@ def finalize(path: Path, source: str, scrubber: Scrubber = SCRUBBER) -> None:
 
 def canonical_uri(uri: str) -> str:
     parts = urlsplit(uri)
-    api = api_for_path(parts.path)
-    if api == "other":
+    fmt = format_for_path(parts.path)
+    if fmt is None:
         return uri
-    host = "api.anthropic.com" if api == "messages" else "api.openai.com"
-    path = parts.path[parts.path.index("/v1/") :] if "/v1/" in parts.path else parts.path
-    return urlunsplit(("https", host, path, parts.query, ""))
+    return urlunsplit(("https", fmt.canonical_host, fmt.canonical_path(parts.path), parts.query, ""))
 
 
 def summary(results: list[JobResult], source: str) -> Table:

@@ -56,6 +56,8 @@ import yaml
 from ..adapters.errors import CassetteError
 from .fast_yaml import MAX_ALIAS_NODES, AliasLimitError, DocumentLimitError
 from .foreign_shapes import normalized_response, read_document
+from .formats import format_for
+from .rechunk import is_stream
 from .scrub import Scrubber, rescale_chunks
 
 try:
@@ -170,6 +172,11 @@ class RecordedResponse:
     def is_sse(self) -> bool:
         return self.content_type == "text/event-stream"
 
+    @property
+    def streamed(self) -> bool:
+        """Whether the body is a stream of frames in its content type's framing (SSE, ...)."""
+        return is_stream(self.content_type)
+
 
 @dataclass
 class Interaction:
@@ -184,6 +191,12 @@ class Interaction:
     @property
     def provider(self) -> str:
         return provider_for_host(self.request.host, self.api)
+
+    @property
+    def wire_format(self) -> str | None:
+        """The name of the interaction's wire format (``harness.formats``); None for api ``other``."""
+        api = self.api
+        return None if api == "other" else format_for(api, self.provider).name
 
 
 @dataclass
@@ -214,7 +227,7 @@ def provider_for_host(host: str, api: str) -> str:
     if host.endswith("anthropic.com"):
         return "anthropic"
     if host in ("localhost", "127.0.0.1", "::1", ""):
-        return {"messages": "anthropic", "chat": "openai", "responses": "openai"}.get(api, host or "unknown")
+        return format_for(api).provider if api != "other" else host or "unknown"
     return host
 
 

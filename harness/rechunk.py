@@ -2,7 +2,8 @@
 
 A cassette usually holds one string per response, so the original chunking is gone (or, in our
 own cassettes, kept in ``streamproof_chunks``). These splitters produce the other shapes a parser
-must survive: one chunk per SSE event, seeded random cuts (inside UTF-8 characters and CRLF pairs
+must survive: one chunk per event (``at_frames``: the framing's frames, SSE events or AWS
+event-stream messages), seeded random cuts (inside UTF-8 characters and CRLF pairs
 too), and one byte at a time.
 """
 
@@ -24,6 +25,29 @@ def at_events(body: bytes) -> list[bytes]:
     if start < len(body):
         chunks.append(body[start:])
     return chunks
+
+
+def is_stream(content_type: str) -> bool:
+    """Whether a body of ``content_type`` is a stream of frames (SSE) rather than one document."""
+    return content_type.split(";")[0].strip().lower() == "text/event-stream"
+
+
+def frame_ends(body: bytes, content_type: str) -> list[int] | None:
+    """The end offset of every whole frame of a stream of ``content_type`` (its framing's own cut:
+    SSE events); None when the content type is no stream."""
+    if not is_stream(content_type):
+        return None
+    ends, total = [], 0
+    for event in at_events(body):
+        total += len(event)
+        ends.append(total)
+    return ends
+
+
+def at_frames(body: bytes, content_type: str) -> list[bytes]:
+    """One chunk per frame of the stream's framing (SSE events); the body whole when it is no stream."""
+    ends = frame_ends(body, content_type)
+    return [body] if ends is None else at_offsets(body, ends)
 
 
 def at_random_offsets(body: bytes, seed: int, mean_size: int = 16) -> list[bytes]:
