@@ -5,14 +5,16 @@
     streamproof record --api chat --scenario text --base-url http://localhost:8000/v1 --out DIR
 
 Each scenario's request (``harness/scenarios.py``) goes through the official SDK (``openai`` for
-``chat``/``responses``, ``anthropic`` for ``messages``) over an httpx2 client whose transport is the
+``chat``/``responses``, ``anthropic`` for ``messages``, ``anthropic.AnthropicBedrock`` for
+``--provider bedrock --api messages``) over an httpx2 client whose transport is the
 recording transport (``harness/recorder.py``): the stream reaches the SDK as it arrives while its
 chunks and their times are kept. The cassette lands in ``OUT/<provider>/<api>/<scenario>.yaml``,
 scrubbed and written atomically, and only when the recording went as the scenario expects (its
 reply, or its own error: a transient 500 or a cut stream is not a recording); otherwise the
 previous cassette stays (a first recording is written, to be looked at), and the command says so
 and exits 1. Keys come from ``OPENAI_API_KEY`` /
-``ANTHROPIC_API_KEY``; against
+``ANTHROPIC_API_KEY`` (Bedrock: ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``,
+``AWS_REGION``, signed by botocore; none of them reaches the cassette); against
 the emulator a dummy key is used when none is set; ``--key-env`` names another variable (for an
 OpenAI-compatible server reached with ``--base-url`` and ``--provider``). ``--emulator`` starts an emulator on a free
 loopback port; a ``--base-url`` that answers the emulator's identity probe counts as one too, and
@@ -181,10 +183,10 @@ def is_emulator(base_url: str) -> bool:
 
 def catalogue_table() -> Table:
     table = Table(title="streamproof scenarios")
-    for column in ("scenario", *APIS, "what the emulator answers"):
+    for column in ("scenario", *FORMATS, "what the emulator answers"):
         table.add_column(column, no_wrap=column == "scenario")
     for item in CATALOGUE.values():
-        marks = ["yes" if item.applies_to(api) else "no" for api in APIS]
+        marks = ["yes" if item.applies_to(fmt.api, fmt.provider) else "no" for fmt in FORMATS.values()]
         table.add_row(item.name, *marks, item.description)
     return table
 

@@ -1,16 +1,18 @@
 """A local HTTP/1.1 provider emulator on real sockets.
 
 Routes: ``POST /v1/chat/completions`` (OpenAI Chat), ``POST /v1/responses`` (OpenAI Responses),
-``POST /v1/messages`` (Anthropic Messages); any prefix before ``/v1`` is accepted. Point the OpenAI SDK
-at ``<base>/v1`` and the Anthropic SDK at ``<base>``. ``GET /streamproof/identity`` answers
+``POST /v1/messages`` (Anthropic Messages); any prefix before ``/v1`` is accepted; and Bedrock's
+``POST /model/{modelId}/invoke-with-response-stream`` and ``/invoke`` (AWS event-stream frames; the
+SigV4 signature is not checked). Point the OpenAI SDK at ``<base>/v1``, the Anthropic SDK and
+``AnthropicBedrock`` at ``<base>``. Each path's format is ``harness/formats``'s. ``GET /streamproof/identity`` answers
 ``{"emulator": "streamproof", ...}``, and every response carries ``x-streamproof-emulator``, so a
 recorder can tell an emulator from a live provider.
 
 What it answers:
 
 - **scripted** (default): the scenario named by the ``x-streamproof-scenario`` header, else by a
-  model called ``streamproof-<scenario>``, else ``text`` (see ``harness/scenarios.py``). ``stream: true``
-  gets SSE, otherwise the JSON body.
+  model called ``streamproof-<scenario>``, else ``text`` (see ``harness/scenarios.py``). A streamed
+  request (``stream: true``; Bedrock's path) gets the format's stream, otherwise the JSON body.
 - **cassettes** (``cassettes=DIR``): the recorded response of the cassette whose scenario (its
   ``streamproof.scenario`` metadata, else its file name) and API match, else the interaction whose
   request body equals this one; served with the recorded chunking and timing.

@@ -109,6 +109,18 @@ class HarnessFormat:
         payload = event[data_at:].rstrip(b"\r\n")
         return event[:data_at] + payload[: max(len(b"data: {"), len(payload) // 2)] + b"\n\n"
 
+    # --- binary framings: what the scrubber and scan must look inside ---------------------------------
+
+    def inner_documents(self, body: bytes) -> list[bytes] | None:
+        """What each frame of ``body`` carries, decoded (a base64 payload's bytes), when ``body`` is
+        this format's binary framing; None otherwise (text framings: the body is what it carries)."""
+        return None
+
+    def rewrapped(self, body: bytes, documents: list[bytes]) -> tuple[bytes, list[tuple[int, int, int]]]:
+        """``body`` with its frames carrying ``documents`` instead, and ``(start, end, new_length)``
+        of each frame that changed."""
+        raise NotImplementedError(f"{self.name} has no binary framing")
+
     # --- the request a scenario sends --------------------------------------------------------------
 
     def request_kwargs(self, shape: RequestShape, model: str) -> dict[str, Any]:
@@ -150,10 +162,12 @@ class HarnessFormat:
 
 def _registered() -> dict[str, HarnessFormat]:
     from .anthropic_messages import FORMAT as ANTHROPIC_MESSAGES
+    from .bedrock_messages import FORMAT as BEDROCK_MESSAGES
     from .openai_chat import FORMAT as OPENAI_CHAT
     from .openai_responses import FORMAT as OPENAI_RESPONSES
 
-    return {fmt.name: fmt for fmt in (OPENAI_CHAT, OPENAI_RESPONSES, ANTHROPIC_MESSAGES)}
+    formats = (OPENAI_CHAT, OPENAI_RESPONSES, ANTHROPIC_MESSAGES, BEDROCK_MESSAGES)
+    return {fmt.name: fmt for fmt in formats}
 
 
 FORMATS: dict[str, HarnessFormat] = _registered()
