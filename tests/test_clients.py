@@ -7,14 +7,10 @@ import httpx2
 import orjson
 import pytest
 
-from streamproof.adapters.clients import (
-    AnthropicClient,
-    ClientPool,
-    OpenAIClient,
-    api_for_request,
-    sdk_for_provider,
-)
+from streamproof.adapters.clients import ClientPool, api_for_request, sdk_for_provider
 from streamproof.adapters.errors import AdapterConfigError, LLMBadRequestError
+from streamproof.adapters.formats.anthropic_messages import AnthropicClient
+from streamproof.adapters.formats.openai_chat import OpenAIClient
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 RESPONSES = {"model": "m", "input": "hi"}
