@@ -45,7 +45,7 @@ import orjson
 
 from ..adapters.errors import StreamproofError
 from .cassette import Headers, Interaction, RecordedResponse
-from .formats import HarnessFormat, all_styles, format_for, format_named
+from .formats import FORMATS, HarnessFormat, all_styles, format_for, format_named
 from .rechunk import at_frames, frame_ends
 from .served import ServedChunk, ServedResponse, served_from_interaction
 
@@ -168,7 +168,7 @@ def apply_fault(
 ) -> ServedResponse:
     """``served`` with ``fault`` applied, in the shapes of ``wire_format`` (a format name), else of
     the format of ``api``."""
-    fmt = _format(api, wire_format)
+    fmt = _format(api, wire_format, served)
     if fault.kind in STATUS_FAULTS:
         result = _status_fault(served, fault, fmt)
     elif fault.kind == "stall":
@@ -180,12 +180,16 @@ def apply_fault(
     return replace(result, synthetic=fault.spec).with_headers(**{SYNTHETIC_HEADER: f"fault={fault.spec}"})
 
 
-def _format(api: str | None, wire_format: str | None) -> HarnessFormat:
+def _format(api: str | None, wire_format: str | None, served: ServedResponse) -> HarnessFormat:
+    """The format named, else the format of ``api`` whose stream is of ``served``'s content type
+    (Anthropic's SSE or Bedrock's event stream, both api ``messages``), else the api's first."""
     try:
         if wire_format is not None:
             return format_named(wire_format)
         if api is not None:
-            return format_for(api)
+            same_api = [fmt for fmt in FORMATS.values() if fmt.api == api]
+            streamed_as = served.content_type
+            return next((f for f in same_api if f.content_type.split(";")[0] == streamed_as), format_for(api))
     except ValueError as exc:
         raise FaultError(str(exc)) from None
     raise FaultError("a fault needs the response's api or wire format")
