@@ -13,6 +13,8 @@ import random
 import re
 from collections.abc import Iterator
 
+from ..adapters.framing import framing_for_content_type
+
 _EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 
 
@@ -28,24 +30,21 @@ def at_events(body: bytes) -> list[bytes]:
 
 
 def is_stream(content_type: str) -> bool:
-    """Whether a body of ``content_type`` is a stream of frames (SSE) rather than one document."""
-    return content_type.split(";")[0].strip().lower() == "text/event-stream"
+    """Whether a body of ``content_type`` is a stream of frames (a framing's content type) rather
+    than one document."""
+    return framing_for_content_type(content_type) is not None
 
 
 def frame_ends(body: bytes, content_type: str) -> list[int] | None:
-    """The end offset of every whole frame of a stream of ``content_type`` (its framing's own cut:
-    SSE events); None when the content type is no stream."""
-    if not is_stream(content_type):
-        return None
-    ends, total = [], 0
-    for event in at_events(body):
-        total += len(event)
-        ends.append(total)
-    return ends
+    """The end offset of every whole frame of a stream of ``content_type``, as its framing
+    (``adapters.framing``) cuts it; None when the content type is no stream."""
+    framing = framing_for_content_type(content_type)
+    return None if framing is None else framing.frame_ends(body)
 
 
 def at_frames(body: bytes, content_type: str) -> list[bytes]:
-    """One chunk per frame of the stream's framing (SSE events); the body whole when it is no stream."""
+    """One chunk per frame of the stream's framing (bytes after the last whole frame in one more);
+    the body whole when it is no stream."""
     ends = frame_ends(body, content_type)
     return [body] if ends is None else at_offsets(body, ends)
 
