@@ -3,6 +3,7 @@
 - ``openai_chat``: OpenAI Chat Completions and OpenAI-compatible servers
 - ``openai_responses``: OpenAI Responses
 - ``anthropic_messages``: Anthropic Messages (and compatible endpoints)
+- ``bedrock_messages``: Anthropic Messages on Amazon Bedrock (AWS event-stream framing)
 
 A format's module holds all the adapters layer knows of it: its streaming interface (reading the
 frames of its framing, ``framing/``), its client over the official SDK, its error table, its URL
@@ -19,6 +20,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -47,7 +49,7 @@ class ErrorTable(Protocol):
 OPENAI_PROVIDERS = frozenset(
     {"openai", "openrouter", "deepseek", "groq", "mistral", "ollama", "vllm", "lmstudio"}
 )
-ANTHROPIC_PROVIDERS = frozenset({"anthropic", "bedrock", "minimax"})
+ANTHROPIC_PROVIDERS = frozenset({"anthropic", "minimax"})
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", ""})
 
 
@@ -59,7 +61,7 @@ class WireFormat:
     framing: str  # a key of framing.FRAMINGS
     sdk: str  # the SDK its client drives: whose exceptions its error table reads
     providers: frozenset[str]  # the providers whose calls go out in this format
-    hosts: tuple[str, ...]  # host name endings of its provider's service
+    hosts: tuple[str, ...]  # its provider's service's host names (glob patterns)
     interface_class: str  # names in the format's module
     client_class: str
     error_table: str
@@ -105,16 +107,21 @@ FORMATS: dict[str, WireFormat] = {
     f.name: f
     for f in (
         WireFormat(
-            "openai_chat", "chat", "openai", "sse", "openai", OPENAI_PROVIDERS, ("openai.com",),
+            "openai_chat", "chat", "openai", "sse", "openai", OPENAI_PROVIDERS, ("*openai.com",),
             "OpenAIChatInterface", "OpenAIClient", "map_openai_error",
         ),
         WireFormat(
-            "openai_responses", "responses", "openai", "sse", "openai", OPENAI_PROVIDERS, ("openai.com",),
+            "openai_responses", "responses", "openai", "sse", "openai", OPENAI_PROVIDERS, ("*openai.com",),
             "OpenAIResponsesInterface", "OpenAIClient", "map_openai_error",
         ),
         WireFormat(
             "anthropic_messages", "messages", "anthropic", "sse", "anthropic", ANTHROPIC_PROVIDERS,
-            ("anthropic.com",), "AnthropicMessagesInterface", "AnthropicClient", "map_anthropic_error",
+            ("*anthropic.com",), "AnthropicMessagesInterface", "AnthropicClient", "map_anthropic_error",
+        ),
+        WireFormat(
+            "bedrock_messages", "messages", "bedrock", "eventstream", "anthropic", frozenset({"bedrock"}),
+            ("bedrock-runtime.*.amazonaws.com", "bedrock-runtime-fips.*.amazonaws.com"),
+            "BedrockMessagesInterface", "BedrockClient", "map_bedrock_error",
         ),
     )
 }  # fmt: skip
@@ -165,7 +172,7 @@ def provider_for_url(host: str, path: str) -> str:
     """The provider of a recorded request: by its service's host name, else (loopback: an emulator
     or a local server) by the format of its path; any other host is named as it is."""
     for fmt in FORMATS.values():
-        if any(host.endswith(ending) for ending in fmt.hosts):
+        if any(fnmatchcase(host, pattern) for pattern in fmt.hosts):
             return fmt.provider
     if host in LOOPBACK_HOSTS:
         by_path = format_for_url(host, path)

@@ -6,6 +6,7 @@ framing's decoder and reads the frames it yields. ``FRAMINGS`` holds every frami
 "streamed" means: ``text/event-stream`` for SSE).
 
 - ``sse``: Server-Sent Events (``sse.SSEDecoder``; frames are ``(event, data, id)`` tuples).
+- ``eventstream``: AWS event-stream frames (``eventstream.EventStreamDecoder``, over botocore).
 
 ``frame_ends(body)`` gives the end offset of every whole frame, for the code that cuts a body at
 frame boundaries without reading it (re-chunking "at events", fault strike points, served pacing).
@@ -16,6 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any, Protocol
 
+from .eventstream import EventStreamFraming
 from .sse import SSEDecoder
 
 
@@ -52,7 +54,7 @@ class SSEFraming:
         return [match.end() for match in _SSE_EVENT_END.finditer(body)]
 
 
-FRAMINGS: dict[str, Framing] = {framing.name: framing for framing in (SSEFraming(),)}
+FRAMINGS: dict[str, Framing] = {framing.name: framing for framing in (SSEFraming(), EventStreamFraming())}
 
 
 def framing_named(name: str) -> Framing:
@@ -75,4 +77,12 @@ def framing_for_content_type(content_type: str) -> Framing | None:
     return None
 
 
-__all__ = ["FRAMINGS", "FrameDecoder", "Framing", "SSEFraming", "framing_for_content_type", "framing_named"]
+__all__ = [
+    "FRAMINGS",
+    "EventStreamFraming",
+    "FrameDecoder",
+    "Framing",
+    "SSEFraming",
+    "framing_for_content_type",
+    "framing_named",
+]
