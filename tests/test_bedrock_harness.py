@@ -248,19 +248,24 @@ def test_the_emulator_serves_bedrock_faults_over_a_socket() -> None:
             wire_body("long_text"),
             **{"x-streamproof-scenario": "long_text", "x-streamproof-fault": "mid_stream_error:after=5,style=throttlingException"},
         )
+        received: list[bytes] = []
         with httpx2.Client(timeout=10) as client, pytest.raises(httpx2.RemoteProtocolError):
             with client.stream(
                 "POST",
                 emulator.base_url + STREAM_PATH,
                 content=json.dumps(wire_body("long_text")),
-                headers={"authorization": SIGV4, "x-streamproof-scenario": "long_text", "x-streamproof-fault": "cut_events:after=3"},
+                headers={
+                    "authorization": SIGV4,
+                    "x-streamproof-scenario": "long_text",
+                    "x-streamproof-fault": "cut_events:after=3",
+                },
             ) as response:
-                received = b"".join(response.iter_bytes())
+                received.extend(response.iter_bytes())
     frames = frames_of(whole.content)
     messages = decoded(failed.content)
     assert failed.content.startswith(b"".join(frames[:5])) and len(messages) == 6
     assert messages[-1].headers[":exception-type"] == "throttlingException"
-    del received
+    assert b"".join(received) == b"".join(frames[:3])  # whole frames, then the connection drops
 
 
 # --- re-chunking -----------------------------------------------------------------------------------
