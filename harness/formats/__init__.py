@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ...adapters.formats import format_for_url
 from ..replies import FailureKind, Reply, RequestShape
 from ..wire import ErrorReply, WireContext
 
@@ -132,10 +133,6 @@ class HarnessFormat:
 
     # --- the emulator's side of a request ----------------------------------------------------------
 
-    def serves(self, path: str) -> bool:
-        """Whether the emulator answers this path with this format."""
-        raise NotImplementedError
-
     def model_of(self, payload: Mapping[str, Any], path: str) -> Any:
         return payload.get("model")
 
@@ -191,8 +188,10 @@ def format_for(api: str, provider: str | None = None) -> HarnessFormat:
 
 
 def format_for_path(path: str) -> HarnessFormat | None:
-    """The format the emulator answers ``path`` with; None when no format serves it."""
-    return next((fmt for fmt in FORMATS.values() if fmt.serves(path)), None)
+    """The format the emulator answers ``path`` with, by the adapters' URL rules; None when no
+    format serves it."""
+    wire = format_for_url("", path)
+    return FORMATS.get(wire.name) if wire is not None else None
 
 
 def all_styles() -> dict[str, str]:

@@ -231,9 +231,6 @@ class AnthropicMessages(HarnessFormat):
     def request_kwargs(self, shape: RequestShape, model: str) -> dict[str, Any]:
         return messages_request(shape, model)
 
-    def serves(self, path: str) -> bool:
-        return path.rstrip("/").endswith("/messages")
-
     def request_problem(self, payload: Mapping[str, Any]) -> str | None:
         return None if isinstance(payload.get("max_tokens"), int) else "max_tokens: Field required"
 

@@ -185,9 +185,6 @@ class BedrockMessages(HarnessFormat):
         body = {k: v for k, v in messages_request(shape, "").items() if k not in ("model", "stream")}
         return {"anthropic_version": BEDROCK_VERSION, **body}
 
-    def serves(self, path: str) -> bool:
-        return _PATH.search(path) is not None
-
     def model_of(self, payload: Mapping[str, Any], path: str) -> Any:
         match = _PATH.search(path)
         return unquote(match["model"]) if match else None

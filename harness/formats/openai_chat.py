@@ -164,9 +164,6 @@ class OpenAIChat(OpenAIFormat):
             kw["parallel_tool_calls"] = shape.parallel
         return kw
 
-    def serves(self, path: str) -> bool:
-        return path.rstrip("/").endswith("/chat/completions")
-
     def open_stream(self, client: Any, request: dict[str, Any], headers: dict[str, str]) -> Any:
         return client.chat.completions.create(**request, extra_headers=headers)
 

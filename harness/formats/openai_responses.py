@@ -289,12 +289,6 @@ class OpenAIResponses(OpenAIFormat):
             kw["parallel_tool_calls"] = shape.parallel
         return kw
 
-    def serves(self, path: str) -> bool:
-        parts = path.rstrip("/").split("/")
-        return parts[-1] == "responses" or (
-            len(parts) >= 2 and parts[-2] == "responses" and parts[-1].startswith("resp")
-        )
-
     def open_stream(self, client: Any, request: dict[str, Any], headers: dict[str, str]) -> Any:
         return client.responses.create(**request, extra_headers=headers)
 
