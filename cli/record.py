@@ -138,13 +138,19 @@ class JobResult:
     written: bool = False  # the recording replaced (or created) the cassette at ``path``
 
 
+def _selected(fmt: HarnessFormat, api: str | None, provider: str | None) -> bool:
+    """Whether ``--all`` records ``fmt``: a provider that speaks formats of its own (``bedrock``)
+    picks those; any other names the folder of the api's first format (an OpenAI-compatible one)."""
+    if api not in (None, fmt.api):
+        return False
+    if provider is None or provider not in {f.provider for f in FORMATS.values()}:
+        return provider is None or fmt is format_for(fmt.api)
+    return fmt.provider == provider
+
+
 def plan(args: argparse.Namespace) -> list[Job]:
     if args.all:
-        pairs = [
-            (fmt, name)
-            for fmt, name in catalogue_formats()
-            if args.api in (None, fmt.api) and (args.provider is None or fmt is format_for(fmt.api, args.provider))
-        ]
+        pairs = [(fmt, name) for fmt, name in catalogue_formats() if _selected(fmt, args.api, args.provider)]
         if args.scenario:
             pairs = [(fmt, name) for fmt, name in pairs if name in args.scenario]
     else:

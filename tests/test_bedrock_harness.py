@@ -412,3 +412,24 @@ def test_the_emulator_serves_recorded_bedrock_cassettes_to_anthropic_bedrock(
             text = "".join(stream.text_stream)
     answer = CATALOGUE["text"].answer
     assert isinstance(answer, Reply) and text == "".join(b.text for b in answer.blocks if isinstance(b, Text))
+
+
+def test_record_all_plans_bedrock_with_the_others_and_alone_with_provider_bedrock() -> None:
+    import argparse
+
+    from streamproof.cli.record import add_arguments, plan
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    everything = plan(parser.parse_args(["--all", "--out", "x"]))
+    bedrock = [job for job in everything if job.wire_format == "bedrock_messages"]
+    assert [job.scenario for job in bedrock] == list(CATALOGUE)  # every scenario exists over Bedrock
+    assert {(job.provider, job.api) for job in bedrock} == {("bedrock", "messages")}
+    assert {job.path(Path("out")).parent for job in bedrock} == {Path("out/bedrock/messages")}
+    alone = plan(parser.parse_args(["--all", "--provider", "bedrock", "--out", "x"]))
+    assert alone == bedrock
+    assert {job.wire_format for job in plan(parser.parse_args(["--all", "--provider", "groq", "--out", "x"]))} == {
+        "openai_chat",
+        "openai_responses",
+        "anthropic_messages",
+    }  # a provider of no format of its own only names the folder
