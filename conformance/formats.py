@@ -27,6 +27,10 @@ class SuiteFormat:
     mid_stream_styles: tuple[str, ...] = ()
     # a ``data: [DONE]`` after the terminal event is no part of the format (OpenRouter sends one)
     done_after_end: bool = False
+    # where the URL, not the body, says a stream is wanted (Bedrock): the streamed endpoint
+    streamed_path: re.Pattern[str] | None = None
+    # AWS credentials (invented) for a format whose client signs requests instead of sending a key
+    credentials: tuple[tuple[str, str], ...] = ()
 
     def base_url(self, uri: str) -> str:
         """The base URL the adapter's client is pointed at, from the recorded request URI."""
@@ -35,7 +39,10 @@ class SuiteFormat:
         return uri[: found.start()] if found else uri.rsplit("/", 1)[0]
 
     def asks_stream(self, request: Any, uri: str) -> bool:
-        """The recorded request asked for a stream (its ``stream`` flag)."""
+        """The recorded request asked for a stream (its ``stream`` flag; or its path, where the
+        format says it there)."""
+        if self.streamed_path is not None:
+            return bool(self.streamed_path.search(uri.split("?")[0]))
         return isinstance(request, dict) and request.get("stream") is True
 
     def is_stream(self, content_type: str) -> bool:
@@ -73,6 +80,20 @@ SUITE_FORMATS: dict[str, SuiteFormat] = {
             "sk-ant-api03-streamproof-conformance",
             re.compile(r"/v1/messages$"),
             _SSE,
+        ),
+        SuiteFormat(
+            "bedrock_messages",
+            "messages",
+            ("bedrock",),
+            "",  # Bedrock signs the request (SigV4) with the credentials below: no key is sent
+            re.compile(r"/model/[^/]+/invoke(-with-response-stream)?/?$"),
+            "application/vnd.amazon.eventstream",
+            streamed_path=re.compile(r"/invoke-with-response-stream/?$"),
+            credentials=(
+                ("aws_access_key", "AKIDSTREAMPROOFCONFORMANCE"),
+                ("aws_secret_key", "streamproof-conformance-invented-secret-key"),
+                ("aws_region", "us-east-1"),
+            ),
         ),
     )
 }

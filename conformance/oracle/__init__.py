@@ -14,6 +14,7 @@ from ...harness.cassette import Interaction
 from ..formats import format_name
 from .anthropic_messages import MessagesReader
 from .base import USAGE_FIELDS, Expected, Reader, SSEReader, StreamError, error_class_for, sse_events
+from .bedrock_messages import BedrockMessagesReader
 from .openai_chat import ChatReader
 from .openai_responses import ResponsesReader
 
@@ -33,6 +34,7 @@ READERS: dict[str, type[Reader]] = {
     "openai_chat": ChatReader,
     "openai_responses": ResponsesReader,
     "anthropic_messages": MessagesReader,
+    "bedrock_messages": BedrockMessagesReader,
 }
 
 
