@@ -23,8 +23,6 @@ class SuiteFormat:
     api_key: str  # the key-shaped string (invented) the suite hands the adapter
     endpoint: re.Pattern[str]  # the endpoint at the end of the request URI; the base URL is before it
     content_type: str  # what a streamed response says it is
-    # the mid_stream_error styles of harness.faults injected besides the default one
-    mid_stream_styles: tuple[str, ...] = ()
     # a ``data: [DONE]`` after the terminal event is no part of the format (OpenRouter sends one)
     done_after_end: bool = False
     # where the URL, not the body, says a stream is wanted (Bedrock): the streamed endpoint
@@ -61,7 +59,6 @@ SUITE_FORMATS: dict[str, SuiteFormat] = {
             "sk-streamproof-conformance",
             re.compile(r"/chat/completions$"),
             _SSE,
-            mid_stream_styles=("groq",),
         ),
         SuiteFormat(
             "openai_responses",
@@ -70,7 +67,6 @@ SUITE_FORMATS: dict[str, SuiteFormat] = {
             "sk-streamproof-conformance",
             re.compile(r"/responses$"),
             _SSE,
-            mid_stream_styles=("error",),
             done_after_end=True,
         ),
         SuiteFormat(

@@ -1,7 +1,7 @@
 """The reference stack wrapped in the adapter protocol: ``streamproof.conformance.reference:factory``.
 
-Each call builds the reference ``LLMStreamAdapter`` over the SDK client for the call's API (OpenAI
-for chat and responses, Anthropic for messages) on the suite's ``httpx2`` client, with no retries,
+Each call builds the reference ``LLMStreamAdapter`` over the SDK client of the call's wire format
+(``adapters.formats.format_for(api, provider)``) on the suite's ``httpx2`` client, with no retries,
 and writes its traces through a real ``TraceWriter`` whose sink is the call's trace collector; the
 writer is drained when the stream ends, fails or is closed early.
 """
@@ -12,8 +12,7 @@ import contextlib
 from collections.abc import AsyncGenerator, Mapping
 
 from ..adapters.adapter import LLMStreamAdapter
-from ..adapters.formats.anthropic_messages import AnthropicClient
-from ..adapters.formats.openai_chat import OpenAIClient
+from ..adapters.formats import format_for
 from ..adapters.llm_config import LLMConfig
 from ..adapters.traces.writer import TraceWriter
 from .protocol import Capabilities, ConformanceCall
@@ -25,10 +24,8 @@ class ReferenceAdapter:
     known_gaps: Mapping[str, str] = {}
 
     async def stream(self, call: ConformanceCall) -> AsyncGenerator[object, None]:
-        client_class: type[OpenAIClient] | type[AnthropicClient] = (
-            AnthropicClient if call.api == "messages" else OpenAIClient
-        )
-        client = client_class(
+        wire = format_for(call.api, call.provider)  # the adapters' registry: its client, its provider
+        client = wire.client()(
             api_key=call.api_key,
             base_url=call.base_url,
             http_client=call.http_client,
@@ -36,7 +33,7 @@ class ReferenceAdapter:
             timeout=call.timeout_s,
         )
         writer = TraceWriter(call.traces)
-        provider = "anthropic" if call.api == "messages" else "openai"
+        provider = wire.provider
         adapter = LLMStreamAdapter(
             client,
             LLMConfig(

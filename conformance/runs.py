@@ -28,7 +28,8 @@ from ..adapters.billing import BillingContext
 from ..adapters.events import LLMResult, StreamEvent, Usage
 from ..harness.cassette import Interaction, load_cassette
 from ..harness.foreign_shapes import cassette_files, cassette_stem
-from ..harness.rechunk import at_events, at_offsets
+from ..harness.formats import FORMATS as HARNESS_FORMATS
+from ..harness.rechunk import at_frames, at_offsets
 from ..harness.served import ServedResponse, served_from_interaction
 from .formats import SuiteFormat, find_format, suite_format
 from .oracle import Expected, expected_outcome
@@ -378,16 +379,18 @@ def held_chunks(case_format: SuiteFormat, served: ServedResponse) -> list[bytes]
     (the openai SDK's helpers do): a held ``[DONE]`` alone would time a hold the adapter never saw.
     ``None`` (the served chunks) where the terminal event is the whole body or not found."""
     body = served.body
+    wire = HARNESS_FORMATS[case_format.name]
     ends: list[int] = []
     start = 0
-    for event in at_events(body):
+    for event in at_frames(body, served.content_type):  # as the format's framing cuts them
         start += len(event)
         ends.append(start)
     tail = None
     for number in range(len(ends) - 1, -1, -1):
         event = body[ends[number - 1] if number else 0 : ends[number]]
         data = [line[5:].strip() for line in event.splitlines() if line.startswith(b"data:")]
-        if not data or (case_format.done_after_end and data == [b"[DONE]"]):
+        done = case_format.done_after_end and data == [b"[DONE]"]
+        if not wire.carries_data(event) or done:
             continue  # a comment, a blank line or OpenRouter's [DONE] after the end: not required
         tail = ends[number - 1] if number else 0
         break

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ...harness.faults import apply_fault, parse_fault, strike_point
+from ...harness.formats import FORMATS as HARNESS_FORMATS
 from ...harness.served import ServedResponse
 from ..oracle import Expected, expected_for
 from ..runs import READ_TIMEOUT_S, Case, CaseRuns, Difference, Verdict, judge_outcome
@@ -50,19 +51,20 @@ def _with_after(spec: str, after: int) -> str:
 
 def faults_for(case: Case, served: ServedResponse) -> list[InjectedFault]:
     """Each fault kind applied to ``served``; the oracle says which error class each must give."""
-    after = strike_point(served.body)
+    wire = HARNESS_FORMATS[case.format.name]
+    after = strike_point(served.body, wire_format=wire.name)
     specs = [*STATUS_FAULT_SPECS, *(_with_after(spec, after) for spec in STREAM_FAULT_SPECS)]
-    # the format's other shapes of a mid-stream error (Groq's on Chat, Responses' error event)
-    specs += [f"mid_stream_error:after={after},style={style}" for style in case.format.mid_stream_styles]
+    # the format's other shapes of a mid-stream error (Groq's on Chat, Responses' error event, ...)
+    specs += [f"mid_stream_error:after={after},style={style}" for style in wire.styles]
     injected = []
     for spec in specs:
-        faulty = apply_fault(served, parse_fault(spec), api=case.api)
+        faulty = apply_fault(served, parse_fault(spec), wire_format=wire.name)
         expected = expected_for(
             case.api, faulty.status, faulty.body, provider=case.provider, headers=dict(faulty.headers)
         ).error
         assert expected is not None, f"fault {spec} left {case.id} a successful stream"
         injected.append(InjectedFault(spec, expected, faulty))
-    stalled = apply_fault(served, parse_fault(STALL_SPEC), api=case.api)
+    stalled = apply_fault(served, parse_fault(STALL_SPEC), wire_format=wire.name)
     injected.append(InjectedFault(STALL_SPEC, "LLMTimeoutError", stalled))
     return injected
 
