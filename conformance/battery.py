@@ -84,7 +84,10 @@ class Battery(CaseRuns):
 
     def applicable(self, check: str) -> str | None:
         """Why ``check`` does not apply to this case and adapter, or None when it does."""
-        if self.case.api not in self.adapter.capabilities.apis:
+        caps, wire = self.adapter.capabilities, self.case.format
+        if wire.providers and wire.name not in caps.formats:  # a provider's format of its own
+            return f"the adapter does not speak {wire.name}"
+        if not wire.providers and self.case.api not in caps.apis:
             return f"the adapter does not speak {self.case.api}"
         return self.checks[check].not_applicable(self)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class SuiteFormat:
     done_after_end: bool = False
     # where the URL, not the body, says a stream is wanted (Bedrock): the streamed endpoint
     streamed_path: re.Pattern[str] | None = None
+    model_path: re.Pattern[str] | None = None  # where the URL's path names the model (group ``model``)
     # AWS credentials (invented) for a format whose client signs requests instead of sending a key
     credentials: tuple[tuple[str, str], ...] = ()
 
@@ -42,6 +44,15 @@ class SuiteFormat:
         if self.streamed_path is not None:
             return bool(self.streamed_path.search(uri.split("?")[0]))
         return isinstance(request, dict) and request.get("stream") is True
+
+    def model(self, request: Any, uri: str) -> str:
+        """The model the recorded request asked for: in the URL's path where the format puts it
+        there (URL-encoded), else the body's ``model``."""
+        if self.model_path is not None:
+            found = self.model_path.search(uri.split("?")[0])
+            return unquote(found["model"]) if found else ""
+        model = request.get("model") if isinstance(request, dict) else None
+        return model if isinstance(model, str) else ""
 
     def is_stream(self, content_type: str) -> bool:
         """A response of this content type is the format's stream."""
@@ -85,6 +96,7 @@ SUITE_FORMATS: dict[str, SuiteFormat] = {
             re.compile(r"/model/[^/]+/invoke(-with-response-stream)?/?$"),
             "application/vnd.amazon.eventstream",
             streamed_path=re.compile(r"/invoke-with-response-stream/?$"),
+            model_path=re.compile(r"/model/(?P<model>[^/]+)/invoke(-with-response-stream)?/?$"),
             credentials=(
                 ("aws_access_key", "AKIDSTREAMPROOFCONFORMANCE"),
                 ("aws_secret_key", "streamproof-conformance-invented-secret-key"),

@@ -4,7 +4,8 @@ An adapter under test is built by a factory named ``module:factory`` (``--adapte
 ``--streamproof-adapter``). The factory takes no arguments and returns an object with:
 
 - ``name``          a short label used in reports;
-- ``capabilities``  a ``Capabilities``: the APIs it speaks (``chat``, ``responses``, ``messages``),
+- ``capabilities``  a ``Capabilities``: the APIs it speaks (``chat``, ``responses``, ``messages``)
+                    and the wire formats beyond them (``formats``: ``bedrock_messages``),
                     whether it writes traces, whether it survives cancellation, whether its
                     library re-splits deltas (``coalesced_deltas``) and whether it keeps tool
                     arguments byte for byte (``exact_arguments``);
@@ -96,6 +97,9 @@ class Capabilities:
     """
 
     apis: frozenset[str] = frozenset(API_NAMES)
+    # wire formats of a provider of their own it speaks besides (``bedrock_messages``: Anthropic
+    # Messages on Bedrock, api ``messages``); an api alone covers its provider-free format only
+    formats: frozenset[str] = frozenset()
     traces: bool = True
     cancellation: bool = True
     coalesced_deltas: bool = False
@@ -145,6 +149,11 @@ class ConformanceCall:
     traces: TraceCollector = field(default_factory=TraceCollector)
     timeout_s: float = 2.0  # the read timeout the adapter's client should use
     result: object | None = None
+    # the model asked for: the body's ``model``, or (Bedrock) the one in the recorded URL's path
+    model: str = ""
+    # a format whose client signs requests instead of sending a key (Bedrock: ``aws_access_key``,
+    # ``aws_secret_key``, ``aws_region``): invented credentials, for the client's constructor
+    credentials: Mapping[str, str] = field(default_factory=dict)
 
     def set_result(self, result: object) -> None:
         self.result = result

@@ -27,8 +27,10 @@ recording lacks) is a warning, not a failure.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from .formats import format_name
 
@@ -102,6 +104,7 @@ class RequestFormat:
     ``messages``, the model and the stream flag are fields of the body."""
 
     schema_key = "parameters"  # where a tool's JSON Schema is
+    varying: tuple[str, ...] = ()  # fields that must be sent, whose value may differ (a warning)
     nested_function = False  # a tool is ``{"type": "function", "function": {...}}`` (Chat)
     max_tokens_keys: tuple[str, ...] = ("max_tokens",)
 
@@ -242,10 +245,28 @@ class MessagesRequest(RequestFormat):
         return _parts(request["system"], "text") if request.get("system") else []
 
 
+class BedrockRequest(MessagesRequest):
+    """Anthropic Messages on Bedrock: the body has no ``model`` and no ``stream`` (the URL's path
+    ``/model/<id>/invoke-with-response-stream`` says both, the id URL-encoded) and names its
+    ``anthropic_version`` (required; its value varies with the SDK, so another value is a warning)."""
+
+    _PATH = re.compile(r"/model/(?P<model>[^/]+)/(?P<action>invoke|invoke-with-response-stream)/?$")
+    varying = ("anthropic_version",)
+
+    def canonical(self, request: dict[str, Any], url: str | None = None) -> dict[str, Any]:
+        out = super().canonical(request, url)
+        found = self._PATH.search(urlsplit(url).path) if url else None
+        out["model"] = unquote(found["model"]) if found else None
+        out["stream"] = found["action"] == "invoke-with-response-stream" if found else None
+        out["anthropic_version"] = request.get("anthropic_version")
+        return out
+
+
 REQUEST_FORMATS: dict[str, RequestFormat] = {
     "openai_chat": ChatRequest(),
     "openai_responses": ResponsesRequest(),
     "anthropic_messages": MessagesRequest(),
+    "bedrock_messages": BedrockRequest(),
 }
 
 
@@ -270,9 +291,15 @@ def compare_requests(
 ) -> RequestComparison:
     """Every field of the recorded request the adapter sent differently, and what it added."""
     wanted, actual = canonical_request(name, recorded, recorded_url), canonical_request(name, sent, sent_url)
+    comparison = RequestComparison()
+    for key in request_format(name).varying:
+        if wanted.get(key) is not None and actual.get(key) is not None and actual[key] != wanted[key]:
+            comparison.warnings.append(
+                f"request.{key}: {_show(actual[key])}, the recording has {_show(wanted[key])}"
+            )
+            actual[key] = wanted[key]
     if wanted["tool_choice"] is None and actual["tool_choice"] == {"type": "auto"}:
         actual["tool_choice"] = None  # the default, said out loud
-    comparison = RequestComparison()
     _compare(wanted, actual, "request", comparison)
     return comparison
 

@@ -442,6 +442,8 @@ async def run_call(
             billing=BILLING,
             traces=collector,
             timeout_s=READ_TIMEOUT_S,
+            model=case.format.model(request, str(case.interaction.request.uri)),
+            credentials=dict(case.format.credentials),
         )
 
         async def consume() -> None:

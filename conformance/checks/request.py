@@ -29,7 +29,13 @@ async def check_request(runs: CaseRuns, _kind: str | None) -> Verdict:
             "request.stream", True, f"{sent.get('stream')!r}: the request lacks the recorded stream flag"
         )
         return runs.verdict("request", difference, run)
-    comparison = compare_requests(runs.case.format.name, recorded, sent)
+    comparison = compare_requests(
+        runs.case.format.name,
+        recorded,
+        sent,
+        recorded_url=str(runs.case.interaction.request.uri),
+        sent_url=first.url,
+    )
     differences = [Difference(path, wanted, got) for path, wanted, got in comparison.differences]
     verdict = runs.verdict("request", differences[0] if differences else None, run)
     verdict.warnings = comparison.warnings

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
@@ -22,11 +23,13 @@ import anthropic
 import httpx2
 import openai
 from anthropic.types import Message, RawMessageStreamEvent
+from botocore.eventstream import ParserError
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.responses import Response, ResponseStreamEvent
 
 from streamproof.adapters.error_mapping import map_sdk_exception
 from streamproof.adapters.errors import LLMError, LLMIncompleteStreamError, MalformedStreamError
+from streamproof.adapters.formats.bedrock_messages import map_bedrock_error
 from streamproof.adapters.formats.openai_chat import map_openai_error
 from streamproof.conformance.protocol import Capabilities, ConformanceCall
 
@@ -110,8 +113,13 @@ def _sum(*values: int | None) -> int | None:
 
 class SDKAdapter:
     name = "thirdparty-sdk"
-    capabilities = Capabilities()
-    known_gaps: Mapping[str, str] = {}
+    capabilities = Capabilities(formats=frozenset({"bedrock_messages"}))
+    known_gaps: Mapping[str, str] = {
+        # botocore's EventStreamJSONParser reads a chunk payload that is not JSON as {} (no
+        # ``bytes``), and the SDK's AWSEventStreamDecoder skips such a chunk: the event is lost
+        # silently and the stream goes on as if nothing happened
+        "faults[malformed_chunk]:bedrock/*": "the anthropic SDK's Bedrock decoder skips a chunk it cannot parse",
+    }
 
     async def stream(self, call: ConformanceCall) -> AsyncGenerator[dict[str, Any], None]:
         started = time.perf_counter()
@@ -166,6 +174,10 @@ class SDKAdapter:
             return exc
         if isinstance(exc, json.JSONDecodeError):
             return MalformedStreamError(f"{call.api} stream carried bad JSON: {exc}")
+        if call.provider == "bedrock":
+            bedrock = SDKAdapter.map_bedrock_error(exc)
+            if bedrock is not None:
+                return bedrock
         if (
             isinstance(exc, (openai.APIConnectionError, anthropic.APIConnectionError))
             and exc.__cause__ is not None
@@ -173,14 +185,38 @@ class SDKAdapter:
             exc = exc.__cause__  # type: ignore[assignment]  # the transport error says more
         if isinstance(exc, openai.APIError) and not isinstance(exc, openai.APIStatusError) and exc.body:
             return map_openai_error(None, {"error": exc.body}, provider=call.provider)
-        mapped = map_sdk_exception(
-            exc, "anthropic" if call.api == "messages" else "openai", mid_stream=mid_stream
+        provider = (
+            "bedrock" if call.provider == "bedrock" else "anthropic" if call.api == "messages" else "openai"
         )
+        mapped = map_sdk_exception(exc, provider, mid_stream=mid_stream)
         if mapped is None:
             raise exc
         return mapped
 
+    @staticmethod
+    def map_bedrock_error(exc: Exception) -> LLMError | None:
+        """What the Bedrock client's own event-stream decoding raises: a frame botocore refuses (bad
+        CRC or length), or an exception frame, which the SDK turns into an ``error`` event whose
+        type is the frame's ``:exception-type`` (raised as a status error of the 200 response)."""
+        if isinstance(exc, ParserError):
+            return MalformedStreamError(
+                f"bedrock event stream: {type(exc).__name__}: {exc}", provider="bedrock"
+            )
+        if (
+            isinstance(exc, anthropic.APIError)
+            and isinstance(exc.body, dict)
+            and exc.body.get("type") == "error"
+        ):
+            error = exc.body.get("error")
+            if isinstance(error, dict) and isinstance(error.get("type"), str):
+                return map_bedrock_error(None, error, error_type=error["type"])
+        return None
+
     async def _events(self, call: ConformanceCall, outcome: Outcome) -> AsyncGenerator[dict[str, Any], None]:
+        if call.provider == "bedrock":
+            async for event in self._bedrock_events(call, outcome):
+                yield event
+            return
         if call.api == "messages":
             client = anthropic.AsyncAnthropic(
                 api_key=call.api_key, base_url=call.base_url, http_client=call.http_client, max_retries=0
@@ -230,6 +266,25 @@ class SDKAdapter:
         async with responses:
             async for response_event in responses:
                 for event in self.responses_event(response_event.to_dict(warnings=False), outcome, call):
+                    yield event
+
+    async def _bedrock_events(
+        self, call: ConformanceCall, outcome: Outcome
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """Anthropic Messages on Bedrock through ``AsyncAnthropicBedrock``'s own stream: the SDK
+        signs the request (SigV4, botocore) and decodes the AWS event stream itself."""
+        bedrock = anthropic.AsyncAnthropicBedrock(
+            base_url=call.base_url, http_client=call.http_client, max_retries=0, **call.credentials
+        )
+        create = bedrock.messages.create
+        known = frozenset(inspect.signature(create).parameters)
+        body = {key: value for key, value in call.request.items() if key in known}
+        extra = {key: value for key, value in call.request.items() if key not in known}
+        stream = await create(**{**body, "model": call.model, "stream": True}, extra_body=extra)
+        outcome.responded = True
+        async with stream:
+            while (item := await anext(stream, None)) is not None:
+                for event in self.messages_event(item.to_dict(warnings=False), outcome):
                     yield event
 
     # -- OpenAI Chat Completions -------------------------------------------------------------------
