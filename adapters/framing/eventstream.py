@@ -37,7 +37,10 @@ MESSAGE_TYPES = frozenset({"event", "exception", "error"})
 
 
 class EventStreamFrame:
-    """One frame: its headers (``:message-type``, ``:event-type``, ...) and its payload bytes."""
+    """One frame: its headers (``:message-type``, ``:event-type``, ...) and its payload bytes.
+
+    ``headers`` is shared by the frames of one decoder whose header blocks are the same bytes: read it,
+    do not change it."""
 
     __slots__ = ("headers", "payload")
 
@@ -158,7 +161,9 @@ class EventStreamDecoder:
             )
         header_block = bytes(held[start + PRELUDE_LENGTH : payload_start])
         payload = bytes(held[payload_start:end])
-        headers = self._headers(header_block)
+        headers = self._headers_seen.get(header_block)  # the usual case: a header block seen before
+        if headers is None:
+            headers = self._headers(header_block)
         message_type = headers.get(":message-type")
         if message_type not in MESSAGE_TYPES:
             raise self._malformed(f"unknown :message-type {message_type!r:.40}")
@@ -179,7 +184,7 @@ class EventStreamDecoder:
                 raise self._malformed(f"headers that do not parse ({type(exc).__name__}: {exc})") from None
             if len(self._headers_seen) < 64:
                 self._headers_seen[block] = parsed
-        return dict(parsed)  # a frame's own: a consumer may change it
+        return parsed
 
     def _malformed(self, problem: str) -> MalformedStreamError:
         return MalformedStreamError(
