@@ -433,3 +433,33 @@ def test_record_all_plans_bedrock_with_the_others_and_alone_with_provider_bedroc
         "openai_responses",
         "anthropic_messages",
     }  # a provider of no format of its own only names the folder
+
+
+def test_sigv4_session_token_and_aws_secret_shapes_are_scrubbed_and_scanned() -> None:
+    from streamproof.harness.scrub import find_secrets
+
+    rng = random.Random(21)
+    key_id = "AKID" + "".join(rng.choice(string.ascii_uppercase + string.digits) for _ in range(16))  # no AKIA
+    signature = "".join(rng.choice("0123456789abcdef") for _ in range(64))
+    token = "IQoJb3JpZ2luX2Vj" + "".join(rng.choice(string.ascii_letters + string.digits + "/+") for _ in range(120))
+    secret = invented_secret(rng)
+    texts = {
+        "aws-credential": f"AWS4-HMAC-SHA256 Credential={key_id}/20260101/us-east-1/bedrock/aws4_request",
+        "aws-signature": f"SignedHeaders=host;x-amz-date, Signature={signature}",
+        "aws-session-token": f'{{"X-Amz-Security-Token": "{token}"}}',
+        "aws-secret-key": f"aws_secret = {secret}",
+    }
+    for kind, text in texts.items():
+        scrubbed = Scrubber(environ={}).scrub_text(text)
+        assert f"<REDACTED:{kind}>" in scrubbed, (kind, scrubbed)
+        assert key_id not in scrubbed and signature not in scrubbed and token not in scrubbed and secret not in scrubbed
+        assert kind in {finding.kind for finding in find_secrets(text.encode(), environ={})}
+
+
+def test_an_environment_secret_is_found_inside_base64_at_any_alignment() -> None:
+    secret = invented_secret(random.Random(8))
+    for prefix in ("", "a", "ab", "abc"):
+        blob = base64.b64encode(f"{prefix}key={secret};".encode()).decode()
+        scrubbed = Scrubber(environ={"AWS_SECRET_ACCESS_KEY": secret}).scrub_text(f'{{"data": "{blob}"}}')
+        assert "<REDACTED:env:AWS_SECRET_ACCESS_KEY>" in scrubbed, prefix
+        assert base64.b64encode(secret.encode()).decode()[4:36] not in scrubbed
