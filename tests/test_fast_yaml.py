@@ -258,7 +258,9 @@ def test_a_mapped_file_reads_like_bytes(tmp_path: Path, monkeypatch: pytest.Monk
         raw = yaml.load(path.read_bytes(), Loader=YAML_LOADER)
         bodies = [i["response"]["body"]["string"] for i in raw["interactions"]]
         loaded = load_cassette(path)
-        assert [i.response.body for i in loaded.interactions] == [b.encode() for b in bodies]
+        assert [i.response.body for i in loaded.interactions] == [
+            b.encode() if isinstance(b, str) else b for b in bodies
+        ]
     assert mapped and all(isinstance(m, mmap.mmap) and m.closed for m in mapped)
     crlf = tmp_path / "crlf.yaml"  # CR line ends: not lifted, read whole by libyaml from the map
     crlf.write_bytes(_bundled()[0].read_bytes().replace(b"\n", b"\r\n"))
