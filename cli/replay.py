@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         for recorded in cassette.interactions:
             interaction = faulted_interaction(recorded, args.fault) if args.fault else recorded
-            outcome = replay_interaction(interaction)
+            outcome = replay_interaction(interaction, keep_events=False)  # both formats read the result only
             if args.format == "json":
                 line = outcome.contract_dict(path, interaction.index, interaction.provider, interaction.api)
                 sys.stdout.write(scrubber.scrub_text(orjson.dumps(line).decode()) + "\n")
