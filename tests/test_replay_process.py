@@ -77,3 +77,25 @@ def test_cli_replay_does_not_hold_a_streams_events(
     line = json.loads(capsys.readouterr().out)
     assert line["error"] is None and len(line["result"]["text"]) > 6000  # 2,000 words of 3-4 characters
     assert len(alive_at_end) == 1 and alive_at_end[0] - before <= 10  # at most the last chunk's
+
+
+def test_cli_replay_sets_what_was_alive_before_aside_from_the_collector(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """While it replays, the objects alive at its start (modules, classes) are frozen, so a full
+    collection does not walk them; at the end they are the collector's again."""
+    path = tmp_path / "c.yaml"
+    recorded_cassette(path, "anthropic", "messages", MESSAGES_URL, b"{}", anthropic_messages_body(deltas=5))
+    frozen_while_replaying: list[int] = []
+    result = AnthropicMessagesInterface.result
+
+    def noting_result(self: AnthropicMessagesInterface) -> LLMResult:
+        frozen_while_replaying.append(gc.get_freeze_count())
+        return result(self)
+
+    monkeypatch.setattr(AnthropicMessagesInterface, "result", noting_result)
+    before = gc.get_freeze_count()
+    assert main(["replay", "--format", "json", str(path)]) == 0
+    assert json.loads(capsys.readouterr().out)["error"] is None
+    assert frozen_while_replaying[0] > before + 1000  # the modules' objects, at least
+    assert gc.get_freeze_count() == before
