@@ -41,7 +41,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .billing import BillingContext
-from .clients import ProviderClient, api_for_request
+from .clients import ProviderClient
 from .error_mapping import map_sdk_exception
 from .errors import LLMError
 from .events import (
@@ -60,8 +60,9 @@ from .events import (
     ToolCallDelta,
     Usage,
 )
+from .formats import WireFormat, format_for_request
+from .formats.base import StreamingInterface
 from .llm_config import LLMConfig
-from .providers import StreamingInterface, interface_for_api
 from .traces.model import ProviderTrace, TraceContext, TraceStatus
 from .traces.writer import TraceWriter
 
@@ -163,14 +164,15 @@ class LLMAdapter:
 
     # -- one call ---------------------------------------------------------------------------------
 
-    def _payload(self, request_data: Mapping[str, Any], api: str) -> dict[str, Any]:
+    def _payload(self, request_data: Mapping[str, Any], fmt: WireFormat) -> dict[str, Any]:
         raise NotImplementedError
 
     def _start(self, request_data: Mapping[str, Any], step_id: str | None) -> _Call:
         if step_id is not None:
             self.step_id = step_id
-        api = api_for_request(self.llm_config.provider, request_data)
-        payload = self._payload(request_data, api)
+        fmt = format_for_request(self.llm_config.provider, request_data)
+        api = fmt.api
+        payload = self._payload(request_data, fmt)
         self.request_data = payload
         self._forget_outcome()
         context = TraceContext(
@@ -183,7 +185,7 @@ class LLMAdapter:
             call_type=self.call_type,
             billing=self.billing_context,
         )
-        interface = interface_for_api(api)(
+        interface = fmt.interface()(
             use_assistant_message=self.use_assistant_message,
             put_inner_thoughts_in_kwargs=self.put_inner_thoughts_in_kwargs,
             requires_approval_tools=self.requires_approval_tools,
@@ -273,13 +275,8 @@ class LLMStreamAdapter(LLMAdapter):
     def supports_token_streaming(self) -> bool:
         return True
 
-    def _payload(self, request_data: Mapping[str, Any], api: str) -> dict[str, Any]:
-        payload = {**request_data, "stream": True}
-        if api == "chat" and self.llm_config.provider == "openai" and "stream_options" not in payload:
-            # without it OpenAI streams report no usage; compatible servers differ (some reject the
-            # field), so for them the caller's request decides
-            payload["stream_options"] = {"include_usage": True}
-        return payload
+    def _payload(self, request_data: Mapping[str, Any], fmt: WireFormat) -> dict[str, Any]:
+        return fmt.streamed_request(request_data, self.llm_config.provider)
 
     async def invoke_llm(
         self, request_data: Mapping[str, Any], *, step_id: str | None = None
@@ -310,7 +307,7 @@ class LLMStreamAdapter(LLMAdapter):
 class LLMRequestAdapter(LLMAdapter):
     """One non-streamed request; ``invoke_llm`` yields the whole response's events once it is read."""
 
-    def _payload(self, request_data: Mapping[str, Any], api: str) -> dict[str, Any]:
+    def _payload(self, request_data: Mapping[str, Any], fmt: WireFormat) -> dict[str, Any]:
         return {k: v for k, v in request_data.items() if k not in ("stream", "stream_options")}
 
     async def invoke_llm(

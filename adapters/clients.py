@@ -1,19 +1,14 @@
-"""Async clients over the official ``openai`` and ``anthropic`` SDKs, reading response bodies raw.
+"""Async clients over the official SDKs, reading response bodies raw: what every format's client shares.
+
+Each wire format's client lives with its format (``formats/openai_chat.py``'s ``OpenAIClient``,
+``formats/anthropic_messages.py``'s ``AnthropicClient``); this module holds their base class, the
+response they hand out and the pool that shares them, and routes a provider to its format.
 
 The SDK builds the request, holds auth, the base URL and retries, and raises its status errors
 (``APIStatusError`` and friends, mapped by ``error_mapping.map_sdk_exception``). The body is never
 parsed by the SDK: we get the ``httpx2`` response once its status is known, body unread, and its
 decoded bytes go straight to our streaming interface. That skips the SDK's per-chunk object
 construction (~83 µs per OpenAI chunk, PERF-FACTS.md §1) and keeps everything else the SDK does.
-
-The cheapest such path differs per SDK:
-
-- OpenAI: ``AsyncOpenAI.post(path, cast_to=httpx2.Response, stream=True)``, the call the typed
-  ``create`` methods end in, minus their walk over the parameters (measured: ~0.5 ms instead of
-  ~0.9 ms per request); request fields go out as given, known to the SDK or not.
-- Anthropic: ``messages.with_streaming_response.create(...)``, because ``create`` does more than
-  send (it turns some parameters into headers and sets a timeout for long non-streamed calls);
-  request keys it has no parameter for travel in ``extra_body``.
 
 A request the SDK refuses to send (a required argument missing, a non-streamed call too long to
 wait for) is an ``LLMBadRequestError``.
@@ -26,53 +21,47 @@ wait for) is an ``LLMBadRequestError``.
 Building a client costs ~20 ms (its SSL context), so share them: ``ClientPool`` hands out one
 client per SDK and endpoint. A caller-supplied ``http_client`` (an ``httpx2.AsyncClient``) or
 ``transport`` is used as given; a supplied ``http_client`` stays the caller's to close.
+
+httpx2 and the SDKs are imported only when a client is built: replaying cassettes reads the
+format modules (their interfaces and error tables) and must not pay for importing them.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from typing import Any, ClassVar
-
-import anthropic
-import httpx2
-import openai
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .errors import AdapterConfigError, LLMBadRequestError
+from .formats import format_for_request, formats_serving
 
-ANTHROPIC_PROVIDERS = frozenset({"anthropic", "bedrock", "minimax"})
-OPENAI_PROVIDERS = frozenset(
-    {"openai", "openrouter", "deepseek", "groq", "mistral", "ollama", "vllm", "lmstudio"}
-)
+if TYPE_CHECKING:
+    import httpx2
 
 
 def sdk_for_provider(provider: str) -> str:
     """``"anthropic"`` or ``"openai"``: which SDK (and error table) serves ``provider``."""
-    if provider in ANTHROPIC_PROVIDERS:
-        return "anthropic"
-    if provider in OPENAI_PROVIDERS:
-        return "openai"
-    known = ", ".join(sorted(ANTHROPIC_PROVIDERS | OPENAI_PROVIDERS))
-    raise AdapterConfigError(f"unknown provider {provider!r}; expected one of: {known}")
+    return formats_serving(provider)[0].sdk
 
 
 def api_for_request(provider: str, request_data: Mapping[str, Any]) -> str:
     """The wire format of a call, as the original routes it: ``messages``, ``chat`` or ``responses``."""
-    if sdk_for_provider(provider) == "anthropic":
-        return "messages"
-    return "responses" if "input" in request_data and "messages" not in request_data else "chat"
+    return format_for_request(provider, request_data).api
 
 
 class OpenedResponse:
     """A response whose status is 2xx (the SDK raised otherwise) and whose body is still unread."""
 
-    def __init__(self, http_response: httpx2.Response) -> None:
+    def __init__(
+        self,
+        http_response: httpx2.Response,
+        request_id_headers: tuple[str, ...] = ("x-request-id", "request-id"),
+    ) -> None:
         self.http_response = http_response
         self.status: int = http_response.status_code
         self.headers: Mapping[str, str] = http_response.headers
-        self.request_id: str | None = http_response.headers.get("x-request-id") or http_response.headers.get(
-            "request-id"
+        self.request_id: str | None = next(
+            (value for name in request_id_headers if (value := http_response.headers.get(name))), None
         )
 
     def aiter_bytes(self) -> AsyncIterator[bytes]:
@@ -88,6 +77,7 @@ class ProviderClient:
 
     sdk: ClassVar[str]
     apis: ClassVar[frozenset[str]]
+    request_id_headers: ClassVar[tuple[str, ...]] = ("x-request-id", "request-id")  # the first present
 
     def __init__(
         self, http_client: httpx2.AsyncClient | None, transport: httpx2.AsyncBaseTransport | None
@@ -95,7 +85,11 @@ class ProviderClient:
         if http_client is not None and transport is not None:
             raise AdapterConfigError("pass either http_client or transport, not both")
         self._owns_http_client = http_client is None
-        self.http_client = http_client or httpx2.AsyncClient(transport=transport)
+        if http_client is None:
+            import httpx2
+
+            http_client = httpx2.AsyncClient(transport=transport)
+        self.http_client = http_client
 
     @asynccontextmanager
     async def open(self, api: str, request_data: Mapping[str, Any]) -> AsyncIterator[OpenedResponse]:
@@ -111,7 +105,7 @@ class ProviderClient:
                 raise LLMBadRequestError(
                     f"the {self.sdk} SDK refused to send the request: {exc}", provider=self.sdk
                 ) from exc
-            yield OpenedResponse(response)
+            yield OpenedResponse(response, self.request_id_headers)
 
     def _exchange(
         self, api: str, request_data: Mapping[str, Any]
@@ -124,93 +118,7 @@ class ProviderClient:
             await self.http_client.aclose()
 
 
-class OpenAIClient(ProviderClient):
-    sdk = "openai"
-    apis = frozenset({"chat", "responses"})
-    paths: ClassVar[dict[str, str]] = {"chat": "/chat/completions", "responses": "/responses"}
-
-    def __init__(
-        self,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        http_client: httpx2.AsyncClient | None = None,
-        transport: httpx2.AsyncBaseTransport | None = None,
-        max_retries: int = openai.DEFAULT_MAX_RETRIES,
-        timeout: float | httpx2.Timeout | None = None,
-    ) -> None:
-        super().__init__(http_client, transport)
-        options: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
-        try:
-            self.sdk_client = openai.AsyncOpenAI(
-                api_key=api_key,
-                base_url=base_url,
-                http_client=self.http_client,
-                max_retries=max_retries,
-                **options,
-            )
-        except openai.OpenAIError as exc:  # no key given and none in OPENAI_API_KEY, and the like
-            raise AdapterConfigError(f"cannot build the openai client: {exc}") from exc
-
-    @asynccontextmanager
-    async def _exchange(self, api: str, request_data: Mapping[str, Any]) -> AsyncIterator[httpx2.Response]:
-        # ``post`` is what the typed ``create`` methods end in, minus their per-call walk over the
-        # parameters (about half the SDK's ~0.9 ms per request); fields the SDK does not know
-        # (OpenRouter's ``provider``, vLLM's ``top_k``) go through as they are.
-        response = await self.sdk_client.post(
-            self.paths[api],
-            cast_to=httpx2.Response,
-            body=dict(request_data),
-            options={"security": {"bearer_auth": True}},
-            stream=True,
-        )
-        try:
-            yield response
-        finally:
-            await response.aclose()
-
-
-class AnthropicClient(ProviderClient):
-    sdk = "anthropic"
-    apis = frozenset({"messages"})
-
-    def __init__(
-        self,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        http_client: httpx2.AsyncClient | None = None,
-        transport: httpx2.AsyncBaseTransport | None = None,
-        max_retries: int = anthropic.DEFAULT_MAX_RETRIES,
-        timeout: float | httpx2.Timeout | None = None,
-    ) -> None:
-        super().__init__(http_client, transport)
-        options: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
-        self.sdk_client = anthropic.AsyncAnthropic(
-            api_key=api_key,
-            base_url=base_url,
-            http_client=self.http_client,
-            max_retries=max_retries,
-            **options,
-        )
-        self._create = self.sdk_client.with_streaming_response.messages.create
-        self._parameters = frozenset(inspect.signature(self._create).parameters)
-        if self.sdk_client.api_key is None and self.sdk_client.auth_token is None:
-            # the SDK would fail only at the first request, with a TypeError
-            raise AdapterConfigError(
-                "cannot build the anthropic client: no api_key given and neither ANTHROPIC_API_KEY"
-                " nor ANTHROPIC_AUTH_TOKEN is set"
-            )
-
-    @asynccontextmanager
-    async def _exchange(self, api: str, request_data: Mapping[str, Any]) -> AsyncIterator[httpx2.Response]:
-        # ``messages.create`` does more than send (headers from parameters, a timeout for long
-        # non-streamed calls), so it is used as is; its raw-response form leaves the body unread.
-        async with self._create(**_as_keywords(self._parameters, request_data)) as response:
-            yield response.http_response
-
-
-def _as_keywords(known: frozenset[str], request_data: Mapping[str, Any]) -> dict[str, Any]:
+def as_keywords(known: frozenset[str], request_data: Mapping[str, Any]) -> dict[str, Any]:
     """Keyword arguments for an SDK ``create``: request keys it does not know go in ``extra_body``."""
     kwargs: dict[str, Any] = {}
     extra: dict[str, Any] = {}
@@ -238,17 +146,14 @@ class ClientPool:
         self._transport = transport
         self._max_retries = max_retries
         self._timeout = timeout
-        self._clients: dict[tuple[str, str | None, str | None], ProviderClient] = {}
+        self._clients: dict[tuple[object, str | None, str | None], ProviderClient] = {}
 
     def client_for(self, provider: str, base_url: str | None = None) -> ProviderClient:
-        sdk = sdk_for_provider(provider)
+        cls = formats_serving(provider)[0].client()  # every format of a provider has one client class
         api_key = self._api_keys.get(provider)
-        key = (sdk, base_url, api_key)
+        key = (cls, base_url, api_key)
         client = self._clients.get(key)
         if client is None:
-            cls: type[OpenAIClient] | type[AnthropicClient] = (
-                AnthropicClient if sdk == "anthropic" else OpenAIClient
-            )
             retries = {} if self._max_retries is None else {"max_retries": self._max_retries}
             client = self._clients[key] = cls(
                 api_key=api_key,

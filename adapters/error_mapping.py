@@ -1,7 +1,10 @@
-"""Provider error tables: HTTP status + error body (or a mid-stream error event) -> ``LLMError``.
+"""What every format's error table shares, and the mapping of the SDKs' own exceptions.
 
-One function per provider, each a small table. Clients call them for HTTP errors; streaming
-interfaces call them for error events that arrive inside a 200 stream.
+Each wire format's error table (HTTP status + error body, or a mid-stream error event ->
+``LLMError``) lives with its format (``formats/openai_chat.py``'s ``map_openai_error``, ...);
+clients' errors reach them through ``map_sdk_exception``, and streaming interfaces call them for
+error events that arrive inside a 200 stream. This module holds what they build on: the classes
+by HTTP status, the phrases that mark a context-window error, ``retry_after_seconds``.
 """
 
 from __future__ import annotations
@@ -9,11 +12,14 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import errors as e
 
-_BY_STATUS: dict[int, type[e.LLMError]] = {
+if TYPE_CHECKING:
+    from .formats import ErrorTable
+
+BY_STATUS: dict[int, type[e.LLMError]] = {
     400: e.LLMBadRequestError,
     401: e.LLMAuthenticationError,
     402: e.LLMInsufficientCreditsError,
@@ -28,36 +34,6 @@ _BY_STATUS: dict[int, type[e.LLMError]] = {
     503: e.LLMProviderOverloadedError,
     504: e.LLMTimeoutError,
     529: e.LLMProviderOverloadedError,
-}
-
-# error "type"/"code" words -> class; checked before the status
-_OPENAI_CODES: dict[str, type[e.LLMError]] = {
-    "insufficient_quota": e.LLMInsufficientCreditsError,
-    "billing_hard_limit_reached": e.LLMInsufficientCreditsError,
-    "context_length_exceeded": e.LLMContextWindowExceededError,
-    "string_above_max_length": e.LLMContextWindowExceededError,
-    "rate_limit_exceeded": e.LLMRateLimitError,
-    "invalid_api_key": e.LLMAuthenticationError,
-    "model_not_found": e.LLMNotFoundError,
-    "server_error": e.LLMServerError,
-    "server_is_overloaded": e.LLMProviderOverloadedError,
-    "slow_down": e.LLMProviderOverloadedError,
-    "invalid_request_error": e.LLMBadRequestError,
-    "tool_use_failed": e.LLMBadRequestError,
-    "invalid_prompt": e.LLMBadRequestError,
-}
-
-_ANTHROPIC_TYPES: dict[str, type[e.LLMError]] = {
-    "invalid_request_error": e.LLMBadRequestError,
-    "authentication_error": e.LLMAuthenticationError,
-    "billing_error": e.LLMInsufficientCreditsError,
-    "permission_error": e.LLMPermissionDeniedError,
-    "not_found_error": e.LLMNotFoundError,
-    "request_too_large": e.LLMContextWindowExceededError,
-    "rate_limit_error": e.LLMRateLimitError,
-    "api_error": e.LLMServerError,
-    "timeout_error": e.LLMTimeoutError,
-    "overloaded_error": e.LLMProviderOverloadedError,
 }
 
 _CONTEXT_PHRASES = (
@@ -88,7 +64,7 @@ def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
     return None
 
 
-def _error_object(body: Any) -> dict[str, Any]:
+def error_object(body: Any) -> dict[str, Any]:
     if isinstance(body, Mapping):
         inner = body.get("error", body)
         if isinstance(inner, Mapping):
@@ -100,7 +76,7 @@ def _error_object(body: Any) -> dict[str, Any]:
     return {}
 
 
-def _build(
+def build_error(
     cls: type[e.LLMError],
     message: str,
     *,
@@ -125,79 +101,13 @@ def _build(
     return cls(message, **kwargs)
 
 
-def map_openai_error(
-    status: int | None,
-    body: Any,
-    *,
-    headers: Mapping[str, str] | None = None,
-    request_id: str | None = None,
-    provider: str = "openai",
-) -> e.LLMError:
-    """OpenAI and OpenAI-compatible servers (Groq, OpenRouter, ...): HTTP errors and stream errors."""
-    err = _error_object(body)
-    code = err.get("code")
-    code = str(code) if code is not None else None
-    etype = err.get("type")
-    message = str(err.get("message") or f"{provider} error")
-    if status is None and isinstance(err.get("status_code"), int):  # Groq's mid-stream error
-        status = err["status_code"]
-    if status is None and code is not None and code.isdigit():  # OpenRouter puts the status in code
-        status = int(code)
-    cls = _OPENAI_CODES.get(code or "") or _OPENAI_CODES.get(str(etype or ""))
-    if cls is e.LLMBadRequestError and status is not None and status in _BY_STATUS and status != 400:
-        cls = None  # a generic "invalid_request_error" type: the status says more
-    if cls is None:
-        cls = _BY_STATUS.get(status or 0) or (e.LLMServerError if (status or 0) >= 500 else e.LLMError)
-    if cls is e.LLMError and status is None:
-        cls = e.LLMServerError  # an error event with nothing else said: the provider failed mid-stream
-    return _build(
-        cls,
-        message,
-        provider=provider,
-        status=status,
-        request_id=request_id,
-        code=code,
-        body=body,
-        headers=headers,
-    )
-
-
-def map_anthropic_error(
-    status: int | None,
-    body: Any,
-    *,
-    headers: Mapping[str, str] | None = None,
-    request_id: str | None = None,
-    provider: str = "anthropic",
-) -> e.LLMError:
-    """Anthropic Messages (and compatible endpoints): HTTP errors and ``event: error``."""
-    err = _error_object(body)
-    etype = str(err.get("type") or "")
-    message = str(err.get("message") or f"{provider} error")
-    if request_id is None and isinstance(body, Mapping) and isinstance(body.get("request_id"), str):
-        request_id = body["request_id"]
-    cls = _ANTHROPIC_TYPES.get(etype)
-    if cls is None:
-        cls = _BY_STATUS.get(status or 0) or (e.LLMServerError if (status or 0) >= 500 else e.LLMError)
-    if cls is e.LLMError and status is None:
-        cls = e.LLMServerError
-    if status == 413:
-        cls = e.LLMContextWindowExceededError
-    return _build(
-        cls,
-        message,
-        provider=provider,
-        status=status,
-        request_id=request_id,
-        code=etype or None,
-        body=body,
-        headers=headers,
-    )
-
-
 # -- exceptions raised by the SDKs and their HTTP stacks ----------------------------------------------
 
-_STATUS_MAPPERS = {"openai": map_openai_error, "anthropic": map_anthropic_error}
+
+def _error_table(sdk: str, provider: str) -> ErrorTable:
+    from .formats import error_table_for  # the formats' modules build on this one
+
+    return error_table_for(sdk, provider)
 
 
 def _loaded_class(module: str, name: str) -> type[BaseException] | None:
@@ -239,7 +149,7 @@ def map_sdk_exception(exc: BaseException, provider: str, *, mid_stream: bool = F
     if sdk is not None:
         response = getattr(exc, "response", None)
         headers = getattr(response, "headers", None)
-        return _STATUS_MAPPERS[sdk](
+        return _error_table(sdk, provider)(
             getattr(exc, "status_code", None),
             getattr(exc, "body", None),
             headers=headers if isinstance(headers, Mapping) else None,
@@ -260,7 +170,7 @@ def map_sdk_exception(exc: BaseException, provider: str, *, mid_stream: bool = F
     if sdk is not None:
         # an error the SDK read inside a 200 stream (OpenAI's {"error": ...} chunk): its body says which
         body = getattr(exc, "body", None)
-        return _STATUS_MAPPERS[sdk](
+        return _error_table(sdk, provider)(
             None, body if body is not None else {"error": {"message": str(exc)}}, provider=provider
         )
     if mid_stream and isinstance(exc, json.JSONDecodeError):

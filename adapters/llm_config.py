@@ -1,6 +1,6 @@
 """``LLMConfig``: which model, at which provider and endpoint, an adapter calls.
 
-``provider`` picks the wire format and the SDK (see ``clients.api_for_request``): anthropic, bedrock
+``provider`` picks the wire format and the SDK (see ``formats.format_for_request``): anthropic, bedrock
 and minimax speak Anthropic Messages; openai and the OpenAI-compatible servers (openrouter,
 deepseek, groq, mistral, ollama, vllm, lmstudio) speak Chat Completions, or Responses when the
 request has ``input`` and no ``messages``.

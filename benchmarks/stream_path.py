@@ -17,8 +17,8 @@ from functools import partial
 
 import orjson
 
-from streamproof.adapters.providers import interface_for_api
-from streamproof.adapters.sse import SSEDecoder
+from streamproof.adapters.formats import interface_for_api
+from streamproof.adapters.framing.sse import SSEDecoder
 from streamproof.harness.rechunk import at_events
 
 from . import Result

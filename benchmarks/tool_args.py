@@ -18,9 +18,9 @@ from __future__ import annotations
 import json
 from functools import partial
 
+from streamproof.adapters.formats.base import _ToolCallState
+from streamproof.adapters.formats.openai_chat import OpenAIChatInterface
 from streamproof.adapters.partial_json import TopLevelStringFields
-from streamproof.adapters.providers.base import _ToolCallState
-from streamproof.adapters.providers.openai_chat import OpenAIChatInterface
 
 from . import Result
 from .bodies import tool_arguments

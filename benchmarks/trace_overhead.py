@@ -35,9 +35,8 @@ from pathlib import Path
 import httpx2
 
 from streamproof.adapters.adapter import LLMStreamAdapter
-from streamproof.adapters.clients import OpenAIClient
+from streamproof.adapters.formats.openai_chat import OpenAIChatInterface, OpenAIClient
 from streamproof.adapters.llm_config import LLMConfig
-from streamproof.adapters.providers.openai_chat import OpenAIChatInterface
 from streamproof.adapters.traces.sinks.sqlite import SQLiteSink
 from streamproof.adapters.traces.writer import TraceWriter
 from streamproof.harness.rechunk import at_events

@@ -12,7 +12,8 @@ import contextlib
 from collections.abc import AsyncGenerator, Mapping
 
 from ..adapters.adapter import LLMStreamAdapter
-from ..adapters.clients import AnthropicClient, OpenAIClient
+from ..adapters.formats.anthropic_messages import AnthropicClient
+from ..adapters.formats.openai_chat import OpenAIClient
 from ..adapters.llm_config import LLMConfig
 from ..adapters.traces.writer import TraceWriter
 from .protocol import Capabilities, ConformanceCall

@@ -20,10 +20,11 @@ from typing import Any
 
 import orjson
 
-from ..adapters.error_mapping import map_anthropic_error, map_openai_error
 from ..adapters.errors import LLMError
 from ..adapters.events import LLMResult, StreamEvent
-from ..adapters.providers import interface_for_api
+from ..adapters.formats import interface_for_api
+from ..adapters.formats.anthropic_messages import map_anthropic_error
+from ..adapters.formats.openai_chat import map_openai_error
 from .cassette import Interaction, RecordedResponse
 from .rechunk import at_offsets
 

@@ -20,8 +20,11 @@ from streamproof.adapters import clients as clients_module
 from streamproof.adapters import errors as e
 from streamproof.adapters.adapter import LLMAdapter, LLMRequestAdapter, LLMStreamAdapter
 from streamproof.adapters.billing import billing_context_from_headers
-from streamproof.adapters.clients import AnthropicClient, OpenAIClient, ProviderClient
+from streamproof.adapters.clients import ProviderClient
 from streamproof.adapters.events import ApprovalRequest, RunUsage, StreamEvent, TextDelta
+from streamproof.adapters.formats import anthropic_messages, openai_chat
+from streamproof.adapters.formats.anthropic_messages import AnthropicClient
+from streamproof.adapters.formats.openai_chat import OpenAIClient
 from streamproof.adapters.llm_config import LLMConfig
 from streamproof.adapters.traces import ProviderTrace, TraceWriter, WriterStats
 from streamproof.adapters.traces.sinks.memory import MemorySink
@@ -661,7 +664,7 @@ async def test_run_usage_sums_the_steps_of_a_run() -> None:
 def test_no_mutable_default_arguments() -> None:
     # lesson: mutable default arguments (requires_approval_tools=[] shared between calls)
     checked = 0
-    for module in (adapter_module, clients_module):
+    for module in (adapter_module, clients_module, openai_chat, anthropic_messages):
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if cls.__module__ != module.__name__:
                 continue

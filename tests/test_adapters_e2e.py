@@ -14,8 +14,10 @@ import pytest
 from loopback import LoopbackServer
 
 from streamproof.adapters.adapter import LLMRequestAdapter, LLMStreamAdapter
-from streamproof.adapters.clients import AnthropicClient, OpenAIClient, ProviderClient
+from streamproof.adapters.clients import ProviderClient
 from streamproof.adapters.events import LLMResult, ReasoningDelta, StopReason, TextDelta, ToolCallDelta
+from streamproof.adapters.formats.anthropic_messages import AnthropicClient
+from streamproof.adapters.formats.openai_chat import OpenAIClient
 from streamproof.adapters.llm_config import LLMConfig
 from streamproof.harness.cassette import Interaction, load_cassette
 from streamproof.harness.outcome import replay_interaction

@@ -23,8 +23,8 @@ from streamproof.adapters.events import (
     TextDelta,
     ToolCallDelta,
 )
-from streamproof.adapters.providers import interface_for_api
-from streamproof.adapters.providers.anthropic_messages import AnthropicMessagesInterface
+from streamproof.adapters.formats import interface_for_api
+from streamproof.adapters.formats.anthropic_messages import AnthropicMessagesInterface
 from streamproof.harness.rechunk import at_events, at_random_offsets, byte_by_byte
 
 REAL_CASSETTES = Path(__file__).parents[1].parent / "shared" / "real-cassettes"

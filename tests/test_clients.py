@@ -7,14 +7,11 @@ import httpx2
 import orjson
 import pytest
 
-from streamproof.adapters.clients import (
-    AnthropicClient,
-    ClientPool,
-    OpenAIClient,
-    api_for_request,
-    sdk_for_provider,
-)
+from streamproof.adapters.clients import ClientPool, api_for_request, sdk_for_provider
 from streamproof.adapters.errors import AdapterConfigError, LLMBadRequestError
+from streamproof.adapters.formats.anthropic_messages import AnthropicClient
+from streamproof.adapters.formats.bedrock_messages import BedrockClient
+from streamproof.adapters.formats.openai_chat import OpenAIClient
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 RESPONSES = {"model": "m", "input": "hi"}
@@ -42,7 +39,8 @@ def test_unknown_provider_names_itself_and_the_known_ones() -> None:
         api_for_request("gemini", CHAT)
 
 
-async def test_pool_shares_one_client_per_sdk_and_endpoint() -> None:
+async def test_pool_shares_one_client_per_sdk_and_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "us-east-1")  # Bedrock's client needs a region
     keys = {"openai": "sk-o", "groq": "gsk", "anthropic": "sk-a", "bedrock": "sk-a", "minimax": "sk-a"}
     pool = ClientPool(transport=httpx2.MockTransport(lambda r: httpx2.Response(200)), api_keys=keys)
     try:
@@ -51,7 +49,7 @@ async def test_pool_shares_one_client_per_sdk_and_endpoint() -> None:
         assert isinstance(openai_client, OpenAIClient)
         assert pool.client_for("openai", "http://127.0.0.1:1/v1") is not openai_client
         assert pool.client_for("groq") is not openai_client  # another key
-        assert isinstance(pool.client_for("bedrock"), AnthropicClient)
+        assert isinstance(pool.client_for("bedrock"), BedrockClient)  # Bedrock's own, over AsyncAnthropicBedrock
         assert pool.client_for("minimax") is pool.client_for("anthropic")  # same SDK, endpoint and key
     finally:
         await pool.aclose()

@@ -18,7 +18,7 @@ import httpx2
 import openai
 import pytest
 
-from streamproof.adapters.sse import SSEDecoder
+from streamproof.adapters.framing.sse import SSEDecoder
 from streamproof.cli.record import Job, record
 from streamproof.harness.cassette import load_cassette
 from streamproof.harness.emulator import EMULATOR_HEADER, Emulator

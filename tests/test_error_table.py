@@ -15,8 +15,10 @@ from loopback import LoopbackServer
 
 from streamproof.adapters import errors as e
 from streamproof.adapters.adapter import LLMAdapter, LLMRequestAdapter, LLMStreamAdapter
-from streamproof.adapters.clients import AnthropicClient, OpenAIClient, ProviderClient
+from streamproof.adapters.clients import ProviderClient
 from streamproof.adapters.error_mapping import map_sdk_exception
+from streamproof.adapters.formats.anthropic_messages import AnthropicClient
+from streamproof.adapters.formats.openai_chat import OpenAIClient
 from streamproof.adapters.llm_config import LLMConfig
 from streamproof.adapters.traces import ProviderTrace, TraceWriter
 from streamproof.adapters.traces.sinks.memory import MemorySink

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streamproof.adapters import errors
-from streamproof.adapters.sse import SSEDecoder
+from streamproof.adapters.framing.sse import SSEDecoder
 from streamproof.cli.main import main
 from streamproof.harness.cassette import (
     Headers,

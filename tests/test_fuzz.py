@@ -19,8 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streamproof.adapters.errors import MalformedStreamError, StreamproofError
-from streamproof.adapters.providers import StreamingInterface, interface_for_api
-from streamproof.adapters.sse import SSEEvent
+from streamproof.adapters.formats import interface_for_api
+from streamproof.adapters.formats.base import StreamingInterface
+from streamproof.adapters.framing.sse import SSEEvent
 
 APIS = ["chat", "responses", "messages"]
 SWITCHES: dict[str, Any] = {

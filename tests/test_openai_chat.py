@@ -19,7 +19,7 @@ from streamproof.adapters.errors import (
     StreamproofError,
 )
 from streamproof.adapters.events import RefusalDelta, StopReason, TextDelta, ToolCallDelta
-from streamproof.adapters.providers.openai_chat import OpenAIChatInterface
+from streamproof.adapters.formats.openai_chat import OpenAIChatInterface
 from streamproof.harness.rechunk import byte_by_byte
 
 

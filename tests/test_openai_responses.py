@@ -18,7 +18,7 @@ from streamproof.adapters.errors import (
     StreamproofError,
 )
 from streamproof.adapters.events import StopReason, TextDelta, ToolCallDelta
-from streamproof.adapters.providers.openai_responses import OpenAIResponsesInterface
+from streamproof.adapters.formats.openai_responses import OpenAIResponsesInterface
 from streamproof.harness.rechunk import at_random_offsets
 
 USAGE = {

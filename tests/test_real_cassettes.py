@@ -28,7 +28,7 @@ from streamproof.adapters.errors import (
     LLMServerError,
 )
 from streamproof.adapters.events import TextDelta
-from streamproof.adapters.providers import interface_for_api
+from streamproof.adapters.formats import interface_for_api
 from streamproof.harness.cassette import Interaction, load_cassette
 from streamproof.harness.outcome import Outcome, replay_interaction
 from streamproof.harness.rechunk import at_events, at_random_offsets, byte_by_byte

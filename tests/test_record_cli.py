@@ -13,7 +13,7 @@ import httpx2
 import pytest
 import yaml
 
-from streamproof.adapters.sse import SSEDecoder
+from streamproof.adapters.framing.sse import SSEDecoder
 from streamproof.cli.main import main
 from streamproof.cli.record import Job, record
 from streamproof.harness.cassette import load_cassette

@@ -12,7 +12,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamproof.adapters.sse import SSEDecoder
+from streamproof.adapters.framing.sse import SSEDecoder
 from streamproof.cli.main import main as cli_main
 from streamproof.harness.cassette import Cassette, load_cassette, save_cassette
 from streamproof.harness.recorder import RecordingTransport

@@ -22,10 +22,10 @@ import yaml
 from loopback import LoopbackServer
 from loopback_sse import Script, serve
 
-from streamproof.adapters.clients import OpenAIClient
 from streamproof.adapters.errors import CassetteError
+from streamproof.adapters.formats.openai_chat import OpenAIClient
+from streamproof.adapters.framing.sse import SSEDecoder
 from streamproof.adapters.llm_config import LLMConfig
-from streamproof.adapters.sse import SSEDecoder
 from streamproof.adapters.traces import TraceWriter
 from streamproof.adapters.traces.model import TraceLLMConfig
 from streamproof.adapters.traces.sinks.sqlite import SQLiteSink

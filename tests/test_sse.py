@@ -7,7 +7,7 @@ import time
 import pytest
 
 from streamproof.adapters.errors import MalformedStreamError
-from streamproof.adapters.sse import SSEDecoder, SSEEvent
+from streamproof.adapters.framing.sse import SSEDecoder, SSEEvent
 from streamproof.harness.rechunk import at_random_offsets, byte_by_byte
 
 

@@ -18,7 +18,7 @@ from streamproof.adapters.events import (
     TextDelta,
     ToolCallDelta,
 )
-from streamproof.adapters.providers import interface_for_api
+from streamproof.adapters.formats import interface_for_api
 from streamproof.harness.rechunk import at_random_offsets
 
 Call = tuple[str, str, list[str]]  # id, name, argument fragments

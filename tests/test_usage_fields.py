@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from independent_reader import read
 
-from streamproof.adapters.providers import interface_for_api
+from streamproof.adapters.formats import interface_for_api
 from streamproof.conformance.oracle import expected_for
 
 

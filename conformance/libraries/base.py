@@ -18,8 +18,9 @@ from typing import Any, TypeVar
 import anthropic
 import openai
 
-from ...adapters.error_mapping import map_openai_error, map_sdk_exception
+from ...adapters.error_mapping import map_sdk_exception
 from ...adapters.errors import LLMError, LLMIncompleteStreamError, MalformedStreamError
+from ...adapters.formats.openai_chat import map_openai_error
 from ..protocol import Capabilities, ConformanceCall
 
 # the words each API uses for why a response ended, as the libraries pass them on

@@ -41,7 +41,7 @@ from openai.types.responses import (
     ResponseTextDeltaEvent,
 )
 
-from ...adapters.error_mapping import map_openai_error
+from ...adapters.formats.openai_chat import map_openai_error
 from ..protocol import Capabilities, ConformanceCall
 from .base import (
     CHAT_STOPS,

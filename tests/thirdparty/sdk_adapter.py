@@ -25,8 +25,9 @@ from anthropic.types import Message, RawMessageStreamEvent
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.responses import Response, ResponseStreamEvent
 
-from streamproof.adapters.error_mapping import map_openai_error, map_sdk_exception
+from streamproof.adapters.error_mapping import map_sdk_exception
 from streamproof.adapters.errors import LLMError, LLMIncompleteStreamError, MalformedStreamError
+from streamproof.adapters.formats.openai_chat import map_openai_error
 from streamproof.conformance.protocol import Capabilities, ConformanceCall
 
 CHAT_STOPS = {

@@ -9,7 +9,10 @@ A streaming interface reads one response's raw bytes and turns them into canonic
     interface.finish()                   # end of bytes: checks the terminator, flushes
     result = interface.result()          # LLMResult
 
-Subclasses implement ``_on_sse(event)`` for one decoded SSE event and ``_on_eof()`` for the end.
+Subclasses implement ``_on_sse(event)`` for one decoded event and ``_on_eof()`` for the end. The
+bytes are cut into events by the decoder of the class's ``framing`` (a name in ``framing.FRAMINGS``;
+SSE unless a format says otherwise): a format whose events travel in another framing overrides
+``_frame_decoder`` (or ``framing``) and reuses an interface's event logic as it is.
 Tool-call fragments go through ``_tool_delta`` so the original's switches (``use_assistant_message``,
 ``put_inner_thoughts_in_kwargs``, ``requires_approval_tools``) apply the same way for every format.
 """
@@ -40,8 +43,9 @@ from ..events import (
     Usage,
     trusted_text_delta,
 )
+from ..framing import FrameDecoder, framing_named
+from ..framing.sse import SSEEvent
 from ..partial_json import TopLevelStringFields
-from ..sse import SSEDecoder, SSEEvent
 
 
 class _ToolCallState:
@@ -80,6 +84,7 @@ class StreamingInterface:
 
     provider: ClassVar[str] = "unknown"
     api: ClassVar[str] = "other"
+    framing: ClassVar[str] = "sse"  # how the body is cut into the events ``_on_sse`` reads
     assistant_message_tool: ClassVar[str] = "send_message"
     assistant_message_argument: ClassVar[str] = "message"
     inner_thoughts_argument: ClassVar[str] = "inner_thoughts"
@@ -102,7 +107,7 @@ class StreamingInterface:
             raise TypeError(f"message_id must be a str, not {type(message_id).__name__}")
         self.message_id = message_id or f"msg-{uuid.uuid4().hex}"
         self._id_prefix = f"{self.message_id}:"  # event ids are "<message id>:<n>"
-        self._decoder = SSEDecoder()
+        self._decoder = self._frame_decoder()
         self._seq = 0
         self._out: list[StreamEvent] = []
         self._text: list[str] = []
@@ -179,6 +184,10 @@ class StreamingInterface:
         return interface.result()
 
     # -- for subclasses --------------------------------------------------------------------------
+
+    def _frame_decoder(self) -> FrameDecoder:
+        """The decoder that cuts this stream's bytes into the ``(event, data, id)`` events of ``_on_sse``."""
+        return framing_named(self.framing).decoder()
 
     def _on_sse(self, sse: SSEEvent, tail: bool = False) -> None:
         raise NotImplementedError

@@ -22,17 +22,16 @@ Wire format: one JSON event per SSE event, typed by its ``type`` field; OpenAI r
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
 
-from ..error_mapping import map_openai_error
 from ..errors import LLMIncompleteStreamError, MalformedStreamError
 from ..events import Usage
-from ..sse import SSEEvent
+from ..framing.sse import SSEEvent
 from .base import StreamingInterface
-from .openai_chat import optional_str
+from .openai_chat import OpenAIClient, map_openai_error, optional_str  # one server, one SDK, one error table
 
 INCOMPLETE_REASONS = {"max_output_tokens": "max_tokens", "content_filter": "content_filter"}
 INDEX_FIELDS = ("output_index", "content_index", "summary_index")
@@ -249,3 +248,22 @@ _HANDLERS: dict[str, _Handler] = {
     "response.failed": OpenAIResponsesInterface._on_failed,
     "error": OpenAIResponsesInterface._on_error,
 }
+
+
+# -- its URL rule and its requests (its client and error table are Chat's) ----------------------------
+
+
+def matches_url(host: str, path: str) -> bool:
+    """``.../responses``, or ``.../responses/resp_...`` (a stored response fetched again)."""
+    parts = path.rstrip("/").split("/")
+    return parts[-1] == "responses" or (
+        len(parts) >= 2 and parts[-2] == "responses" and parts[-1].startswith("resp")
+    )
+
+
+def takes_request(request_data: Mapping[str, Any]) -> bool:
+    """``input`` without ``messages`` is a Responses call."""
+    return "input" in request_data and "messages" not in request_data
+
+
+__all__ = ["OpenAIClient", "OpenAIResponsesInterface", "map_openai_error"]

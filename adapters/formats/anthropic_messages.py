@@ -27,16 +27,24 @@ Also serves Anthropic-compatible endpoints (MiniMax). What real streams do, and 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import inspect
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 from pydantic import ValidationError
 
-from ..error_mapping import map_anthropic_error
-from ..errors import LLMIncompleteStreamError, MalformedStreamError
+from .. import errors as e
+from ..clients import ProviderClient, as_keywords
+from ..error_mapping import BY_STATUS, build_error, error_object
+from ..errors import AdapterConfigError, LLMIncompleteStreamError, MalformedStreamError
 from ..events import USAGE_COUNT_LIMIT, Usage
-from ..sse import SSEEvent
+from ..framing.sse import SSEEvent
 from .base import StreamingInterface
+
+if TYPE_CHECKING:
+    import httpx2
 
 STOP_REASONS: dict[str, str] = {
     "end_turn": "end_turn",
@@ -53,6 +61,19 @@ _TEXT = 0
 _THINKING = 1
 _TOOL = 2
 _IGNORED = 3  # server tools, results, unknown block types
+
+_ANTHROPIC_TYPES: dict[str, type[e.LLMError]] = {
+    "invalid_request_error": e.LLMBadRequestError,
+    "authentication_error": e.LLMAuthenticationError,
+    "billing_error": e.LLMInsufficientCreditsError,
+    "permission_error": e.LLMPermissionDeniedError,
+    "not_found_error": e.LLMNotFoundError,
+    "request_too_large": e.LLMContextWindowExceededError,
+    "rate_limit_error": e.LLMRateLimitError,
+    "api_error": e.LLMServerError,
+    "timeout_error": e.LLMTimeoutError,
+    "overloaded_error": e.LLMProviderOverloadedError,
+}
 
 _USAGE_FIELDS = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "output_tokens")
 
@@ -374,3 +395,93 @@ class AnthropicMessagesInterface(StreamingInterface):
 
     def _malformed(self, problem: str) -> MalformedStreamError:
         return MalformedStreamError(f"{self.provider} messages stream: {problem}", provider=self.provider)
+
+
+# -- its error table ---------------------------------------------------------------------------------
+
+
+def map_anthropic_error(
+    status: int | None,
+    body: Any,
+    *,
+    headers: Mapping[str, str] | None = None,
+    request_id: str | None = None,
+    provider: str = "anthropic",
+) -> e.LLMError:
+    """Anthropic Messages (and compatible endpoints): HTTP errors and ``event: error``."""
+    err = error_object(body)
+    etype = str(err.get("type") or "")
+    message = str(err.get("message") or f"{provider} error")
+    if request_id is None and isinstance(body, Mapping) and isinstance(body.get("request_id"), str):
+        request_id = body["request_id"]
+    cls = _ANTHROPIC_TYPES.get(etype)
+    if cls is None:
+        cls = BY_STATUS.get(status or 0) or (e.LLMServerError if (status or 0) >= 500 else e.LLMError)
+    if cls is e.LLMError and status is None:
+        cls = e.LLMServerError
+    if status == 413:
+        cls = e.LLMContextWindowExceededError
+    return build_error(
+        cls,
+        message,
+        provider=provider,
+        status=status,
+        request_id=request_id,
+        code=etype or None,
+        body=body,
+        headers=headers,
+    )
+
+
+# -- its client: the anthropic SDK -------------------------------------------------------------------
+
+
+class AnthropicClient(ProviderClient):
+    sdk = "anthropic"
+    apis = frozenset({"messages"})
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        http_client: httpx2.AsyncClient | None = None,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        max_retries: int | None = None,  # None: the SDK's default
+        timeout: float | httpx2.Timeout | None = None,
+    ) -> None:
+        import anthropic
+
+        super().__init__(http_client, transport)
+        options: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        if max_retries is not None:
+            options["max_retries"] = max_retries
+        self.sdk_client = anthropic.AsyncAnthropic(
+            api_key=api_key,
+            base_url=base_url,
+            http_client=self.http_client,
+            **options,
+        )
+        self._create = self.sdk_client.with_streaming_response.messages.create
+        self._parameters = frozenset(inspect.signature(self._create).parameters)
+        if self.sdk_client.api_key is None and self.sdk_client.auth_token is None:
+            # the SDK would fail only at the first request, with a TypeError
+            raise AdapterConfigError(
+                "cannot build the anthropic client: no api_key given and neither ANTHROPIC_API_KEY"
+                " nor ANTHROPIC_AUTH_TOKEN is set"
+            )
+
+    @asynccontextmanager
+    async def _exchange(self, api: str, request_data: Mapping[str, Any]) -> AsyncIterator[httpx2.Response]:
+        # ``messages.create`` does more than send (headers from parameters, a timeout for long
+        # non-streamed calls), so it is used as is; its raw-response form leaves the body unread.
+        async with self._create(**as_keywords(self._parameters, request_data)) as response:
+            yield response.http_response
+
+
+# -- its URL rule ------------------------------------------------------------------------------------
+
+
+def matches_url(host: str, path: str) -> bool:
+    """``.../messages``, on any host (MiniMax and other compatible servers keep the path)."""
+    return path.rstrip("/").endswith("/messages")

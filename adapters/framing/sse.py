@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TypeAlias
 
-from .errors import MalformedStreamError
+from ..errors import MalformedStreamError
 
 SSEEvent: TypeAlias = "tuple[str | None, str, str | None]"
 """One dispatched event: ``(event, data, id)``; ``event`` and ``id`` are None when absent.
