@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from streamproof.adapters.events import LLMResult, TextDelta
-from streamproof.adapters.providers.anthropic_messages import AnthropicMessagesInterface
+from streamproof.adapters.formats.anthropic_messages import AnthropicMessagesInterface
 from streamproof.benchmarks.bodies import anthropic_messages_body, openai_chat_body
 from streamproof.benchmarks.replay_process import recorded_cassette
 from streamproof.cli.main import main
