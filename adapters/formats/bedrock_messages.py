@@ -159,6 +159,17 @@ _USAGE_FOR_METRIC = {
 }
 
 
+def _base64(encoded: str) -> bytes:
+    """``b64decode(encoded, validate=True)``, in C for what Bedrock sends: binascii's strict mode
+    accepts only what ``validate=True`` accepts and decodes it alike, while b64decode checks with a
+    regular expression first (~0.8 us a frame, a fifth of the Bedrock path). What strict mode
+    refuses goes to b64decode, whose verdict and message stand."""
+    try:
+        return binascii.a2b_base64(encoded, strict_mode=True)
+    except binascii.Error:
+        return b64decode(encoded, validate=True)
+
+
 class _ChunkEvents:
     """Frames in, Anthropic events out: each chunk's ``bytes`` as the ``(event, data, id)`` that
     Anthropic's event logic reads. An exception frame becomes the mapped ``LLMError``, raised (like a
@@ -207,7 +218,7 @@ class _ChunkEvents:
         if not isinstance(encoded, str):
             raise self._malformed(f"a chunk's payload has no base64 string 'bytes': {payload[:60]!r}")
         try:
-            return b64decode(encoded, validate=True).decode("utf-8")
+            return _base64(encoded).decode("utf-8")
         except binascii.Error as exc:
             raise self._malformed(f"a chunk's 'bytes' is not base64 ({exc}): {encoded[:40]!r}") from None
         except UnicodeDecodeError as exc:
