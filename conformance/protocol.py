@@ -39,8 +39,11 @@ from __future__ import annotations
 
 import importlib
 import re
+import sys
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
 from typing import Any, Protocol, runtime_checkable
 
 import httpx2
@@ -162,6 +165,22 @@ def gap_check(key: str) -> str:
     return re.split(r"[.\[]", key.partition(":")[0], maxsplit=1)[0]
 
 
+def _import_adapter_module(name: str) -> ModuleType:
+    """Imports ``name``, from the current folder too, as ``python -m`` would: the ``streamproof``
+    command's own path does not hold it, and a first adapter is usually a file right there."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        top = name.partition(".")[0]
+        here = Path.cwd()
+        if exc.name != top or str(here) in sys.path:
+            raise
+        if not ((here / f"{top}.py").is_file() or (here / top).is_dir()):
+            raise
+        sys.path.insert(0, str(here))
+        return importlib.import_module(name)
+
+
 def load_adapter(spec: str) -> ConformanceAdapter:
     """Import ``module:factory`` (or a short name of ``LIBRARY_ADAPTERS``, e.g. ``langchain``), call
     it, and check that it gives a conforming adapter."""
@@ -175,7 +194,7 @@ def load_adapter(spec: str) -> ConformanceAdapter:
             f"adapter {spec!r}: expected MODULE:FACTORY, e.g. {DEFAULT_ADAPTER}, or one of {names}"
         )
     try:
-        module = importlib.import_module(module_name)
+        module = _import_adapter_module(module_name)
     except ImportError as exc:
         hint = f' (install it with: pip install "streamproof[{extra}]")' if extra else ""
         raise AdapterLoadError(f"adapter {spec!r}: cannot import {module_name!r}: {exc}{hint}") from exc

@@ -40,14 +40,19 @@ class SentRequest:
 
 
 class _ServedStream(httpx2.AsyncByteStream):
+    """The body as a socket gives it: read again (the openai SDK drains a stream after ``[DONE]``),
+    it goes on from where the last read stopped, never from the first byte."""
+
     def __init__(self, transport: CaseTransport, chunks: Sequence[bytes], abort: bool) -> None:
         self._transport = transport
         self._chunks = chunks
         self._abort = abort
+        self._next = 0  # the first chunk not yet delivered
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         last = len(self._chunks) - 1
-        for number, chunk in enumerate(self._chunks):
+        while self._next <= last:
+            number, chunk = self._next, self._chunks[self._next]
             hold = self._transport.hold_last
             if number == last and hold is not None:
                 with contextlib.suppress(asyncio.TimeoutError):  # a consumer that buffers never releases it
@@ -58,6 +63,7 @@ class _ServedStream(httpx2.AsyncByteStream):
                     )  # a paced tail, well after the first event
             if number == last:
                 self._transport.last_byte_delivered = True
+            self._next += 1  # delivered once yielded, even to a consumer that stops there
             yield chunk
         if self._abort:
             raise httpx2.RemoteProtocolError("peer closed connection without sending complete message body")
