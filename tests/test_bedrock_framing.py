@@ -187,3 +187,30 @@ def test_headers_that_do_not_parse_under_right_crcs_raise_only_malformed_stream(
     raw_headers: bytes, payload: bytes
 ) -> None:
     decoded_or_project_error([frame(raw_headers, payload)])
+
+
+@FUZZ
+@given(frames=st.lists(valid_frames(), min_size=1, max_size=5), seed=st.integers(0, 1000))
+def test_valid_frames_decode_as_botocore_s_own_buffer_decodes_them(frames: list[bytes], seed: int) -> None:
+    from botocore.eventstream import EventStreamBuffer
+
+    body = b"".join(frames)
+    buffer = EventStreamBuffer()
+    buffer.add_data(body)
+    expected = [(message.headers, message.payload) for message in buffer]
+    assert described(decode(cuts(body, seed))) == expected and len(expected) == len(frames)
+
+
+@FUZZ
+@given(frames=st.lists(valid_frames(), min_size=1, max_size=3), at=st.integers(0, 10_000))
+def test_a_flipped_bit_botocore_refuses_is_refused_too(frames: list[bytes], at: int) -> None:
+    from botocore.eventstream import EventStreamBuffer, ParserError
+
+    body = corrupt(b"".join(frames), at % len(b"".join(frames)))
+    buffer = EventStreamBuffer()
+    buffer.add_data(body)
+    try:
+        list(buffer)
+    except ParserError:
+        with pytest.raises(MalformedStreamError, match=r"CRC mismatch|wrong lengths|Header length|Payload length"):
+            decode([body])
