@@ -67,6 +67,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--streamproof-cassettes", default=None, metavar="DIR", help="cassettes to run the suite on"
     )
+    group.addoption(
+        "--streamproof-adapter-python",
+        default=None,
+        metavar="PYTHON",
+        help="run the adapter in a subprocess of this interpreter (conformance/remote)",
+    )
     group.addoption("--streamproof-snapshots", default=None, metavar="DIR", help="event-sequence snapshots")
     group.addoption("--streamproof-report", default=None, metavar="FILE.html", help="write the HTML matrix")
     group.addoption(
@@ -148,6 +154,7 @@ class SuiteState:
     snapshots: Path
     report: Path | None
     adapter: ConformanceAdapter | None = None
+    adapter_python: str | None = None  # --streamproof-adapter-python: the adapter runs in that interpreter
     loop: asyncio.AbstractEventLoop | None = None
     batteries: dict[str, Battery] = field(default_factory=dict)
     case_ids: set[str] = field(default_factory=set)  # every case of the cassettes folder, selected or not
@@ -158,6 +165,10 @@ class SuiteState:
     warnings: list[str] = field(default_factory=list)  # told at the end, failing nothing
 
     def load_adapter(self) -> ConformanceAdapter:
+        if self.adapter is None and self.adapter_python:
+            from .remote import load_remote_adapter
+
+            self.adapter = load_remote_adapter(self.adapter_python, self.adapter_spec)
         if self.adapter is None:
             from .protocol import load_adapter
 
@@ -187,6 +198,7 @@ def _state(config: pytest.Config) -> SuiteState:
             cassettes=cassettes,
             snapshots=Path(snapshots),
             report=Path(report) if report else None,
+            adapter_python=config.getoption("streamproof_adapter_python"),
         )
         config.stash[STATE] = state
     return state
