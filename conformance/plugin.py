@@ -93,6 +93,8 @@ class SuiteCase:
 
 
 RECORD_PROPERTY = "streamproof"  # the user property an item's record travels in (also across xdist)
+# the item's final status where JUnit cannot tell it: a stale gap (XPASS) is a plain pass there
+FINAL_PROPERTY = "streamproof-final"
 EVENT_WINDOW = 8  # events kept around the first difference, for the report
 LOAD_CHECK = "load"  # the one check of a cassette that does not load
 MISSING_SNAPSHOT = "a stored snapshot (the reference adapter's: --snapshot-update makes it)"
@@ -403,6 +405,7 @@ class SuiteRecorder:
         if hasattr(report, "wasxfail") and report.passed:  # a declared gap whose check passes
             record.status = "xpass"
             record.message = f"stale known gap, the check passes: {report.wasxfail}"
+            _junit_property(self.config, report, FINAL_PROPERTY, {"status": "xpass", "message": record.message})
         elif hasattr(report, "wasxfail"):
             record.status, record.message = "xfail", str(report.wasxfail)
         elif report.skipped:
@@ -426,6 +429,15 @@ def _junit_classname(config: pytest.Config, report: pytest.TestReport, classname
     xml = config.stash.get(xml_key, None)
     if xml is not None:
         xml.node_reporter(report).add_attribute("classname", classname)
+
+
+def _junit_property(config: pytest.Config, report: pytest.TestReport, name: str, value: object) -> None:
+    """One more JSON property of the item's JUnit test case (written as pytest writes the others)."""
+    from _pytest.junitxml import xml_key
+
+    xml = config.stash.get(xml_key, None)
+    if xml is not None:
+        xml.node_reporter(report).add_property(name, json.dumps(value))
 
 
 def _last_line(report: pytest.TestReport) -> str:

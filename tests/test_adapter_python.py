@@ -21,17 +21,22 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from thirdparty.broken import BUGS
 
 from streamproof.cli.main import main
 from streamproof.conformance.battery import discover_cases
 from streamproof.conformance.plugin import SHIPPED_SNAPSHOTS, bundled_cassettes, snapshot_name
-from thirdparty.broken import BUGS
 
 REPO = Path(__file__).resolve().parents[1]
 ROOTS = ("adapters", "harness", "conformance", "cli", "benchmarks", "cassettes")
 REFERENCE = "streamproof.conformance.reference:factory"
 # one per wire format, with tool calls, reasoning signatures and an error response: 4 of the 37 cases
-SUBSET = ("openai/chat/tool_call", "openai/responses/reasoning", "anthropic/messages/reasoning", "anthropic/messages/bad_key")
+SUBSET = (
+    "openai/chat/tool_call",
+    "openai/responses/reasoning",
+    "anthropic/messages/reasoning",
+    "anthropic/messages/bad_key",
+)
 
 # the adapter modules the second interpreter must import, by name; prints each top-level module they
 # load from outside the standard library, with where it lives
@@ -90,10 +95,14 @@ def make_adapter_env(root: Path, modules: list[str]) -> Path:
     env = {**os.environ, "PYTHONPATH": str(REPO / "tests")}
     found = json.loads(
         subprocess.run(
-            [sys.executable, "-c", _FIND_IMPORTS, *modules], check=True, capture_output=True, text=True, env=env
+            [sys.executable, "-c", _FIND_IMPORTS, *modules],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=env,
         ).stdout
     )
-    for top, places in found.items():
+    for places in found.values():
         for place in places[:1]:
             (deps / Path(place).name).symlink_to(place)
     for info in _distribution_infos(list(found)):
@@ -114,9 +123,11 @@ def adapter_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("adapter-env")
     python = make_adapter_env(root, ["streamproof.conformance.reference", "thirdparty.broken"])
     probe = "import importlib.util as u, sys; print(sys.prefix, [m for m in ('pytest', 'syrupy', 'rich') if u.find_spec(m)])"
-    prefix, _, present = subprocess.run(
-        [str(python), "-c", probe], check=True, capture_output=True, text=True
-    ).stdout.strip().partition(" ")
+    prefix, _, present = (
+        subprocess.run([str(python), "-c", probe], check=True, capture_output=True, text=True)
+        .stdout.strip()
+        .partition(" ")
+    )
     assert Path(prefix) == root / "venv" and present == "[]"  # its own env, without streamproof's test stack
     return python
 
@@ -137,7 +148,9 @@ def verdicts(junit: Path) -> dict[tuple[str, str], tuple[str, str]]:
     """Per item (case id, check): its status and message, from the record each JUnit test case carries."""
     found = {}
     for case in ET.parse(junit).getroot().iter("testcase"):
-        record = json.loads(next(p.get("value", "") for p in case.iter("property") if p.get("name") == "streamproof"))
+        record = json.loads(
+            next(p.get("value", "") for p in case.iter("property") if p.get("name") == "streamproof")
+        )
         found[(record["case_id"], record["check"])] = (record["status"], record["message"])
     return found
 
@@ -157,11 +170,28 @@ def test_the_reference_in_its_own_venv_gets_the_in_process_verdicts(
     args = folder_with(tmp_path, *SUBSET)
     here, there = tmp_path / "here.xml", tmp_path / "there.xml"
     assert main(["check", *args, "--junit", str(here)]) == 0
-    assert main(["check", "--adapter-python", str(adapter_python), "--adapter", REFERENCE, *args, "--junit", str(there)]) == 0
+    assert (
+        main(
+            [
+                "check",
+                "--adapter-python",
+                str(adapter_python),
+                "--adapter",
+                REFERENCE,
+                *args,
+                "--junit",
+                str(there),
+            ]
+        )
+        == 0
+    )
     expected, got = verdicts(here), verdicts(there)
     assert len(expected) == 17 * len(SUBSET)
     assert got == expected
-    assert {status for status, _ in got.values()} == {"pass", "skip"}  # the error case skips its stream checks
+    assert {status for status, _ in got.values()} == {
+        "pass",
+        "skip",
+    }  # the error case skips its stream checks
 
 
 @pytest.mark.parametrize("bug", ["buffers_whole_stream", "raises_on_early_close", "maps_529_to_generic"])
@@ -173,14 +203,29 @@ def test_a_broken_adapter_in_its_own_venv_fails_on_its_check(
     adapters = tmp_path / "adapters"
     adapters.mkdir()
     (adapters / f"remote_{bug}.py").write_text(
-        f"from thirdparty.broken import BUGS\n\ndef factory():\n    return BUGS[{bug!r}][0]()\n", encoding="utf-8"
+        f"from thirdparty.broken import BUGS\n\ndef factory():\n    return BUGS[{bug!r}][0]()\n",
+        encoding="utf-8",
     )
     name = "anthropic/messages/text" if bug == "maps_529_to_generic" else "openai/chat/text"
     args = folder_with(tmp_path, name)
     junit = tmp_path / "r.xml"
     monkeypatch.setenv("PYTHONPATH", str(adapters))  # the worker inherits it
     spec = f"remote_{bug}:factory"
-    assert main(["check", "--adapter-python", str(adapter_python), "--adapter", spec, *args, "--junit", str(junit)]) == 1
+    assert (
+        main(
+            [
+                "check",
+                "--adapter-python",
+                str(adapter_python),
+                "--adapter",
+                spec,
+                *args,
+                "--junit",
+                str(junit),
+            ]
+        )
+        == 1
+    )
     assert failed_items(junit) == {f"{name}#0": set(BUGS[bug][1])}
 
 
@@ -214,15 +259,37 @@ def test_an_interpreter_that_dies_mid_call_fails_that_case_not_the_run(
     monkeypatch.setenv("PYTHONPATH", str(adapters))
     args = folder_with(tmp_path, "openai/chat/text", "anthropic/messages/text")
     junit = tmp_path / "r.xml"
-    chosen = ["--case", "openai/chat/text#0", "--case", "anthropic/messages/text#0::outcome"]  # each death costs a restart
-    code = main(["check", "--adapter-python", str(adapter_python), "--adapter", "remote_dies:factory", *args, *chosen, "--junit", str(junit)])
+    chosen = [
+        "--case",
+        "openai/chat/text#0",
+        "--case",
+        "anthropic/messages/text#0::outcome",
+    ]  # each death costs a restart
+    code = main(
+        [
+            "check",
+            "--adapter-python",
+            str(adapter_python),
+            "--adapter",
+            "remote_dies:factory",
+            *args,
+            *chosen,
+            "--junit",
+            str(junit),
+        ]
+    )
     assert code == 1
     found = verdicts(junit)
     status, message = found[("anthropic/messages/text#0", "outcome")]
     assert status == "fail"
-    assert "RemoteAdapterCrashed: the adapter's interpreter" in message and "exited with code 3 during the call" in message
+    assert (
+        "RemoteAdapterCrashed: the adapter's interpreter" in message
+        and "exited with code 3 during the call" in message
+    )
     others = {key: value for key, value in found.items() if key[0] == "openai/chat/text#0"}
-    assert len(others) == 17 and {status for status, _ in others.values()} == {"pass"}  # the next call had a fresh one
+    assert len(others) == 17 and {status for status, _ in others.values()} == {
+        "pass"
+    }  # the next call had a fresh one
 
 
 def test_an_interpreter_that_cannot_run_the_adapter_is_a_usage_error(

@@ -10,7 +10,8 @@ from __future__ import annotations
 import atexit
 
 from ..libraries import LIBRARY_ADAPTERS
-from .proxy import RemoteAdapter, RemoteAdapterCrashed, load_remote_adapter as _load
+from .proxy import RemoteAdapter, RemoteAdapterCrashed
+from .proxy import load_remote_adapter as _load
 
 __all__ = ["RemoteAdapter", "RemoteAdapterCrashed", "load_remote_adapter"]
 

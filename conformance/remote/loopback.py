@@ -25,7 +25,9 @@ import httpx2
 
 from ..protocol import ConformanceCall
 
-REMOTE_READ_TIMEOUT_S = 1.0  # the adapter's read timeout over a real socket: longer than every hold of the battery
+REMOTE_READ_TIMEOUT_S = (
+    1.0  # the adapter's read timeout over a real socket: longer than every hold of the battery
+)
 STALL_HOLD_S = 3 * REMOTE_READ_TIMEOUT_S  # a stalled response is held back this long at most
 MAX_HEAD_BYTES = 64 * 1024
 ORIGIN_HEADER = "x-streamproof-origin"  # set by streamproof_remote when it routed a library's own client
@@ -134,7 +136,9 @@ class Loopback:
             content=body,
             # the suite's read timeout: the transport raises ReadTimeout exactly when the response
             # stalls past it (a real socket would, in-process); the adapter's own timeout is longer
-            extensions={"timeout": {"connect": None, "read": self.call.timeout_s, "write": None, "pool": None}},
+            extensions={
+                "timeout": {"connect": None, "read": self.call.timeout_s, "write": None, "pool": None}
+            },
         )
         try:
             response = await self.call.http_client.send(request, stream=True)
@@ -146,7 +150,11 @@ class Loopback:
             return
         try:
             head = [f"HTTP/1.1 {response.status_code} {response.reason_phrase}"]
-            head += [f"{name}: {value}" for name, value in response.headers.multi_items() if name.lower() not in _DROPPED]
+            head += [
+                f"{name}: {value}"
+                for name, value in response.headers.multi_items()
+                if name.lower() not in _DROPPED
+            ]
             head += ["transfer-encoding: chunked", "connection: close"]
             writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
             await writer.drain()

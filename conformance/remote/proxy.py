@@ -73,7 +73,8 @@ def decode_error(data: Mapping[str, Any]) -> BaseException:
         if ours and isinstance(known, type) and issubclass(known, errors.LLMError):
             cls = known if name == own_name else standin(own_name, known)
             kwargs = {
-                key: attributes.get(key) for key in ("provider", "status", "request_id", "retryable", "code", "body")
+                key: attributes.get(key)
+                for key in ("provider", "status", "request_id", "retryable", "code", "body")
             }
             if issubclass(cls, errors.LLMRateLimitError):
                 kwargs["retry_after"] = attributes.get("retry_after")
@@ -289,7 +290,9 @@ class RemoteAdapter:
                     yield _event(message)
                     worker.send({"op": "next", "id": call_id})
         except GeneratorExit:  # the consumer stopped early: the remote stream is closed where it is
-            _finish(await self._drain(call, inbox, worker, call_id, "close"))  # what it raised replaces the exit
+            _finish(
+                await self._drain(call, inbox, worker, call_id, "close")
+            )  # what it raised replaces the exit
             raise
         except asyncio.CancelledError:  # the battery's deadline: the remote step is cancelled too
             await self._drain(call, inbox, worker, call_id, "cancel")
@@ -299,7 +302,9 @@ class RemoteAdapter:
             await loopback.close()
         _finish(ended)
 
-    def _take(self, call: ConformanceCall, message: dict[str, Any] | None, worker: Worker) -> dict[str, Any] | None:
+    def _take(
+        self, call: ConformanceCall, message: dict[str, Any] | None, worker: Worker
+    ) -> dict[str, Any] | None:
         """Handles one message; the ``end`` message when the call is over, else None."""
         if message is None:
             crashed = RemoteAdapterCrashed(worker.death())
@@ -379,7 +384,9 @@ async def _remote_task_left_behind() -> None:
 def _leave_task_behind(description: str) -> None:
     """A task the remote call left running: a local one of that name, alive past the battery's grace
     period, so the cancellation check reports it as it would in-process."""
-    asyncio.ensure_future(_remote_task_left_behind()).set_name(f"{description} (in the adapter's interpreter)")
+    asyncio.ensure_future(_remote_task_left_behind()).set_name(
+        f"{description} (in the adapter's interpreter)"
+    )
 
 
 def load_remote_adapter(python: str, spec: str) -> RemoteAdapter:

@@ -219,7 +219,11 @@ class Traces:
     def emit(self, trace: object) -> None:
         fields = plain(trace)
         self._channel.send(
-            {"id": self._id, "type": "trace", "trace": fields if fields is not None else {"unreadable_trace": repr(trace)}}
+            {
+                "id": self._id,
+                "type": "trace",
+                "trace": fields if fields is not None else {"unreadable_trace": repr(trace)},
+            }
         )
         self.count += 1
 
@@ -287,8 +291,8 @@ class Network:
                 raise guard.refused(f"{address[0]}:{address[1]}", "connect")
             guard._connect(sock, address)
 
-        socket.getaddrinfo = getaddrinfo  # type: ignore[assignment]
-        socket.socket.connect = connect  # type: ignore[method-assign]
+        socket.getaddrinfo = getaddrinfo
+        socket.socket.connect = connect  # type: ignore[method-assign,assignment]
         for name in ("httpx2", "httpx"):
             with contextlib.suppress(ImportError):
                 self._route(importlib.import_module(name))
@@ -353,7 +357,9 @@ class Worker:
                 await self.call(call_id, message["call"])
             except Exception as exc:  # this interpreter lacks what the call needs (no HTTP client, ...)
                 self.network.port = None
-                self.channel.send({"id": call_id, "type": "end", "result": {"kind": "none"}, "error": encode_error(exc)})
+                self.channel.send(
+                    {"id": call_id, "type": "end", "result": {"kind": "none"}, "error": encode_error(exc)}
+                )
 
     async def _step(self, stream: AsyncGenerator[Any, None]) -> tuple[str, Any]:
         """The adapter's next event, or how the call ended, while a ``cancel`` may arrive."""
@@ -406,7 +412,9 @@ class Worker:
                     if how == "event":
                         event = plain(value)
                         unreadable = None if event is not None else type(value).__name__
-                        self.channel.send({"id": call_id, "type": "event", "event": event, "unreadable": unreadable})
+                        self.channel.send(
+                            {"id": call_id, "type": "event", "event": event, "unreadable": unreadable}
+                        )
                         reply = await self.command()
                         if reply is None or reply.get("op") != "next":  # close, cancel, or the suite is gone
                             break
@@ -417,7 +425,9 @@ class Worker:
             finally:
                 try:
                     await stream.aclose()
-                except Exception as exc:  # the adapter raised while closing: in-process it would reach the consumer
+                except (
+                    Exception
+                ) as exc:  # the adapter raised while closing: in-process it would reach the consumer
                     error = error or encode_error(exc)
             await asyncio.sleep(0)  # let the adapter's cleanup callbacks run
             spawned = asyncio.all_tasks() - before - {asyncio.current_task()}
@@ -450,7 +460,10 @@ def describe(adapter: Any) -> dict[str, Any]:
         "name": str(adapter.name),
         "capabilities": {
             "apis": sorted(caps.apis),
-            **{name: bool(getattr(caps, name)) for name in ("traces", "cancellation", "coalesced_deltas", "exact_arguments")},
+            **{
+                name: bool(getattr(caps, name))
+                for name in ("traces", "cancellation", "coalesced_deltas", "exact_arguments")
+            },
         },
         "known_gaps": {str(key): str(reason) for key, reason in dict(adapter.known_gaps).items()},
         "python": sys.version.split()[0],
