@@ -302,3 +302,132 @@ def test_an_interpreter_that_cannot_run_the_adapter_is_a_usage_error(
     assert main(["check", "--adapter-python", str(adapter_python), "--adapter", "pytest:main", *args]) == 2
     err = " ".join(capsys.readouterr().err.split())  # pytest is not in that interpreter, only in this one
     assert "adapter 'pytest:main' in" in err and "ModuleNotFoundError: No module named 'pytest'" in err
+
+
+OWN_WAY_OUT = """
+import socket
+
+import httpx2
+
+from streamproof.conformance.reference import ReferenceAdapter
+
+
+class OwnClient(ReferenceAdapter):
+    '''The reference on a client of its own, at the recorded host, not at call.base_url.'''
+
+    name = "own-client"
+
+    async def stream(self, call):
+        call.base_url = "https://api.openai.com/v1"
+        async with httpx2.AsyncClient(timeout=call.timeout_s) as client:
+            call.http_client = client
+            async for event in super().stream(call):
+                yield event
+
+
+class LooksUpAHost(ReferenceAdapter):
+    name = "looks-up-a-host"
+
+    async def stream(self, call):
+        try:
+            socket.getaddrinfo("telemetry.example.com", 443)
+        except OSError:
+            pass  # a library that swallows it: the case still fails, naming the host
+        async for event in super().stream(call):
+            yield event
+
+
+def own_client():
+    return OwnClient()
+
+
+def looks_up_a_host():
+    return LooksUpAHost()
+"""
+
+
+def test_the_remote_side_is_routed_and_guarded_as_in_process(
+    adapter_python: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    adapters = tmp_path / "adapters"
+    adapters.mkdir()
+    (adapters / "remote_ways_out.py").write_text(OWN_WAY_OUT, encoding="utf-8")
+    monkeypatch.setenv("PYTHONPATH", str(adapters))
+    args = [*folder_with(tmp_path, "openai/chat/text"), "--case", "openai/chat/text#0::outcome"]
+    routed, guarded = tmp_path / "routed.xml", tmp_path / "guarded.xml"
+    python = ["--adapter-python", str(adapter_python)]
+    assert (
+        main(["check", *python, "--adapter", "remote_ways_out:own_client", *args, "--junit", str(routed)])
+        == 0
+    )
+    assert verdicts(routed) == {
+        ("openai/chat/text#0", "outcome"): ("pass", "ok")
+    }  # its own client reached the cassette
+    assert (
+        main(
+            ["check", *python, "--adapter", "remote_ways_out:looks_up_a_host", *args, "--junit", str(guarded)]
+        )
+        == 1
+    )
+    status, message = verdicts(guarded)[("openai/chat/text#0", "outcome")]
+    assert status == "fail"
+    assert (
+        message == "the call tried to reach telemetry.example.com:443 (name resolution) outside the cassette"
+    )
+
+
+HANGS = """
+import time
+
+from streamproof.conformance.reference import ReferenceAdapter
+
+
+class HangsOnMessages(ReferenceAdapter):
+    name = "hangs-on-messages"
+
+    async def stream(self, call):
+        if call.api == "messages":
+            time.sleep(3600)  # blocks its whole interpreter: not even a cancellation gets through
+        async for event in super().stream(call):
+            yield event
+
+
+def factory():
+    return HangsOnMessages()
+"""
+
+
+def test_an_interpreter_that_hangs_fails_that_case_in_bounded_time(
+    adapter_python: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    adapters = tmp_path / "adapters"
+    adapters.mkdir()
+    (adapters / "remote_hangs.py").write_text(HANGS, encoding="utf-8")
+    monkeypatch.setenv("PYTHONPATH", str(adapters))
+    args = folder_with(tmp_path, "openai/chat/text", "anthropic/messages/text")
+    junit = tmp_path / "r.xml"
+    chosen = ["--case", "anthropic/messages/text#0::outcome", "--case", "openai/chat/text#0::outcome"]
+    code = main(
+        [
+            "check",
+            "--adapter-python",
+            str(adapter_python),
+            "--adapter",
+            "remote_hangs:factory",
+            *args,
+            *chosen,
+            "--junit",
+            str(junit),
+        ]
+    )
+    assert code == 1
+    assert verdicts(junit) == {
+        ("anthropic/messages/text#0", "outcome"): (
+            "fail",
+            "call: expected 'an outcome before the deadline', got 'no outcome: the call hung'",
+        ),
+        ("openai/chat/text#0", "outcome"): (
+            "pass",
+            "ok",
+        ),  # after the battery's deadline the worker was replaced
+    }
