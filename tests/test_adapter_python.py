@@ -19,6 +19,7 @@ import sys
 import venv
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 from thirdparty.broken import BUGS
@@ -144,15 +145,19 @@ def folder_with(tmp_path: Path, *names: str) -> list[str]:
     return ["--cassettes", str(folder), "--snapshots", str(snapshots.parent)]
 
 
-def verdicts(junit: Path) -> dict[tuple[str, str], tuple[str, str]]:
-    """Per item (case id, check): its status and message, from the record each JUnit test case carries."""
+def records(junit: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per item (case id, check): the record its JUnit test case carries."""
     found = {}
     for case in ET.parse(junit).getroot().iter("testcase"):
-        record = json.loads(
-            next(p.get("value", "") for p in case.iter("property") if p.get("name") == "streamproof")
-        )
-        found[(record["case_id"], record["check"])] = (record["status"], record["message"])
+        carried = next(p.get("value", "") for p in case.iter("property") if p.get("name") == "streamproof")
+        record = json.loads(carried)
+        found[(record["case_id"], record["check"])] = record
     return found
+
+
+def verdicts(junit: Path) -> dict[tuple[str, str], tuple[str, str]]:
+    """Per item (case id, check): its status and message."""
+    return {key: (record["status"], record["message"]) for key, record in records(junit).items()}
 
 
 def failed_items(junit: Path) -> dict[str, set[str]]:
@@ -280,12 +285,11 @@ def test_an_interpreter_that_dies_mid_call_fails_that_case_not_the_run(
     )
     assert code == 1
     found = verdicts(junit)
-    status, message = found[("anthropic/messages/text#0", "outcome")]
-    assert status == "fail"
-    assert (
-        "RemoteAdapterCrashed: the adapter's interpreter" in message
-        and "exited with code 3 during the call" in message
-    )
+    died = records(junit)[("anthropic/messages/text#0", "outcome")]
+    assert died["status"] == "fail" and died["difference"]["path"] == "outcome.error"
+    got = died["difference"]["actual"]  # in full: the message shortens it
+    assert got.startswith(f"RemoteAdapterCrashed: the adapter's interpreter ({adapter_python}, pid ")
+    assert got.endswith("exited with code 3 during the call")
     others = {key: value for key, value in found.items() if key[0] == "openai/chat/text#0"}
     assert len(others) == 17 and {status for status, _ in others.values()} == {
         "pass"
