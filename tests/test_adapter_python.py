@@ -435,3 +435,19 @@ def test_an_interpreter_that_hangs_fails_that_case_in_bounded_time(
             "ok",
         ),  # after the battery's deadline the worker was replaced
     }
+
+
+def test_a_module_in_the_current_folder_is_found_as_in_process(
+    adapter_python: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = [*folder_with(tmp_path, "openai/chat/text"), "--case", "openai/chat/text#0::outcome"]
+    here = tmp_path / "work"
+    here.mkdir()
+    (here / "first_adapter.py").write_text(
+        "from streamproof.conformance.reference import factory\n", encoding="utf-8"
+    )
+    monkeypatch.chdir(here)
+    junit = tmp_path / "r.xml"
+    python = ["--adapter-python", str(adapter_python)]
+    assert main(["check", *python, "--adapter", "first_adapter:factory", *args, "--junit", str(junit)]) == 0
+    assert verdicts(junit) == {("openai/chat/text#0", "outcome"): ("pass", "ok")}

@@ -117,8 +117,7 @@ class Worker:
             [python, str(client_dir / CLIENT.name), "--adapter", spec],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=client_dir,
+            stderr=subprocess.PIPE,  # the current folder stays the caller's: the adapter's own files are there
         )
         self.stderr: collections.deque[str] = collections.deque(maxlen=STDERR_LINES)
         self.hello: dict[str, Any] | None = None

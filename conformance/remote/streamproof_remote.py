@@ -447,8 +447,21 @@ class Worker:
 
 
 def load(spec: str) -> Any:
+    """The factory's object; a module is found in the current folder too, as ``python -m`` (and
+    ``streamproof check`` in-process) would."""
     module_name, _, attribute = spec.partition(":")
-    module = importlib.import_module(module_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        top, here = module_name.partition(".")[0], os.getcwd()
+        if (
+            exc.name != top
+            or here in sys.path
+            or not any(os.path.exists(os.path.join(here, name)) for name in (f"{top}.py", top))
+        ):
+            raise
+        sys.path.insert(0, here)
+        module = importlib.import_module(module_name)
     return getattr(module, attribute)()
 
 
