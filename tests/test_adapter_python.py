@@ -199,12 +199,16 @@ def test_the_reference_in_its_own_venv_gets_the_in_process_verdicts(
     }  # the error case skips its stream checks
 
 
-@pytest.mark.parametrize("bug", ["buffers_whole_stream", "raises_on_early_close", "maps_529_to_generic"])
+@pytest.mark.parametrize(
+    "bug",
+    ["buffers_whole_stream", "raises_on_early_close", "maps_529_to_generic", "no_read_timeout_of_its_own"],
+)
 def test_a_broken_adapter_in_its_own_venv_fails_on_its_check(
     adapter_python: Path, tmp_path: Path, bug: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The buffering adapter shows that the held tail is held on the socket too; the one that raises
-    at an early stop, that the consumer's stop reaches the remote stream; the 529 one, a fault."""
+    at an early stop, that the consumer's stop reaches the remote stream; the 529 one, a fault; the one
+    with a ten-minute read timeout, that a stall is judged on the socket (it is dropped, unanswered)."""
     adapters = tmp_path / "adapters"
     adapters.mkdir()
     (adapters / f"remote_{bug}.py").write_text(
