@@ -308,6 +308,7 @@ class RemoteAdapter:
         if message is None:
             crashed = RemoteAdapterCrashed(worker.death())
             crashed.remote_traceback = "\n".join(worker.stderr)  # type: ignore[attr-defined]
+            self._replace(worker)
             raise crashed
         kind = message["type"]
         if kind == "trace":
@@ -345,8 +346,18 @@ class RemoteAdapter:
 
         with contextlib.suppress(asyncio.TimeoutError, RemoteAdapterCrashed):
             return await asyncio.wait_for(rest(), CLOSE_GRACE_S)
-        worker.stop()
+        self._replace(worker)
         return {}
+
+    def _replace(self, worker: Worker) -> None:
+        """A fresh worker for the next call, started now, on the time of the call that failed: a cold
+        interpreter's imports can take longer than a call's deadline on a loaded machine."""
+        worker.stop()
+        if self._worker is not worker:
+            return  # already replaced
+        self._worker = None
+        with contextlib.suppress(AdapterLoadError):  # the next call tries again, and says why
+            self._start()
 
 
 def _finish(ended: Mapping[str, Any]) -> None:
