@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"streamproof emulator listening on {emulator.base_url}")
     print(f"  OpenAI (chat, responses): base_url={emulator.openai_base_url}")
     print(f"  Anthropic (messages):     base_url={emulator.anthropic_base_url}")
+    print(f"  Bedrock (messages):       base_url={emulator.base_url} (AnthropicBedrock, any AWS keys)")
     print(f"  serving {serving}" + (f"; fault on every response: {fault.spec}" if fault else ""))
     print(f"  pick a scenario: header {SCENARIO_HEADER}: NAME, or model streamproof-NAME (default: text)")
     print(f"  inject a fault per request: header {FAULT_HEADER}: KIND[:key=value,...]")

@@ -5,14 +5,16 @@
     streamproof record --api chat --scenario text --base-url http://localhost:8000/v1 --out DIR
 
 Each scenario's request (``harness/scenarios.py``) goes through the official SDK (``openai`` for
-``chat``/``responses``, ``anthropic`` for ``messages``) over an httpx2 client whose transport is the
+``chat``/``responses``, ``anthropic`` for ``messages``, ``anthropic.AnthropicBedrock`` for
+``--provider bedrock --api messages``) over an httpx2 client whose transport is the
 recording transport (``harness/recorder.py``): the stream reaches the SDK as it arrives while its
 chunks and their times are kept. The cassette lands in ``OUT/<provider>/<api>/<scenario>.yaml``,
 scrubbed and written atomically, and only when the recording went as the scenario expects (its
 reply, or its own error: a transient 500 or a cut stream is not a recording); otherwise the
 previous cassette stays (a first recording is written, to be looked at), and the command says so
 and exits 1. Keys come from ``OPENAI_API_KEY`` /
-``ANTHROPIC_API_KEY``; against
+``ANTHROPIC_API_KEY`` (Bedrock: ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``,
+``AWS_REGION``, signed by botocore; none of them reaches the cassette); against
 the emulator a dummy key is used when none is set; ``--key-env`` names another variable (for an
 OpenAI-compatible server reached with ``--base-url`` and ``--provider``). ``--emulator`` starts an emulator on a free
 loopback port; a ``--base-url`` that answers the emulator's identity probe counts as one too, and
@@ -28,7 +30,6 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import anthropic
@@ -39,27 +40,25 @@ from rich.progress import Progress
 from rich.table import Table
 
 from ..adapters.url_secrets import redact_url
-from ..harness.cassette import Cassette, api_for_path, load_cassette, new_metadata, save_cassette
+from ..harness.cassette import Cassette, load_cassette, new_metadata, save_cassette
 from ..harness.emulator import EMULATOR_HEADER, Emulator
 from ..harness.emulator.server import FAULT_HEADER, IDENTITY_PATH
 from ..harness.faults import SYNTHETIC_HEADER, Fault
+from ..harness.formats import APIS, FORMATS, HarnessFormat, format_for, format_for_path
 from ..harness.outcome import replay_interaction
 from ..harness.recorder import CassetteRecorder, RecordingTransport
 from ..harness.scenarios import (
-    APIS,
     CATALOGUE,
-    PROVIDER_FOR_API,
     SCENARIO_HEADER,
     Failure,
     ScenarioError,
-    catalogue_pairs,
+    catalogue_formats,
     model_for,
     scenario,
 )
 from ..harness.scrub import Scrubber
 from .emulate import fault_argument
 
-KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 DUMMY_KEY = "streamproof-emulator-dummy-key"
 BAD_KEY = "streamproof-deliberately-invalid-key"
 # the defaults plus the emulator's own labels, so a cassette shows it came from one (and which fault)
@@ -116,6 +115,11 @@ class Job:
     api: str
     scenario: str
     model: str
+    wire_format: str = ""  # the format's name (harness.formats); "" for the api's first format
+
+    @property
+    def format(self) -> HarnessFormat:
+        return FORMATS[self.wire_format] if self.wire_format else format_for(self.api)
 
     def path(self, out: Path) -> Path:
         return out / self.provider / self.api / f"{self.scenario}.yaml"
@@ -134,26 +138,42 @@ class JobResult:
     written: bool = False  # the recording replaced (or created) the cassette at ``path``
 
 
+def _selected(fmt: HarnessFormat, api: str | None, provider: str | None) -> bool:
+    """Whether ``--all`` records ``fmt``: a provider that speaks formats of its own (``bedrock``)
+    picks those; any other names the folder of the api's first format (an OpenAI-compatible one)."""
+    if api not in (None, fmt.api):
+        return False
+    if provider is None or provider not in {f.provider for f in FORMATS.values()}:
+        return provider is None or fmt is format_for(fmt.api)
+    return fmt.provider == provider
+
+
 def plan(args: argparse.Namespace) -> list[Job]:
     if args.all:
-        pairs = [(api, name) for api, name in catalogue_pairs() if args.api in (None, api)]
+        pairs = [(fmt, name) for fmt, name in catalogue_formats() if _selected(fmt, args.api, args.provider)]
         if args.scenario:
-            pairs = [(api, name) for api, name in pairs if name in args.scenario]
+            pairs = [(fmt, name) for fmt, name in pairs if name in args.scenario]
     else:
         if not args.api or not args.scenario:
             raise ScenarioError("say which: --api and --scenario, or --all")
         pairs = []
+        fmt = format_for(args.api, args.provider)
         for name in args.scenario:
-            if not scenario(name).applies_to(args.api):
-                raise ScenarioError(
-                    f"scenario {name!r} does not exist for {args.api}: {scenario(name).skip_reason(args.api)}"
-                )
-            pairs.append((args.api, name))
+            if not scenario(name).applies_to(args.api, args.provider):
+                reason = scenario(name).skip_reason(args.api, args.provider)
+                raise ScenarioError(f"scenario {name!r} does not exist for {args.api}: {reason}")
+            pairs.append((fmt, name))
     for _, name in pairs:
         scenario(name)  # unknown names fail here, before anything is recorded
     return [
-        Job(args.provider or PROVIDER_FOR_API[api], api, name, model_for(api, name, args.model))
-        for api, name in pairs
+        Job(
+            args.provider or fmt.provider,
+            fmt.api,
+            name,
+            model_for(fmt.api, name, args.model, fmt.provider),
+            fmt.name,
+        )
+        for fmt, name in pairs
     ]
 
 
@@ -169,10 +189,10 @@ def is_emulator(base_url: str) -> bool:
 
 def catalogue_table() -> Table:
     table = Table(title="streamproof scenarios")
-    for column in ("scenario", *APIS, "what the emulator answers"):
+    for column in ("scenario", *FORMATS, "what the emulator answers"):
         table.add_column(column, no_wrap=column == "scenario")
     for item in CATALOGUE.values():
-        marks = ["yes" if item.applies_to(api) else "no" for api in APIS]
+        marks = ["yes" if item.applies_to(fmt.api, fmt.provider) else "no" for fmt in FORMATS.values()]
         table.add_row(item.name, *marks, item.description)
     return table
 
@@ -202,8 +222,8 @@ def run(args: argparse.Namespace) -> int:
             )
             return 2
         keys = {}
-        for sdk in {PROVIDER_FOR_API[job.api] for job in jobs}:
-            variable = args.key_env or KEY_ENV[sdk]
+        for sdk, fmt in {job.format.provider: job.format for job in jobs}.items():
+            variable = args.key_env or fmt.key_env
             key = os.environ.get(variable) or (DUMMY_KEY if source == "emulator" else None)
             if key is None:
                 err.print(f"streamproof record: set {variable} to record {sdk} live (or use --emulator)")
@@ -237,14 +257,6 @@ def run(args: argparse.Namespace) -> int:
     return 0 if all(result.expected for result in results) else 1
 
 
-def _client(api: str, base_url: str | None, source: str, key: str, http_client: httpx2.Client) -> Any:
-    if api == "messages":
-        return anthropic.Anthropic(api_key=key, base_url=base_url, http_client=http_client, max_retries=0)
-    if base_url is not None and source == "emulator" and not base_url.rstrip("/").endswith("/v1"):
-        base_url = base_url.rstrip("/") + "/v1"
-    return openai.OpenAI(api_key=key, base_url=base_url, http_client=http_client, max_retries=0)
-
-
 def record(
     job: Job, out: Path, base_url: str | None, source: str, keys: dict[str, str], fault: Fault | None = None
 ) -> JobResult:
@@ -257,23 +269,19 @@ def record(
         source=source, provider=job.provider, api=job.api, scenario=job.scenario, model=job.model
     )
     result = JobResult(job, path)
-    key = BAD_KEY if job.scenario == "bad_key" else keys[PROVIDER_FOR_API[job.api]]
+    fmt = job.format
+    key = BAD_KEY if job.scenario == "bad_key" else keys[fmt.provider]
     scrubber = scrubber_for(keys)
     recorder = CassetteRecorder(staging, metadata=metadata, scrubber=scrubber)
     http_client = httpx2.Client(transport=RecordingTransport(recorder), timeout=REQUEST_TIMEOUT_S)
-    client = _client(job.api, base_url, source, key, http_client)
-    request = chosen.request(job.api, job.model, for_emulator=source == "emulator")
+    client = fmt.client(key=key, base_url=base_url, source=source, http_client=http_client)
+    request = chosen.request(job.api, job.model, for_emulator=source == "emulator", provider=fmt.provider)
     headers = {SCENARIO_HEADER: job.scenario} if source == "emulator" else {}
     if fault is not None:
         headers[FAULT_HEADER] = fault.spec
     started = time.monotonic()
     try:
-        if job.api == "chat":
-            stream = client.chat.completions.create(**request, extra_headers=headers)
-        elif job.api == "responses":
-            stream = client.responses.create(**request, extra_headers=headers)
-        else:
-            stream = client.messages.create(**request, extra_headers=headers)
+        stream = fmt.open_stream(client, request, headers)
         with stream:
             for _ in stream:
                 if result.first_event_s is None:
@@ -330,12 +338,10 @@ def finalize(path: Path, source: str, scrubber: Scrubber = SCRUBBER) -> None:
 
 def canonical_uri(uri: str) -> str:
     parts = urlsplit(uri)
-    api = api_for_path(parts.path)
-    if api == "other":
+    fmt = format_for_path(parts.path)
+    if fmt is None:
         return uri
-    host = "api.anthropic.com" if api == "messages" else "api.openai.com"
-    path = parts.path[parts.path.index("/v1/") :] if "/v1/" in parts.path else parts.path
-    return urlunsplit(("https", host, path, parts.query, ""))
+    return urlunsplit(("https", fmt.canonical_host, fmt.canonical_path(parts.path), parts.query, ""))
 
 
 def summary(results: list[JobResult], source: str) -> Table:

@@ -2,7 +2,8 @@
 
 The patterns are the scrubber's (``harness.scrub``), plus the values of key-like environment
 variables, so a cassette that a scrubbed write produced always scans clean; ``!!binary`` scalars
-(a foreign cassette's gzip bodies) are decoded and scanned too. Directories are walked
+(a foreign cassette's gzip bodies, an AWS event stream and the base64 payloads of its frames) are
+decoded and scanned too. Directories are walked
 recursively (``.git`` skipped, each directory once however many symlinks lead to it). Each
 finding prints as ``file:line:kind``.
 """
@@ -18,7 +19,8 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..harness.scrub import find_secrets
+from ..harness.formats import FORMATS
+from ..harness.scrub import Finding, find_secrets
 
 _SKIPPED_DIRECTORIES = frozenset({".git"})
 
@@ -79,13 +81,22 @@ def _binary_blobs(data: bytes) -> Iterator[tuple[int, bytes]]:
         yield match.start(), _unpacked(blob)
 
 
+def _blob_secrets(blob: bytes) -> Iterator[Finding]:
+    """The secrets in a decoded ``!!binary`` blob, and in what its frames carry when it is a binary
+    framing (an AWS event stream's base64 payloads)."""
+    yield from find_secrets(blob)
+    for fmt in FORMATS.values():
+        for document in fmt.inner_documents(blob) or ():
+            yield from find_secrets(document)
+
+
 def scan_file(path: Path) -> list[tuple[int, str]]:
     """``(line number, kind)`` for every secret in ``path``, in file order; a secret inside a
-    ``!!binary`` scalar is reported on the tag's line."""
+    ``!!binary`` scalar (or inside the frames it holds) is reported on the tag's line."""
     data = path.read_bytes()
     found = {(f.offset, f.kind) for f in find_secrets(data)}
     if b"!!binary" in data:
-        found |= {(offset, f.kind) for offset, blob in _binary_blobs(data) for f in find_secrets(blob)}
+        found |= {(offset, f.kind) for offset, blob in _binary_blobs(data) for f in _blob_secrets(blob)}
     return sorted({(data.count(b"\n", 0, offset) + 1, kind) for offset, kind in found})
 
 

@@ -221,6 +221,9 @@ ADAPTER_FRAMES = 6  # the innermost frames of an adapter's exception shown: its 
 
 def adapter_frames(exc: BaseException) -> str:
     """Where ``exc`` was raised: the traceback's last frames (file:line and code), and the exception."""
+    remote = getattr(exc, "remote_traceback", None)  # raised by an adapter in its own interpreter
+    if isinstance(remote, str) and remote:
+        return remote
     return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-ADAPTER_FRAMES))
 
 

@@ -22,7 +22,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from .plugin import RECORD_PROPERTY, CheckRecord, bundled_cassettes
+from .plugin import FINAL_PROPERTY, RECORD_PROPERTY, CheckRecord, bundled_cassettes
 from .protocol import ITEMS
 from .report import _CSS, _STATUSES, _header, _shortened
 from .report import versions as adapter_versions
@@ -116,6 +116,10 @@ def read_junit(path: Path) -> list[CheckRecord]:
             elif child.tag == "skipped":
                 xfail = child.get("type") == "pytest.xfail"
                 record.status, record.message = ("xfail" if xfail else "skip"), child.get("message") or ""
+        final = [prop.get("value", "") for prop in testcase.iter("property") if prop.get("name") == FINAL_PROPERTY]
+        if final and record.status == "pass":  # JUnit writes a stale gap (XPASS) as a pass
+            told = json.loads(final[-1])
+            record.status, record.message = str(told["status"]), str(told["message"])
         records.append(record)
     return records
 

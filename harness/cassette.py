@@ -54,8 +54,10 @@ import orjson
 import yaml
 
 from ..adapters.errors import CassetteError
+from ..adapters.formats import format_for_url, provider_for_url
 from .fast_yaml import MAX_ALIAS_NODES, AliasLimitError, DocumentLimitError
 from .foreign_shapes import normalized_response, read_document
+from .rechunk import is_stream
 from .scrub import Scrubber, rescale_chunks
 
 try:
@@ -170,6 +172,11 @@ class RecordedResponse:
     def is_sse(self) -> bool:
         return self.content_type == "text/event-stream"
 
+    @property
+    def streamed(self) -> bool:
+        """Whether the body is a stream of frames in its content type's framing (SSE, ...)."""
+        return is_stream(self.content_type)
+
 
 @dataclass
 class Interaction:
@@ -179,11 +186,19 @@ class Interaction:
 
     @property
     def api(self) -> str:
-        return api_for_path(self.request.path)
+        fmt = format_for_url(self.request.host, self.request.path)
+        return fmt.api if fmt is not None else "other"
 
     @property
     def provider(self) -> str:
-        return provider_for_host(self.request.host, self.api)
+        return provider_for_url(self.request.host, self.request.path)
+
+    @property
+    def wire_format(self) -> str | None:
+        """The name of the interaction's wire format (the key of every layer's registry), by the
+        URL rules of ``adapters.formats``; None for api ``other``."""
+        fmt = format_for_url(self.request.host, self.request.path)
+        return fmt.name if fmt is not None else None
 
 
 @dataclass
@@ -194,28 +209,10 @@ class Cassette:
 
 
 def api_for_path(path: str) -> str:
-    """``chat`` / ``responses`` / ``messages`` / ``other``, from the request path."""
-    path = path.rstrip("/")
-    if path.endswith("/chat/completions"):
-        return "chat"
-    if path.endswith("/messages"):
-        return "messages"
-    parts = path.split("/")
-    if parts[-1] == "responses" or (
-        len(parts) >= 2 and parts[-2] == "responses" and parts[-1].startswith("resp")
-    ):
-        return "responses"
-    return "other"
-
-
-def provider_for_host(host: str, api: str) -> str:
-    if host.endswith("openai.com"):
-        return "openai"
-    if host.endswith("anthropic.com"):
-        return "anthropic"
-    if host in ("localhost", "127.0.0.1", "::1", ""):
-        return {"messages": "anthropic", "chat": "openai", "responses": "openai"}.get(api, host or "unknown")
-    return host
+    """``chat`` / ``responses`` / ``messages`` / ``other``, from the request path (the URL rule of
+    ``adapters.formats``, on a host that does not narrow it)."""
+    fmt = format_for_url("", path)
+    return fmt.api if fmt is not None else "other"
 
 
 def _body_bytes(body: Any, where: str, path: Path) -> bytes | None:

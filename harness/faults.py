@@ -38,7 +38,6 @@ labelled synthetic: ``ServedResponse.synthetic`` and an ``x-streamproof-syntheti
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -46,19 +45,17 @@ import orjson
 
 from ..adapters.errors import StreamproofError
 from .cassette import Headers, Interaction, RecordedResponse
-from .rechunk import at_events
+from .formats import FORMATS, HarnessFormat, all_styles, format_for, format_named
+from .rechunk import at_frames, frame_ends
 from .served import ServedChunk, ServedResponse, served_from_interaction
-from .wire import error_reply, midstream_error_event
 
 SYNTHETIC_HEADER = "x-streamproof-synthetic"
 
-STATUS_FAULTS = ("rate_limit", "quota", "server_error", "unavailable", "overloaded")  # also error_reply's kinds
+STATUS_FAULTS = ("rate_limit", "quota", "server_error", "unavailable", "overloaded")  # also error kinds
 STREAM_FAULTS = ("mid_stream_error", "cut_events", "cut_bytes", "malformed_chunk", "stall")
 FAULT_KINDS = (*STATUS_FAULTS, *STREAM_FAULTS)
-_STYLES = {None: None, "groq": "chat", "error": "responses"}  # style -> the one API it belongs to
 _DEFAULT_AFTER = {"mid_stream_error": 3, "cut_events": 3, "cut_bytes": 100, "malformed_chunk": 3}
 MAX_FAULT_SECONDS = 86_400.0  # a day: longer waits (inf, 1e300) overflow the clock a server waits on
-_SEQUENCE = re.compile(rb'"sequence_number":\s*(\d+)')
 
 
 # mypy checks harness/ apart from adapters/, so the base class can read as Any there
@@ -78,10 +75,10 @@ class Fault:
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise FaultError(f"unknown fault kind {self.kind!r}; known: {', '.join(FAULT_KINDS)}")
-        if self.style not in _STYLES:
-            raise FaultError(
-                f"unknown mid_stream_error style {self.style!r}; known: groq (chat), error (responses)"
-            )
+        styles = all_styles()
+        if self.style is not None and self.style not in styles:
+            known = ", ".join(f"{style} ({format_named(name).api})" for style, name in styles.items())
+            raise FaultError(f"unknown mid_stream_error style {self.style!r}; known: {known}")
 
     @property
     def spec(self) -> str:
@@ -140,7 +137,7 @@ def fault_interaction(
 ) -> ServedResponse:
     """The recorded response of ``interaction`` with ``fault`` applied."""
     served = served_from_interaction(interaction, recorded_timing=recorded_timing)
-    return apply_fault(served, fault, api=interaction.api)
+    return apply_fault(served, fault, api=interaction.api, wire_format=interaction.wire_format)
 
 
 def fault_shape(fault: Fault) -> Callable[[Interaction], ServedResponse]:
@@ -166,29 +163,44 @@ def faulted_interaction(interaction: Interaction, fault: Fault) -> Interaction:
     return replace(interaction, response=response)
 
 
-def apply_fault(served: ServedResponse, fault: Fault, *, api: str) -> ServedResponse:
+def apply_fault(
+    served: ServedResponse, fault: Fault, *, api: str | None = None, wire_format: str | None = None
+) -> ServedResponse:
+    """``served`` with ``fault`` applied, in the shapes of ``wire_format`` (a format name), else of
+    the format of ``api``."""
+    fmt = _format(api, wire_format, served)
     if fault.kind in STATUS_FAULTS:
-        result = _status_fault(served, fault, api)
+        result = _status_fault(served, fault, fmt)
     elif fault.kind == "stall":
         result = _stall(served, fault)
     elif fault.kind == "cut_bytes":
         result = _cut_at(served, min(fault.events_kept, len(served.body)), fault.abort)
     else:
-        result = _event_fault(served, fault, api)
+        result = _event_fault(served, fault, fmt)
     return replace(result, synthetic=fault.spec).with_headers(**{SYNTHETIC_HEADER: f"fault={fault.spec}"})
 
 
-def _status_fault(served: ServedResponse, fault: Fault, api: str) -> ServedResponse:
-    anthropic = api == "messages"
-    request_id = "req_011C" + secrets.token_hex(10) if anthropic else "req_" + secrets.token_hex(16)
+def _format(api: str | None, wire_format: str | None, served: ServedResponse) -> HarnessFormat:
+    """The format named, else the format of ``api`` whose stream is of ``served``'s content type
+    (Anthropic's SSE or Bedrock's event stream, both api ``messages``), else the api's first."""
+    try:
+        if wire_format is not None:
+            return format_named(wire_format)
+        if api is not None:
+            same_api = [fmt for fmt in FORMATS.values() if fmt.api == api]
+            streamed_as = served.content_type
+            return next((f for f in same_api if f.content_type.split(";")[0] == streamed_as), format_for(api))
+    except ValueError as exc:
+        raise FaultError(str(exc)) from None
+    raise FaultError("a fault needs the response's api or wire format")
+
+
+def _status_fault(served: ServedResponse, fault: Fault, fmt: HarnessFormat) -> ServedResponse:
+    request_id = fmt.new_request_id()
     model = _model_of(served.body)
     retry_after = fault.retry_after if fault.kind == "rate_limit" else None
-    reply = error_reply(api, fault.kind, model=model, request_id=request_id, retry_after=retry_after)
-    headers = (
-        ("content-type", "application/json"),
-        ("request-id" if anthropic else "x-request-id", request_id),
-        *reply.headers,
-    )
+    reply = fmt.error_reply(fault.kind, model=model, request_id=request_id, retry_after=retry_after)
+    headers = (("content-type", "application/json"), *fmt.error_headers(reply, request_id))
     first_at = served.chunks[0].at if served.chunks else 0.0
     return ServedResponse(
         status=reply.status,
@@ -204,14 +216,11 @@ def _model_of(body: bytes) -> str:
 
 
 def _event_ends(served: ServedResponse, fault: Fault) -> list[int]:
-    if not served.is_sse:
+    ends = frame_ends(served.body, served.content_type)
+    if ends is None:
         raise FaultError(
             f"fault {fault.kind} needs a streamed (SSE) response; this one is {served.content_type!r}"
         )
-    ends, total = [], 0
-    for event in at_events(served.body):
-        total += len(event)
-        ends.append(total)
     needed = fault.events_kept + (1 if fault.kind != "stall" else 0)
     if len(ends) < needed:
         raise FaultError(
@@ -245,7 +254,7 @@ def _cut_at(served: ServedResponse, offset: int, abort: bool) -> ServedResponse:
     return replace(served, chunks=_splice(served, offset, len(served.body), b""), abort=abort)
 
 
-def _event_fault(served: ServedResponse, fault: Fault, api: str) -> ServedResponse:
+def _event_fault(served: ServedResponse, fault: Fault, fmt: HarnessFormat) -> ServedResponse:
     ends = _event_ends(served, fault)
     kept = fault.events_kept
     offset = ends[kept - 1] if kept else 0
@@ -253,59 +262,39 @@ def _event_fault(served: ServedResponse, fault: Fault, api: str) -> ServedRespon
     if fault.kind == "cut_events":
         return _cut_at(served, offset, fault.abort)
     if fault.kind == "mid_stream_error":
-        if fault.style is not None and _STYLES[fault.style] != api:
-            raise FaultError(
-                f"fault {fault.spec}: style {fault.style} is for {_STYLES[fault.style]}, not {api}"
-            )
-        sequences = _SEQUENCE.findall(body[:offset])
-        error = midstream_error_event(
-            api,
-            sequence_number=int(sequences[-1]) + 1 if sequences else kept,
-            response_id=_response_id(body),
-            style=fault.style,
-        )
+        owner = all_styles().get(fault.style) if fault.style is not None else fmt.name
+        if owner != fmt.name:
+            other = format_named(str(owner))
+            mine, theirs = (fmt.api, other.api) if fmt.api != other.api else (fmt.name, other.name)
+            raise FaultError(f"fault {fault.spec}: style {fault.style} is for {theirs}, not {mine}")
+        error = fmt.midstream_error(body, offset, kept, fault.style)
         return replace(served, chunks=_splice(served, offset, len(body), error), abort=False)
     # malformed_chunk: the next event with its JSON cut in half
-    event = body[offset : ends[kept]]
-    data_at = event.find(b"data:")
-    if data_at < 0:
+    broken = fmt.broken(body[offset : ends[kept]])
+    if broken is None:
         raise FaultError(f"fault {fault.spec}: event {kept + 1} has no data line to break")
-    payload = event[data_at:].rstrip(b"\r\n")
-    broken = event[:data_at] + payload[: max(len(b"data: {"), len(payload) // 2)] + b"\n\n"
     return replace(served, chunks=_splice(served, offset, ends[kept], broken))
 
 
-def _response_id(body: bytes) -> str:
-    """The id of the Responses stream's own response object, whatever its shape (OpenAI ``resp_...``,
-    DeepSeek and OpenRouter ids are not): the first event that carries a ``response`` names it."""
-    for event in at_events(body):
-        for line in event.splitlines():
-            if not line.startswith(b"data:") or b'"response"' not in line:
-                continue
-            try:
-                data = orjson.loads(line[5:])
-            except orjson.JSONDecodeError:
-                continue  # not this event's business to be valid: the fault only borrows the id
-            response = data.get("response") if isinstance(data, dict) else None
-            if isinstance(response, dict) and isinstance(response.get("id"), str):
-                return str(response["id"])
-    return ""
+_SSE_EVENTS = HarnessFormat()  # the base class's event rules (SSE's), for a body of no named format
 
 
 def carries_data(event: bytes) -> bool:
     """Whether an SSE event has a data line (comments and blank keep-alives do not)."""
-    return event.startswith(b"data:") or b"\ndata:" in event
+    return _SSE_EVENTS.carries_data(event)
 
 
-def strike_point(body: bytes, wanted: int = 3) -> int:
+def strike_point(body: bytes, wanted: int = 3, *, wire_format: str | None = None) -> int:
     """How many events a stream fault keeps: about ``wanted``, at least up to the first data event
     (a cut before any data cannot be told from a failed connection), and the next event must carry
-    data a parser has to read (not a comment, not a ping), so that breaking it must be noticed."""
-    events = at_events(body)
-    first_data = next((n for n, event in enumerate(events) if carries_data(event)), 0)
+    data a parser has to read (not a comment, not a ping), so that breaking it must be noticed.
+    The events are those of ``wire_format``'s framing (default: SSE)."""
+    fmt = format_named(wire_format) if wire_format is not None else _SSE_EVENTS
+    events = at_frames(body, fmt.content_type)
+    first_data = next((n for n, event in enumerate(events) if fmt.carries_data(event)), 0)
     start = max(min(wanted, max(len(events) - 2, 0)), first_data + 1)
     for index in range(start, len(events) - 1):
-        if carries_data(events[index]) and b'"ping"' not in events[index]:
+        if fmt.carries_data(events[index]) and not fmt.is_keepalive(events[index]):
             return index
     return 0
 

@@ -5,7 +5,8 @@ for ``stream: true`` can still get a plain JSON error body):
 
 1. status >= 400: the provider's error table maps the recorded body and headers to an ``LLMError``;
 2. api ``other`` (not Chat, Responses or Messages): no result;
-3. ``text/event-stream``: the body is fed, chunk by chunk, to the api's streaming interface;
+3. a stream (a content type of a framing: ``text/event-stream``, ...): the body is fed, chunk by
+   chunk, to the format's streaming interface;
 4. anything else: the body is read as one non-streamed JSON response.
 
 Only the project's ``LLMError``s are caught and reported as the outcome's error: any other exception
@@ -22,9 +23,7 @@ import orjson
 
 from ..adapters.errors import LLMError
 from ..adapters.events import LLMResult, StreamEvent
-from ..adapters.formats import interface_for_api
-from ..adapters.formats.anthropic_messages import map_anthropic_error
-from ..adapters.formats.openai_chat import map_openai_error
+from ..adapters.formats import WireFormat, format_for, format_named
 from .cassette import Interaction, RecordedResponse
 from .rechunk import at_offsets
 
@@ -71,14 +70,17 @@ def http_error(interaction: Interaction) -> LLMError:
     request_id = next(
         (response.headers[name] for name in REQUEST_ID_HEADERS if name in response.headers), None
     )
-    mapper = (
-        map_anthropic_error
-        if interaction.api == "messages" or interaction.provider == "anthropic"
-        else map_openai_error
-    )
-    return mapper(
+    return _format_of(interaction).map_error()(
         response.status, body, headers=response.headers, request_id=request_id, provider=interaction.provider
     )
+
+
+def _format_of(interaction: Interaction) -> WireFormat:
+    """The interaction's format; for api ``other`` (an error from an unknown path), the format of
+    its provider, else OpenAI's (the most common error shape)."""
+    if interaction.wire_format is not None:
+        return format_named(interaction.wire_format)
+    return format_for("messages") if interaction.provider == "anthropic" else format_for("chat")
 
 
 def replay_interaction(
@@ -95,13 +97,13 @@ def replay_interaction(
     end, which on a 40,000-event replay was a quarter of its time, most of it in the garbage
     collector walking them (``streamproof bench --only replay_process``)."""
     response = interaction.response
-    outcome = Outcome(streamed=response.is_sse, status=response.status)
+    outcome = Outcome(streamed=response.streamed, status=response.status)
     if response.status >= 400:
         outcome.error = http_error(interaction)
         return outcome
     if interaction.api == "other":
         return outcome
-    interface_class = interface_for_api(interaction.api)
+    interface_class = _format_of(interaction).interface()
     try:
         if outcome.streamed:
             interface = interface_class(provider=interaction.provider, **switches)

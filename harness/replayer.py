@@ -61,7 +61,7 @@ import httpx2
 
 from ..adapters.errors import CassetteError
 from .cassette import Interaction, RecordedRequest, RecordedResponse, load_cassette
-from .rechunk import at_events, at_random_offsets, byte_by_byte
+from .rechunk import at_frames, at_random_offsets, byte_by_byte
 from .recorder import (
     AsyncRecordingTransport,
     CassetteRecorder,
@@ -286,7 +286,7 @@ def rechunked(served: ServedResponse, chunking: Chunking, seed: int = 0) -> tupl
     if chunking == "recorded":
         return served.chunks
     if chunking == "events":
-        pieces = at_events(body)
+        pieces = at_frames(body, served.content_type)
     elif chunking == "random":
         pieces = at_random_offsets(body, seed)
     else:
@@ -367,7 +367,7 @@ def _recorded_pieces(response: RecordedResponse) -> Iterator[tuple[bytes, float]
     """The recorded chunks and their times, as ``served_from_interaction`` cuts them."""
     body = response.body
     if not response.chunks:
-        for piece in at_events(body) if response.is_sse else [body]:
+        for piece in at_frames(body, response.content_type):
             if piece:
                 yield piece, 0.0
         return

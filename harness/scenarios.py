@@ -9,27 +9,55 @@ A scenario has two halves:
   emulator the context-overflow prompt is shortened so the cassette stays small: the emulator picks
   its answer from the scenario name, not from the prompt.
 - ``answer``: a provider-neutral ``Reply`` (output blocks, stop, usage) or ``Failure``; the emulator
-  renders it in each API's wire format (``harness/wire.py``).
+  renders it in each format's own shape (``harness/formats/<name>.py``).
 
-``applies_to(api)`` says where a scenario exists; ``skip_reason(api)`` says why it does not (Chat
-Completions never exposes reasoning, so reasoning/redacted_thinking are skipped there).
+``applies_to(api, provider)`` says where a scenario exists; ``skip_reason(api, provider)`` says why it
+does not (Chat Completions never exposes reasoning, so reasoning/redacted_thinking are skipped
+there). The provider picks the api's format when several speak it (``harness.formats.format_for``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from ..adapters.errors import StreamproofError
+from .formats import APIS, FORMATS, HarnessFormat, format_for
+from .replies import (
+    Answer,
+    Block,
+    Failure,
+    FailureKind,
+    Reasoning,
+    RedactedReasoning,
+    Refusal,
+    Reply,
+    RequestShape,
+    ScriptUsage,
+    Stop,
+    Text,
+    ToolUse,
+)
 
-Api = Literal["chat", "responses", "messages"]
-APIS: tuple[Api, ...] = ("chat", "responses", "messages")
-PROVIDER_FOR_API: dict[str, str] = {"chat": "openai", "responses": "openai", "messages": "anthropic"}
-DEFAULT_MODELS: dict[str, str] = {
-    "chat": "gpt-4o-mini",
-    "responses": "gpt-5-mini",
-    "messages": "claude-sonnet-4-6",
-}
+__all__ = [  # the reply types live in replies.py; they are named here too, where scenarios are
+    "Answer",
+    "Block",
+    "Failure",
+    "FailureKind",
+    "Reasoning",
+    "RedactedReasoning",
+    "Refusal",
+    "Reply",
+    "RequestShape",
+    "ScriptUsage",
+    "Stop",
+    "Text",
+    "ToolUse",
+]
+
+# Each api's first format: the provider and model a bare ``--api`` means.
+PROVIDER_FOR_API: dict[str, str] = {api: format_for(api).provider for api in APIS}
+DEFAULT_MODELS: dict[str, str] = {api: format_for(api).default_model for api in APIS}
 
 SCENARIO_HEADER = "x-streamproof-scenario"
 SCENARIO_MODEL_PREFIX = "streamproof-"  # a model named ``streamproof-<scenario>`` selects it too
@@ -38,67 +66,6 @@ SCENARIO_MODEL_PREFIX = "streamproof-"  # a model named ``streamproof-<scenario>
 # mypy checks harness/ apart from adapters/, so the base class can read as Any there
 class ScenarioError(StreamproofError):  # type: ignore[misc,unused-ignore]
     """An unknown scenario, or one asked of an API it does not exist for."""
-
-
-# --- what the emulator answers -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Reasoning:
-    text: str  # Anthropic thinking / Responses reasoning summary
-    signature: str  # Anthropic signature / Responses encrypted_content
-
-
-@dataclass(frozen=True)
-class RedactedReasoning:
-    data: str  # opaque, delivered whole
-
-
-@dataclass(frozen=True)
-class Text:
-    text: str
-
-
-@dataclass(frozen=True)
-class Refusal:
-    text: str
-
-
-@dataclass(frozen=True)
-class ToolUse:
-    name: str
-    arguments: str  # the JSON text exactly as streamed
-
-
-Block = Reasoning | RedactedReasoning | Text | Refusal | ToolUse
-Stop = Literal["end", "tool_use", "max_tokens", "refusal"]
-
-
-@dataclass(frozen=True)
-class ScriptUsage:
-    input_tokens: int
-    output_tokens: int
-    cached_tokens: int = 0
-    cache_write_tokens: int = 0
-    reasoning_tokens: int = 0
-
-
-@dataclass(frozen=True)
-class Reply:
-    blocks: tuple[Block, ...]
-    stop: Stop
-    usage: ScriptUsage
-
-
-FailureKind = Literal["bad_key", "unknown_model", "context_overflow"]
-
-
-@dataclass(frozen=True)
-class Failure:
-    kind: FailureKind
-
-
-Answer = Reply | Failure
 
 
 # --- the requests ----------------------------------------------------------------------------------
@@ -137,70 +104,6 @@ CACHEABLE_PREFIX = "You are a meticulous assistant. " + " ".join(
 )
 
 
-def _tools_for(api: str, tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    if api == "chat":
-        return [{"type": "function", "function": tool} for tool in tools]
-    if api == "responses":
-        return [{"type": "function", **tool} for tool in tools]
-    return [
-        {"name": t["name"], "description": t["description"], "input_schema": t["parameters"]} for t in tools
-    ]
-
-
-def _force_tool(api: str) -> Any:
-    return {"chat": "required", "responses": "required", "messages": {"type": "any"}}[api]
-
-
-@dataclass(frozen=True)
-class RequestShape:
-    """Provider-neutral description of a scenario's request."""
-
-    prompt: str
-    system: str | None = None
-    tools: tuple[dict[str, Any], ...] = ()
-    force_tool: bool = False
-    parallel: bool = True
-    max_tokens: int = 1024
-    reasoning: bool = False
-    cache_system: bool = False
-
-    def kwargs(self, api: str, model: str) -> dict[str, Any]:
-        """The SDK call's keyword arguments (always streamed)."""
-        kw: dict[str, Any] = {"model": model, "stream": True}
-        if api == "chat":
-            messages: list[dict[str, Any]] = []
-            if self.system:
-                messages.append({"role": "system", "content": self.system})
-            messages.append({"role": "user", "content": self.prompt})
-            kw.update(messages=messages, stream_options={"include_usage": True})
-            kw["max_completion_tokens"] = self.max_tokens
-        elif api == "responses":
-            kw.update(input=self.prompt, max_output_tokens=self.max_tokens)
-            if self.system:
-                kw["instructions"] = self.system
-            if self.reasoning:
-                kw.update(
-                    reasoning={"effort": "low", "summary": "auto"}, include=["reasoning.encrypted_content"]
-                )
-        else:
-            kw.update(messages=[{"role": "user", "content": self.prompt}], max_tokens=self.max_tokens)
-            if self.system:
-                block: dict[str, Any] = {"type": "text", "text": self.system}
-                if self.cache_system:
-                    block["cache_control"] = {"type": "ephemeral"}
-                kw["system"] = [block]
-            if self.reasoning:
-                kw["thinking"] = {"type": "enabled", "budget_tokens": 1024}
-                kw["max_tokens"] = max(self.max_tokens, 2048)
-        if self.tools:
-            kw["tools"] = _tools_for(api, list(self.tools))
-            if self.force_tool:
-                kw["tool_choice"] = _force_tool(api)
-            if api != "messages":
-                kw["parallel_tool_calls"] = self.parallel
-        return kw
-
-
 # --- the catalogue ---------------------------------------------------------------------------------
 
 LONG_TEXT = " ".join(
@@ -217,25 +120,32 @@ class Scenario:
     description: str
     shape: RequestShape
     answer: Answer
-    skip: dict[str, str]  # api -> why this scenario does not exist there
+    skip: dict[str, str]  # api or format name -> why this scenario does not exist there
 
-    def applies_to(self, api: str) -> bool:
-        return api in APIS and api not in self.skip
+    def applies_to(self, api: str, provider: str | None = None) -> bool:
+        return api in APIS and self.skip_reason(api, provider) is None
 
-    def skip_reason(self, api: str) -> str | None:
-        return self.skip.get(api)
+    def skip_reason(self, api: str, provider: str | None = None) -> str | None:
+        if api not in APIS:
+            return self.skip.get(api)
+        fmt = format_for(api, provider)
+        return self.skip.get(fmt.api) or self.skip.get(fmt.name)
 
-    def request(self, api: str, model: str | None = None, *, for_emulator: bool = True) -> dict[str, Any]:
-        if not self.applies_to(api):
+    def request(
+        self, api: str, model: str | None = None, *, for_emulator: bool = True, provider: str | None = None
+    ) -> dict[str, Any]:
+        """The SDK call's keyword arguments for ``api`` as ``provider`` speaks it (its format)."""
+        if not self.applies_to(api, provider):
             raise ScenarioError(
-                f"scenario {self.name!r} does not exist for api {api!r}: {self.skip_reason(api)}"
+                f"scenario {self.name!r} does not exist for api {api!r}: {self.skip_reason(api, provider)}"
             )
         shape = self.shape
         if self.name == "context_overflow" and not for_emulator:
             shape = RequestShape(
                 prompt="overflow " * 600_000
             )  # ~600k tokens: past 128k, 200k and 400k windows
-        return shape.kwargs(api, model or DEFAULT_MODELS[api])
+        fmt = format_for(api, provider)
+        return fmt.request_kwargs(shape, model or fmt.default_model)
 
 
 _NO_CHAT_REASONING = "Chat Completions never streams reasoning content (only a reasoning token count)"
@@ -380,8 +290,16 @@ def catalogue_pairs() -> list[tuple[str, str]]:
     return [(api, s.name) for api in APIS for s in _SCENARIOS if s.applies_to(api)]
 
 
-def model_for(api: str, scenario_name: str, model: str | None = None) -> str:
+def catalogue_formats() -> list[tuple[HarnessFormat, str]]:
+    """Every (format, scenario) that exists, in registry then catalogue order."""
+    return [
+        (fmt, s.name) for fmt in FORMATS.values() for s in _SCENARIOS if s.applies_to(fmt.api, fmt.provider)
+    ]
+
+
+def model_for(api: str, scenario_name: str, model: str | None = None, provider: str | None = None) -> str:
     """The model a scenario asks for: unknown_model always asks for a model that does not exist."""
+    fmt = format_for(api, provider)
     if scenario_name == "unknown_model":
-        return "claude-does-not-exist" if api == "messages" else "gpt-does-not-exist"
-    return model or DEFAULT_MODELS[api]
+        return fmt.unknown_model
+    return model or fmt.default_model

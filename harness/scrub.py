@@ -27,6 +27,7 @@ for percent-encoded (as in a URL) and JSON-escaped (as in a body).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -39,6 +40,7 @@ import orjson
 
 from ..adapters.errors import StreamproofError
 from ..adapters.url_secrets import SECRET_PARAM_ENDINGS, redact_url
+from .formats import FORMATS
 
 Chunks = list[tuple[int, float]]
 
@@ -95,8 +97,19 @@ DEFAULT_SHAPES: tuple[SecretShape, ...] = (  # most specific first: each pass se
     SecretShape(  # 40 characters of base64: only the name beside them says it is a key
         "aws-secret-key",
         r"[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])",
-        # aws_secret_access_key, AWS_SECRET_ACCESS_KEY, SecretAccessKey, aws_secret_key, secret_key
-        prefix=f"{_any_case('secret')}[-_]?(?:{_any_case('access')}[-_]?)?{_any_case('key')}" + _NAMED,
+        # aws_secret_access_key, AWS_SECRET_ACCESS_KEY, SecretAccessKey, aws_secret_key, secret_key,
+        # aws_secret, AWS_SECRET
+        prefix=f"(?:{_any_case('secret')}[-_]?(?:{_any_case('access')}[-_]?)?{_any_case('key')}"
+        f"|{_any_case('aws')}[-_]?{_any_case('secret')})" + _NAMED,
+    ),
+    SecretShape(  # SigV4: ``Credential=<key id>/<date>/<region>/<service>/aws4_request``, any key id
+        "aws-credential", r"[A-Z0-9]{16,128}(?=/)", prefix=r"Credential="
+    ),
+    SecretShape("aws-signature", r"[0-9a-f]{64}(?![0-9a-f])", prefix=r"Signature="),  # SigV4's HMAC
+    SecretShape(  # an STS session token, named: long base64 of no fixed shape
+        "aws-session-token",
+        r"[A-Za-z0-9/+=%]{16,}",
+        prefix=r"(?i:x-amz-security-token|aws[-_]?session[-_]?token|sessiontoken)" + _NAMED,
     ),
     SecretShape(
         "bearer-token", r"[A-Za-z0-9._~+/=-]{12,}", prefix=r"Bearer\s+", not_after="A-Za-z"
@@ -166,9 +179,11 @@ DEFAULT_ALLOWED_HEADERS = frozenset(
         "via",
         "x-request-id",
         "x-should-retry",
+        "x-amzn-requestid",
+        "x-amzn-errortype",
     }
 )
-DEFAULT_ALLOWED_HEADER_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-", "x-stainless-")
+DEFAULT_ALLOWED_HEADER_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-", "x-stainless-", "x-amzn-bedrock-")
 # Never kept, whatever a user allows.
 ALWAYS_DROPPED_HEADERS = frozenset(
     {
@@ -182,6 +197,8 @@ ALWAYS_DROPPED_HEADERS = frozenset(
         "openai-organization",
         "openai-project",
         "x-amz-security-token",
+        "x-amz-date",  # the SigV4 signing headers: parts of the signature, never recorded
+        "x-amz-content-sha256",
     }
 )
 
@@ -228,6 +245,20 @@ class _Pass:
 _DEFAULT_PASSES = tuple(_Pass.of_shape(shape) for shape in DEFAULT_SHAPES)
 
 
+def _base64_forms(value: str) -> list[str]:
+    """The base64 text (standard and URL-safe) that ``value`` becomes inside any base64 blob, at each
+    of the three byte alignments: only the characters that depend on ``value``'s bytes alone."""
+    raw = value.encode("utf-8", "surrogatepass")
+    forms = []
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + raw).decode()
+        first = -(-8 * shift // 6)  # the first character whose six bits all come from ``raw``
+        last = (8 * (shift + len(raw))) // 6  # past the last such character
+        piece = encoded[first:last]
+        forms += [piece, piece.replace("+", "-").replace("/", "_")]
+    return forms
+
+
 def _literal_passes(literals: Mapping[str, str]) -> tuple[_Pass, ...]:
     forms = {
         (kind, form)
@@ -237,6 +268,7 @@ def _literal_passes(literals: Mapping[str, str]) -> tuple[_Pass, ...]:
             quote(value, safe=""),
             json.dumps(value)[1:-1],
             json.dumps(value, ensure_ascii=False)[1:-1],
+            *_base64_forms(value),  # a key echoed inside a base64 payload (Bedrock's event frames)
         )
     }
     # Longest first, so a secret that contains another is replaced whole.
@@ -307,6 +339,9 @@ class Scrubber:
             if chunks is not None and len(filtered) != len(body):
                 chunks = rescale_chunks(chunks, len(body), len(filtered))
             body = filtered
+        body, edits = self._scrub_inside_frames(body)  # a binary framing's payloads, decoded
+        if edits and chunks is not None:
+            chunks = _move_offsets(chunks, edits)
         body, edits = _redact_streamed(body, self._passes)  # before the passes: they would cut a key in half
         if edits and chunks is not None:
             chunks = _move_offsets(chunks, edits)
@@ -315,6 +350,23 @@ class Scrubber:
             if edits and chunks is not None:
                 chunks = _move_offsets(chunks, edits)
         return body, chunks
+
+    def _scrub_inside_frames(self, body: bytes) -> tuple[bytes, list[tuple[int, int, int]]]:
+        """A body in a binary framing (AWS event stream) carries base64 payloads no pass can read:
+        they are decoded, scrubbed together as the data lines of one stream (so a secret streamed
+        over several frames is found too), and the changed frames written anew."""
+        for fmt in FORMATS.values():
+            documents = fmt.inner_documents(body)
+            if documents is None:
+                continue
+            scrubbed = None
+            if not any(b"\n" in document for document in documents):
+                joined = self.scrub_bytes(b"".join(b"data: " + document + b"\n\n" for document in documents))
+                scrubbed = [line.removeprefix(b"data: ") for line in joined.split(b"\n\n")[:-1]]
+            if scrubbed is None or len(scrubbed) != len(documents):
+                scrubbed = [self.scrub_bytes(document) for document in documents]
+            return fmt.rewrapped(body, scrubbed)
+        return body, []
 
     def scrub_uri(self, uri: str) -> str:
         """A request URL: no user info, no secret query value however short (``url_secrets``), then

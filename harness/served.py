@@ -4,7 +4,7 @@ It is the common currency between cassettes, fault injection and whatever serves
 
 - ``served_from_interaction`` turns a recorded ``Interaction`` into one, keeping the recorded chunk
   boundaries and their arrival times (``streamproof_chunks``) or, for cassettes without them,
-  cutting an SSE body at its events;
+  cutting a streamed body at its framing's events;
 - ``harness.faults`` rewrites one into a faulty response (status errors, mid-stream error events,
   cuts, malformed chunks, stalls);
 - the emulator writes it to a real socket, and a replay transport can hand it to an httpx/httpx2
@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from .cassette import Interaction, RecordedResponse
-from .rechunk import at_events
+from .rechunk import at_frames, is_stream
 
 # Framing and encoding headers describe the recorded wire, not the bytes we serve (decoded body).
 FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "content-encoding", "connection"})
@@ -59,6 +59,11 @@ class ServedResponse:
     def is_sse(self) -> bool:
         return self.content_type == "text/event-stream"
 
+    @property
+    def streamed(self) -> bool:
+        """Whether the body is a stream of frames in its content type's framing (SSE, ...)."""
+        return is_stream(self.content_type)
+
     def header(self, name: str) -> str | None:
         for key, value in self.headers:
             if key.lower() == name.lower():
@@ -81,7 +86,7 @@ def served_headers(response: RecordedResponse) -> tuple[tuple[str, str], ...]:
 
 
 def served_from_interaction(interaction: Interaction, *, recorded_timing: bool = True) -> ServedResponse:
-    """The recorded response, chunked as recorded (or at SSE events), at recorded times or at once."""
+    """The recorded response, chunked as recorded (or at its frames), at recorded times or at once."""
     response = interaction.response
     body = response.body
     timed: list[tuple[bytes, float]] = []
@@ -94,7 +99,7 @@ def served_from_interaction(interaction: Interaction, *, recorded_timing: bool =
         if start < len(body):  # bytes past the last recorded offset arrive with the last chunk
             timed.append((body[start:], response.chunks[-1][1]))
     else:
-        timed = [(piece, 0.0) for piece in (at_events(body) if response.is_sse else [body]) if piece]
+        timed = [(piece, 0.0) for piece in at_frames(body, response.content_type) if piece]
     chunks = tuple(ServedChunk(data, at if recorded_timing else 0.0) for data, at in timed)
     return ServedResponse(
         status=response.status,

@@ -22,6 +22,7 @@ from streamproof.adapters.framing.sse import SSEDecoder
 from streamproof.cli.record import Job, record
 from streamproof.harness.cassette import load_cassette
 from streamproof.harness.emulator import EMULATOR_HEADER, Emulator
+from streamproof.harness.formats import format_for
 from streamproof.harness.scenarios import (
     CATALOGUE,
     Refusal,
@@ -33,7 +34,7 @@ from streamproof.harness.scenarios import (
     model_for,
     scenario,
 )
-from streamproof.harness.wire import RENDER_EVENTS, WireContext, error_reply
+from streamproof.harness.wire import WireContext
 
 REAL = Path(__file__).parents[1].parent / "shared" / "real-cassettes"
 
@@ -157,7 +158,7 @@ def emulated_streams(api: str) -> list[bytes]:
         if scenario_api == api and isinstance(answer, Reply):
             request = CATALOGUE[name].request(api)
             ctx = WireContext(api, request["model"], request, random.Random(7))
-            bodies.append(b"".join(RENDER_EVENTS[api](answer, ctx)))
+            bodies.append(b"".join(format_for(api).render_events(answer, ctx)))
     return bodies
 
 
@@ -467,7 +468,7 @@ def test_chunked_one_flush_per_event_with_delays() -> None:
     answer = CATALOGUE["text"].answer
     assert isinstance(answer, Reply)
     events = len(
-        RENDER_EVENTS["chat"](answer, WireContext("chat", "m", {"stream_options": {"include_usage": True}}))
+        format_for("chat").render_events(answer, WireContext("chat", "m", {"stream_options": {"include_usage": True}}))
     )
     assert len(arrivals) >= events - 2  # one chunk per event, give or take a coalesced pair
     assert arrivals[-1][0] - arrivals[0][0] >= 0.03 * (events - 2)
@@ -578,7 +579,7 @@ def test_error_bodies_have_the_real_shapes() -> None:
     for api in ("chat", "responses", "messages"):
         provider = "anthropic" if api == "messages" else "openai"
         for kind in kinds:
-            body = error_reply(api, kind, model="m", request_id="req_1").body
+            body = format_for(api).error_reply(kind, model="m", request_id="req_1").body
             assert (frozenset(body), frozenset(body["error"])) in real_shapes[provider], (api, kind)
 
 

@@ -1,16 +1,18 @@
 """A local HTTP/1.1 provider emulator on real sockets.
 
 Routes: ``POST /v1/chat/completions`` (OpenAI Chat), ``POST /v1/responses`` (OpenAI Responses),
-``POST /v1/messages`` (Anthropic Messages); any prefix before ``/v1`` is accepted. Point the OpenAI SDK
-at ``<base>/v1`` and the Anthropic SDK at ``<base>``. ``GET /streamproof/identity`` answers
+``POST /v1/messages`` (Anthropic Messages); any prefix before ``/v1`` is accepted; and Bedrock's
+``POST /model/{modelId}/invoke-with-response-stream`` and ``/invoke`` (AWS event-stream frames; the
+SigV4 signature is not checked). Point the OpenAI SDK at ``<base>/v1``, the Anthropic SDK and
+``AnthropicBedrock`` at ``<base>``. Each path's format is ``harness/formats``'s. ``GET /streamproof/identity`` answers
 ``{"emulator": "streamproof", ...}``, and every response carries ``x-streamproof-emulator``, so a
 recorder can tell an emulator from a live provider.
 
 What it answers:
 
 - **scripted** (default): the scenario named by the ``x-streamproof-scenario`` header, else by a
-  model called ``streamproof-<scenario>``, else ``text`` (see ``harness/scenarios.py``). ``stream: true``
-  gets SSE, otherwise the JSON body.
+  model called ``streamproof-<scenario>``, else ``text`` (see ``harness/scenarios.py``). A streamed
+  request (``stream: true``; Bedrock's path) gets the format's stream, otherwise the JSON body.
 - **cassettes** (``cassettes=DIR``): the recorded response of the cassette whose scenario (its
   ``streamproof.scenario`` metadata, else its file name) and API match, else the interaction whose
   request body equals this one; served with the recorded chunking and timing.
@@ -35,7 +37,6 @@ import errno
 import hashlib
 import math
 import random
-import secrets
 import socket
 import sys
 import threading
@@ -50,18 +51,18 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from ..cassette import Interaction, api_for_path, load_cassette
+from ..cassette import Interaction, load_cassette
 from ..faults import STATUS_FAULTS, Fault, FaultError, apply_fault, parse_fault
+from ..formats import FORMATS, HarnessFormat, format_for_path
 from ..scenarios import CATALOGUE, SCENARIO_HEADER, SCENARIO_MODEL_PREFIX, Failure, ScenarioError, scenario
 from ..served import ServedChunk, ServedResponse, served_from_interaction
-from ..wire import RENDER_EVENTS, RENDER_JSON, ErrorReply, WireContext, error_reply, invalid_request
+from ..wire import ErrorReply, WireContext
 
 EMULATOR_HEADER = "x-streamproof-emulator"
 EMULATOR_VERSION = "1"
 FAULT_HEADER = "x-streamproof-fault"
 DELAY_HEADER = "x-streamproof-event-delay-ms"
 IDENTITY_PATH = "/streamproof/identity"
-SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
 IDLE_TIMEOUT_S = 30.0  # a client silent this long (between or inside requests) is disconnected
 MAX_CONNECTIONS = 128  # connections served at once; fewer when the descriptor limit is low
 MAX_BODY_BYTES = 64 * 1024 * 1024  # far above any scenario's request (the emulated overflow is ~100 KB)
@@ -82,7 +83,7 @@ def default_max_connections() -> int:
 
 @dataclass(frozen=True)
 class _Recorded:
-    api: str
+    wire_format: str | None
     scenario: str
     interaction: Interaction
     request: Any
@@ -99,18 +100,19 @@ class CassetteLibrary:
             cassette = load_cassette(path)
             name = str(cassette.metadata.get("scenario") or path.stem)
             for interaction in cassette.interactions:
-                self.entries.append(_Recorded(interaction.api, name, interaction, interaction.request.json()))
+                entry = _Recorded(interaction.wire_format, name, interaction, interaction.request.json())
+                self.entries.append(entry)
 
     def find(
-        self, api: str, scenario_name: str | None, body: Any, method: str, target: str
+        self, wire_format: str, scenario_name: str | None, body: Any, method: str, target: str
     ) -> Interaction | None:
-        """By scenario, else by an equal JSON body, else (a bodiless GET, like a Responses resume)
-        by method, path and query."""
+        """By format and scenario, else by an equal JSON body, else (a bodiless GET, like a
+        Responses resume) by method, path and query."""
         for entry in self.entries:
-            if entry.api == api and scenario_name is not None and entry.scenario == scenario_name:
+            if entry.wire_format == wire_format and scenario_name is not None and entry.scenario == scenario_name:
                 return entry.interaction
         for entry in self.entries:
-            if entry.api == api and body is not None and entry.request == body:
+            if entry.wire_format == wire_format and body is not None and entry.request == body:
                 return entry.interaction
         for entry in self.entries:
             recorded = urlsplit(entry.interaction.request.uri)
@@ -119,8 +121,8 @@ class CassetteLibrary:
                 return entry.interaction
         return None
 
-    def scenarios(self, api: str) -> list[str]:
-        return sorted({entry.scenario for entry in self.entries if entry.api == api})
+    def scenarios(self, wire_format: str) -> list[str]:
+        return sorted({entry.scenario for entry in self.entries if entry.wire_format == wire_format})
 
 
 @dataclass(frozen=True)
@@ -210,89 +212,89 @@ class Emulator:
         if request.method == "GET" and path.rstrip("/").endswith(IDENTITY_PATH):
             body = {"emulator": "streamproof", "version": EMULATOR_VERSION, "scenarios": list(CATALOGUE)}
             return _json_response(200, body, ())
-        api = api_for_path(path)
-        if api == "other" or (request.method != "POST" and self.library is None):
-            message = f"streamproof emulator: no route for {request.method} {path}; it serves POST " + (
-                "/v1/chat/completions, /v1/responses and /v1/messages"
-            )
-            return _error_response(invalid_request("chat", message), "chat", status=404)
+        fmt = format_for_path(path)
+        if fmt is None or (request.method != "POST" and self.library is None):
+            routes = ", ".join(f.routes for f in FORMATS.values())
+            message = f"streamproof emulator: no route for {request.method} {path}; it serves POST {routes}"
+            return _error_response(_FALLBACK.invalid_request(message), _FALLBACK, status=404)
         try:
             payload = orjson.loads(request.body) if request.body else None
         except orjson.JSONDecodeError:
             payload = None
         if not isinstance(payload, dict) and request.method == "POST":
             return _error_response(
-                invalid_request(api, "We could not parse the JSON body of your request."), api
+                fmt.invalid_request("We could not parse the JSON body of your request."), fmt
             )
-        served = self._answer(api, request, payload or {})
-        fault = self._fault_for(request, served, api)
+        served = self._answer(fmt, request, payload or {})
+        fault = self._fault_for(request, served, fmt)
         if isinstance(fault, ServedResponse):
             return fault
         if fault is None:
             return served
         try:
-            return apply_fault(served, fault, api=api)
+            return apply_fault(served, fault, wire_format=fmt.name)
         except FaultError as exc:  # e.g. a stream fault asked of a JSON answer
-            return _error_response(invalid_request(api, f"streamproof emulator: {exc}"), api)
+            return _error_response(fmt.invalid_request(f"streamproof emulator: {exc}"), fmt)
 
-    def _answer(self, api: str, request: IncomingRequest, payload: dict[str, Any]) -> ServedResponse:
+    def _answer(self, fmt: HarnessFormat, request: IncomingRequest, payload: dict[str, Any]) -> ServedResponse:
         key = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix(
             "Bearer "
         )
         if not key.strip():
-            return _error_response(error_reply(api, "bad_key", request_id=_request_id(api)), api)
-        model = payload.get("model")
+            return _error_response(fmt.error_reply("bad_key", request_id=fmt.new_request_id()), fmt)
+        path = urlsplit(request.path).path
+        model = fmt.model_of(payload, path)
         name = request.headers.get(SCENARIO_HEADER)
         if name is None and isinstance(model, str) and model.startswith(SCENARIO_MODEL_PREFIX):
             name = model[len(SCENARIO_MODEL_PREFIX) :]
         if self.library is not None:  # recorded answers: the request only has to be found
-            return self._from_cassettes(api, name, payload, request)
+            return self._from_cassettes(fmt, name, payload, request)
         if not isinstance(model, str) or not model:
-            return _error_response(invalid_request(api, "model: Field required", param="model"), api)
-        if api == "messages" and not isinstance(payload.get("max_tokens"), int):
-            return _error_response(invalid_request(api, "max_tokens: Field required"), api)
-        return self._scripted(api, name or "text", model, payload, request)
+            return _error_response(fmt.invalid_request("model: Field required", param="model"), fmt)
+        problem = fmt.request_problem(payload)
+        if problem is not None:
+            return _error_response(fmt.invalid_request(problem), fmt)
+        return self._scripted(fmt, name or "text", model, payload, request)
 
     def _from_cassettes(
-        self, api: str, name: str | None, payload: dict[str, Any], request: IncomingRequest
+        self, fmt: HarnessFormat, name: str | None, payload: dict[str, Any], request: IncomingRequest
     ) -> ServedResponse:
         assert self.library is not None
-        interaction = self.library.find(api, name, payload or None, request.method, request.path)
+        interaction = self.library.find(fmt.name, name, payload or None, request.method, request.path)
         if interaction is None:
-            known = ", ".join(self.library.scenarios(api)) or "none"
+            known = ", ".join(self.library.scenarios(fmt.name)) or "none"
             message = (
-                f"streamproof emulator: no cassette under {self.library.root} for api {api!r}, "
-                f"scenario {name!r} or this request; scenarios recorded for {api}: {known}"
+                f"streamproof emulator: no cassette under {self.library.root} for {fmt.name}, "
+                f"scenario {name!r} or this request; scenarios recorded for {fmt.name}: {known}"
             )
-            return _error_response(invalid_request(api, message), api)
+            return _error_response(fmt.invalid_request(message), fmt)
         served = served_from_interaction(interaction, recorded_timing=self.recorded_timing)
         return served.with_headers(**{EMULATOR_HEADER: EMULATOR_VERSION})
 
     def _scripted(
-        self, api: str, name: str, model: str, payload: dict[str, Any], request: IncomingRequest
+        self, fmt: HarnessFormat, name: str, model: str, payload: dict[str, Any], request: IncomingRequest
     ) -> ServedResponse:
         try:
             chosen = scenario(name)
         except ScenarioError as exc:
-            return _error_response(invalid_request(api, f"streamproof emulator: {exc}"), api)
-        if not chosen.applies_to(api):
-            message = (
-                f"streamproof emulator: scenario {name!r} does not exist for {api}: {chosen.skip_reason(api)}"
-            )
-            return _error_response(invalid_request(api, message), api)
-        request_id = _request_id(api)
+            return _error_response(fmt.invalid_request(f"streamproof emulator: {exc}"), fmt)
+        if not chosen.applies_to(fmt.api, fmt.provider):
+            reason = chosen.skip_reason(fmt.api, fmt.provider)
+            message = f"streamproof emulator: scenario {name!r} does not exist for {fmt.api}: {reason}"
+            return _error_response(fmt.invalid_request(message), fmt)
+        request_id = fmt.new_request_id()
         if isinstance(chosen.answer, Failure):
             return _error_response(
-                error_reply(api, chosen.answer.kind, model=model, request_id=request_id), api
+                fmt.error_reply(chosen.answer.kind, model=model, request_id=request_id), fmt
             )
         # same request, same ids and deltas: re-recording gives the same cassette but for times. The
         # request is canonicalized first: SDK versions serialize the same JSON with other key orders.
         canonical = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
-        seed = int.from_bytes(hashlib.sha256(f"{api}|{name}|".encode() + canonical).digest()[:8], "big")
-        ctx = WireContext(api, model, payload, random.Random(seed))
-        headers = (_id_header(api, request_id),)
-        if not payload.get("stream"):
-            return _json_response(200, RENDER_JSON[api](chosen.answer, ctx), headers)
+        seed = int.from_bytes(hashlib.sha256(f"{fmt.api}|{name}|".encode() + canonical).digest()[:8], "big")
+        ctx = WireContext(fmt.api, model, payload, random.Random(seed))
+        headers = ((fmt.request_id_header, request_id),)
+        if not fmt.is_streamed(payload, urlsplit(request.path).path):
+            return _json_response(200, fmt.render_json(chosen.answer, ctx), headers)
         delay = self.event_delay
         if DELAY_HEADER in request.headers:
             value = request.headers[DELAY_HEADER]
@@ -304,35 +306,30 @@ class Emulator:
                 message = (
                     f"{DELAY_HEADER}: {value!r} is not a delay in milliseconds (0 to {MAX_EVENT_DELAY_MS:g})"
                 )
-                return _error_response(invalid_request(api, f"streamproof emulator: {message}"), api)
+                return _error_response(fmt.invalid_request(f"streamproof emulator: {message}"), fmt)
             delay = milliseconds / 1000
-        events = RENDER_EVENTS[api](chosen.answer, ctx)
+        events = fmt.render_events(chosen.answer, ctx)
         chunks = tuple(ServedChunk(event, i * delay) for i, event in enumerate(events))
-        sse_headers = (("content-type", SSE_CONTENT_TYPE), ("cache-control", "no-cache"), *headers)
-        return ServedResponse(200, (*sse_headers, (EMULATOR_HEADER, EMULATOR_VERSION)), chunks, reason="OK")
+        stream_headers = (("content-type", fmt.content_type), ("cache-control", "no-cache"), *headers)
+        return ServedResponse(200, (*stream_headers, (EMULATOR_HEADER, EMULATOR_VERSION)), chunks, reason="OK")
 
     def _fault_for(
-        self, request: IncomingRequest, served: ServedResponse, api: str
+        self, request: IncomingRequest, served: ServedResponse, fmt: HarnessFormat
     ) -> Fault | ServedResponse | None:
         spec = request.headers.get(FAULT_HEADER)
         if spec is None:
             # a server-wide stream fault leaves responses it cannot apply to (errors, JSON) alone
             fault = self.fault
-            if fault is not None and fault.kind not in STATUS_FAULTS and not served.is_sse:
+            if fault is not None and fault.kind not in STATUS_FAULTS and not served.streamed:
                 return None
             return fault
         try:
             return parse_fault(spec)
         except FaultError as exc:
-            return _error_response(invalid_request(api, f"streamproof emulator: {FAULT_HEADER}: {exc}"), api)
+            return _error_response(fmt.invalid_request(f"streamproof emulator: {FAULT_HEADER}: {exc}"), fmt)
 
 
-def _request_id(api: str) -> str:
-    return "req_011C" + secrets.token_hex(10) if api == "messages" else "req_" + secrets.token_hex(16)
-
-
-def _id_header(api: str, request_id: str) -> tuple[str, str]:
-    return ("request-id" if api == "messages" else "x-request-id", request_id)
+_FALLBACK = FORMATS["openai_chat"]  # the shape of an error for a path no format serves
 
 
 def _json_response(status: int, body: Any, headers: tuple[tuple[str, str], ...]) -> ServedResponse:
@@ -340,17 +337,14 @@ def _json_response(status: int, body: Any, headers: tuple[tuple[str, str], ...])
     return ServedResponse(status, all_headers, (ServedChunk(orjson.dumps(body)),))
 
 
-def _error_response(reply: ErrorReply, api: str, status: int | None = None) -> ServedResponse:
-    request_id = reply.body.get("request_id") or _request_id(api)
-    return _json_response(
-        status or reply.status, reply.body, (_id_header(api, str(request_id)), *reply.headers)
-    )
+def _error_response(reply: ErrorReply, fmt: HarnessFormat, status: int | None = None) -> ServedResponse:
+    request_id = reply.body.get("request_id") or fmt.new_request_id()
+    return _json_response(status or reply.status, reply.body, fmt.error_headers(reply, str(request_id)))
 
 
 def _content_length(headers: Mapping[str, str], path: str) -> int | ServedResponse:
     """The request body's length, or the 400 (413: too long) naming the header that cannot frame it."""
-    api = api_for_path(urlsplit(path).path)
-    api = "chat" if api == "other" else api  # the error in some provider's shape
+    fmt = format_for_path(urlsplit(path).path) or _FALLBACK  # the error in some provider's shape
     value = headers.get("content-length")
     status, problem = 400, ""
     if "transfer-encoding" in headers:  # no SDK sends a chunked request; reading one is not worth it
@@ -364,7 +358,7 @@ def _content_length(headers: Mapping[str, str], path: str) -> int | ServedRespon
         )
     if not problem:
         return int(value or 0)
-    return _error_response(invalid_request(api, f"streamproof emulator: {problem}"), api, status=status)
+    return _error_response(fmt.invalid_request(f"streamproof emulator: {problem}"), fmt, status=status)
 
 
 class _Server(ThreadingHTTPServer):
@@ -513,7 +507,7 @@ class _Handler(BaseHTTPRequestHandler):
         compressor = zlib.compressobj(wbits=31) if gzip else None
         if compressor is not None:
             self.send_header("Content-Encoding", "gzip")
-        chunked = served.is_sse or served.abort or compressor is not None or len(served.chunks) != 1
+        chunked = served.streamed or served.abort or compressor is not None or len(served.chunks) != 1
         if chunked:
             self.send_header("Transfer-Encoding", "chunked")
         else:
