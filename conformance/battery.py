@@ -792,8 +792,9 @@ class Battery:
             "billing": BILLING.model_dump(mode="json"),
         }
         actual: dict[str, Any] = {"status": trace.get("status"), "billing": trace.get("billing")}
-        if run.error is None and run.result is not None:
-            wanted["usage"] = outcome_of_result(run.result)["usage"]
+        result_usage = outcome_of_result(run.result).get("usage") if run.result is not None else None
+        if run.error is None and result_usage is not None:  # an unreadable result is outcome's failure
+            wanted["usage"] = result_usage
             actual["usage"] = {name: (trace.get("usage") or {}).get(name) for name in USAGE_FIELDS}
         found = first_difference(wanted, actual, "trace")
         if found is None:

@@ -11,7 +11,8 @@ from thirdparty.sdk_adapter import SDKAdapter
 
 
 class ResultWithoutUsage(SDKAdapter):
-    """Hands over a result whose usage is null: the traces check then has no usage to compare."""
+    """Hands over a result whose usage is null: an unreadable result (``outcome`` fails), so the
+    traces check has no result usage to compare the trace's with."""
 
     name = "result-without-usage"
 
@@ -25,3 +26,27 @@ class ResultWithoutUsage(SDKAdapter):
 
 def result_without_usage() -> SDKAdapter:
     return ResultWithoutUsage()
+
+
+class ExplodingUsage(dict[str, Any]):
+    """A (non-empty) usage mapping that raises whenever a field is read."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        raise RuntimeError(f"usage field {key!r} exploded")
+
+
+class TraceUsageThatRaises(SDKAdapter):
+    """Writes a trace whose usage raises when the suite reads it: the suite crashes while judging."""
+
+    name = "trace-usage-that-raises"
+
+    async def stream(self, call: ConformanceCall) -> AsyncGenerator[dict[str, Any], None]:
+        async with contextlib.aclosing(super().stream(call)) as events:
+            async for event in events:
+                yield event
+        for trace in call.traces.traces:
+            trace["usage"] = ExplodingUsage(prompt_tokens=1)
+
+
+def trace_usage_that_raises() -> SDKAdapter:
+    return TraceUsageThatRaises()
