@@ -242,7 +242,7 @@ def test_a_client_executed_tool_search_is_a_tool_call_named_tool_search() -> Non
     calls = [(c.id, c.name, json.loads(c.arguments)) for c in result.tool_calls]
     assert calls == [("call_ts", "tool_search", {"queries": ["exchange rate USD EUR"]})]
     assert result.stop_reason == "tool_calls"
-    assert [e for e in events if isinstance(e, ToolCallDelta)][0].name == "tool_search"
+    assert next(e for e in events if isinstance(e, ToolCallDelta)).name == "tool_search"
     # the independent reader agrees (and leaves the server-side search out too)
     expected = read("responses", 200, "text/event-stream", body)
     assert expected["tool_calls"] == [("tool_search", {"queries": ["exchange rate USD EUR"]})]

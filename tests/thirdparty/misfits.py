@@ -50,3 +50,19 @@ class TraceUsageThatRaises(SDKAdapter):
 
 def trace_usage_that_raises() -> SDKAdapter:
     return TraceUsageThatRaises()
+
+
+class AddsReasoningEffort(SDKAdapter):
+    """Sends the recorded request plus a ``reasoning_effort`` the recording lacks: a request warning."""
+
+    name = "adds-reasoning-effort"
+
+    async def stream(self, call: ConformanceCall) -> AsyncGenerator[dict[str, Any], None]:
+        call.request = {**call.request, "reasoning_effort": "low"}
+        async with contextlib.aclosing(super().stream(call)) as events:
+            async for event in events:
+                yield event
+
+
+def adds_reasoning_effort() -> SDKAdapter:
+    return AddsReasoningEffort()
