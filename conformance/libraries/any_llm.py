@@ -74,6 +74,9 @@ class AnyLLMAdapter(LibraryAdapter):
         for key in ("temperature", "top_p", "stream_options"):
             if key in request:
                 arguments[key] = request[key]
+        if call.api == "chat" and request.get("reasoning") is not None:
+            # OpenRouter's reasoning settings: any-llm's openai provider hands extra_body to the SDK
+            arguments["extra_body"] = {"reasoning": request["reasoning"]}
         effort = request.get("reasoning_effort") or (request.get("thinking") and "medium")
         arguments["reasoning_effort"] = effort or ("none" if call.api == "messages" else "auto")
         return arguments

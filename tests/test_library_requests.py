@@ -1,0 +1,59 @@
+"""The library wrappers' request translation: the request each library sends for a recorded one
+passes the request check (what the library can express is passed on, through its own options).
+
+Each case runs the library on one recorded interaction and judges only the ``request`` check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from streamproof.conformance.battery import Battery, Case
+from streamproof.conformance.plugin import bundled_cassettes
+from streamproof.conformance.protocol import load_adapter
+from streamproof.harness.cassette import load_cassette
+
+REAL = Path(__file__).parents[1].parent / "shared" / "real-cassettes" / "pydantic-ai"
+EXTRA = {"pydantic-ai": "pydantic_ai", "langchain": "langchain_openai", "litellm": "litellm", "any-llm": "any_llm"}
+
+
+def request_verdict(library: str, path: Path, index: int = 0) -> tuple[str, str, list[str]]:
+    pytest.importorskip(EXTRA[library], reason=f'{library} is not installed: pip install "streamproof[{library}]"')
+    if not path.exists():
+        pytest.skip(f"{path} is not present")
+    case = Case(path, path.parent, load_cassette(path).interactions[index])
+    verdict = asyncio.run(Battery(load_adapter(library), case).run("request"))
+    return verdict.status, verdict.message, verdict.warnings
+
+
+@pytest.mark.parametrize("library", ["pydantic-ai", "langchain", "litellm", "any-llm"])
+def test_anthropic_system_cache_control_is_passed_on(library: str) -> None:
+    status, message, _ = request_verdict(library, bundled_cassettes() / "anthropic/messages/prompt_caching.yaml")
+    assert status == "pass", message
+
+
+@pytest.mark.parametrize("library", ["pydantic-ai", "langchain", "litellm", "any-llm"])
+def test_openrouters_reasoning_parameter_is_passed_on(library: str) -> None:
+    path = REAL / "test_openrouter" / "test_openrouter_streaming_reasoning.yaml"
+    status, message, _ = request_verdict(library, path)
+    assert status == "pass", message
+
+
+def test_pydantic_ai_sends_responses_instructions_as_instructions() -> None:
+    status, message, _ = request_verdict("pydantic-ai", bundled_cassettes() / "openai/responses/prompt_caching.yaml")
+    assert status == "pass", message
+
+
+@pytest.mark.parametrize(
+    ("folder", "name"),
+    [
+        ("test_openai_responses", "test_openai_include_raw_annotations_streaming.yaml"),  # web search only
+        ("test_anthropic", "test_anthropic_code_execution_tool_stream.yaml"),  # code execution only
+    ],
+)
+def test_pydantic_ai_keeps_an_explicit_tool_choice_beside_server_tools_alone(folder: str, name: str) -> None:
+    status, message, _ = request_verdict("pydantic-ai", REAL / folder / name)
+    assert status == "pass", message
