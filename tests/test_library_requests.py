@@ -1,7 +1,6 @@
-"""The library wrappers' request translation: the request each library sends for a recorded one
-passes the request check (what the library can express is passed on, through its own options).
-
-Each case runs the library on one recorded interaction and judges only the ``request`` check.
+"""The library wrappers' translation, both ways: the request each library sends for a recorded one
+passes the request check (what the library can express is passed on, through its own options), and
+the library's parts come out as the reference's reasoning blocks.
 """
 
 from __future__ import annotations
@@ -11,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from streamproof.conformance.battery import Battery, Case
+from streamproof.conformance.battery import Battery, Case, Verdict, run_call, snapshot_data
 from streamproof.conformance.plugin import bundled_cassettes
 from streamproof.conformance.protocol import load_adapter
 from streamproof.harness.cassette import load_cassette
+from streamproof.harness.served import served_from_interaction
 
 REAL = Path(__file__).parents[1].parent / "shared" / "real-cassettes" / "pydantic-ai"
 EXTRA = {"pydantic-ai": "pydantic_ai", "langchain": "langchain_openai", "litellm": "litellm", "any-llm": "any_llm"}
@@ -52,8 +52,31 @@ def test_pydantic_ai_sends_responses_instructions_as_instructions() -> None:
     [
         ("test_openai_responses", "test_openai_include_raw_annotations_streaming.yaml"),  # web search only
         ("test_anthropic", "test_anthropic_code_execution_tool_stream.yaml"),  # code execution only
+        ("test_openai_responses", "test_openai_responses_code_execution_return_image_stream.yaml"),  # "required"
     ],
 )
 def test_pydantic_ai_keeps_an_explicit_tool_choice_beside_server_tools_alone(folder: str, name: str) -> None:
     status, message, _ = request_verdict("pydantic-ai", REAL / folder / name)
     assert status == "pass", message
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "test_openai_responses_model_web_search_tool_stream.yaml",  # a web search before the reasoning
+        "test_openai_responses_thinking_part_iter.yaml",  # one reasoning item, two summary parts
+    ],
+)
+def test_pydantic_ai_reasoning_blocks_group_as_the_references(name: str) -> None:
+    pytest.importorskip("pydantic_ai", reason='pydantic-ai is not installed: pip install "streamproof[pydantic-ai]"')
+    path = REAL / "test_openai_responses" / name
+    if not path.exists():
+        pytest.skip(f"{path} is not present")
+    case = Case(path, path.parent, load_cassette(path).interactions[0])
+
+    def blocks(library: str) -> list[tuple[str, int]]:
+        run = asyncio.run(run_call(load_adapter(library), case, served_from_interaction(case.interaction, recorded_timing=False)))
+        events = snapshot_data(case, Verdict("snapshot", "pass", events=run.events))["events"]
+        return [(e["kind"], e["block"]) for e in events if e["kind"] == "reasoning"]
+
+    assert blocks("pydantic-ai") == blocks("reference")

@@ -247,9 +247,10 @@ def model_settings(api: str, request: Mapping[str, Any]) -> dict[str, Any]:
         # server tools (web search, code execution, MCP, ...) as recorded: pydantic-ai's native tools
         # take their own settings objects, and tools given in extra_body replace the ones it builds
         settings["extra_body"] = {"tools": request["tools"]}
-        if request.get("tool_choice") is not None:
-            # pydantic-ai sends a tool_choice only for its own function tools: with server tools
-            # alone it leaves out even an explicit one, so it goes with them
+        if request.get("tool_choice") is not None and not tool_definitions(api, request):
+            # pydantic-ai sends a tool_choice only for its own function tools (and refuses
+            # "required" without one): beside server tools alone it goes with them, as recorded
+            settings.pop("tool_choice", None)
             settings["extra_body"]["tool_choice"] = request["tool_choice"]
     return settings
 
@@ -293,14 +294,20 @@ class PydanticAIAdapter(LibraryAdapter):
         )
         settings: Any = model_settings(call.api, call.request)
         messages = HISTORY[call.api](call.request)
+        # pydantic-ai starts a ThinkingPart per Responses summary part: the parts of one reasoning
+        # item (the same id) are one block, the first part's
+        block_of: dict[int, int] = {}
+        block_by_item: dict[str, int] = {}
         async with model.request_stream(messages, settings, parameters) as stream:
             outcome.responded = True
             async for event in stream:
                 if isinstance(event, pm.PartStartEvent):
-                    for canonical in self.part_start(event.index, event.part, outcome):
+                    if call.api == "responses" and isinstance(event.part, pm.ThinkingPart) and event.part.id:
+                        block_of[event.index] = block_by_item.setdefault(event.part.id, event.index)
+                    for canonical in self.part_start(block_of.get(event.index, event.index), event.part, outcome):
                         yield canonical
                 elif isinstance(event, pm.PartDeltaEvent):
-                    for canonical in self.part_delta(event.index, event.delta, outcome):
+                    for canonical in self.part_delta(block_of.get(event.index, event.index), event.delta, outcome):
                         yield canonical
             response = stream.get()
         usage = response.usage
