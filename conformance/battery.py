@@ -211,6 +211,7 @@ class Run:
     traces: list[dict[str, Any]] = field(default_factory=list)
     requests: list[SentRequest] = field(default_factory=list)
     first_event_before_last_byte: bool | None = None
+    last_byte_read: bool = False  # the adapter read the response to its last chunk
     leftover_tasks: list[str] = field(default_factory=list)
     network: list[str] = field(default_factory=list)  # hosts tried outside the cassette during the call
     wall_ms: float = 0.0  # how long the call took, as the suite measured it
@@ -481,6 +482,7 @@ async def run_call(
             except Exception as exc:  # what the adapter raised is the verdict's input, not ours to handle
                 run.error = exc
         run.wall_ms = (time.perf_counter() - started) * 1000
+        run.last_byte_read = transport.last_byte_delivered
     await asyncio.sleep(0)  # let the adapter's cleanup callbacks run
     spawned = asyncio.all_tasks() - before - {asyncio.current_task()}
     if spawned:  # finalizers may still be finishing; a task alive after the grace period is left behind
@@ -805,9 +807,9 @@ class Battery:
             and any(e["kind"] != "stop" for e in run.events)
         ):
             held = await self.held_run()
-            if (
-                held.first_event_before_last_byte and len(held.traces) == 1
-            ):  # a buffering adapter: streaming says so
+            # a buffering adapter: streaming says so; one that failed before the held tail came
+            # never waited for it (outcome judges the failure)
+            if held.first_event_before_last_byte and held.last_byte_read and len(held.traces) == 1:
                 found = self._paced_timing_problem(held.traces[0], held)
                 run = held if found is not None else run
         return self._verdict("traces", found, run)

@@ -922,3 +922,16 @@ def test_snapshots_number_reasoning_blocks_in_order_of_first_appearance() -> Non
     ]
     stored = snapshot_data(case, Verdict("snapshot", "pass", events=events))["events"]
     assert [e.get("block") for e in stored] == [0, 1, None, 0]
+
+
+async def test_an_adapter_failing_before_the_held_tail_is_not_judged_on_the_holds_timing() -> None:
+    from thirdparty.misfits import fails_on_the_finish_chunk
+
+    from streamproof.conformance.battery import discover_cases
+    from streamproof.conformance.plugin import bundled_cassettes
+
+    case = next(c for c in discover_cases(bundled_cassettes()) if c.id == "openai/chat/text#0")
+    battery = Battery(fails_on_the_finish_chunk(), case)
+    assert (await battery.run("outcome")).status == "fail"  # the failure is outcome's to judge
+    verdict = await battery.run("traces")
+    assert verdict.status == "pass", verdict.message

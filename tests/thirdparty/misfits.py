@@ -6,8 +6,9 @@ import contextlib
 from collections.abc import AsyncGenerator
 from typing import Any
 
+from streamproof.adapters.errors import LLMServerError
 from streamproof.conformance.protocol import ConformanceCall
-from thirdparty.sdk_adapter import SDKAdapter
+from thirdparty.sdk_adapter import Outcome, SDKAdapter
 
 
 class ResultWithoutUsage(SDKAdapter):
@@ -66,3 +67,19 @@ class AddsReasoningEffort(SDKAdapter):
 
 def adds_reasoning_effort() -> SDKAdapter:
     return AddsReasoningEffort()
+
+
+class FailsOnTheFinishChunk(SDKAdapter):
+    """Raises a server error on a chat stream's finish chunk, before its ``[DONE]`` arrives: it
+    never reads the paced run's held tail (a library that crashes on the stream's last chunk)."""
+
+    name = "fails-on-the-finish-chunk"
+
+    def chat_chunk(self, chunk: dict[str, Any], outcome: Outcome) -> list[dict[str, Any]]:
+        if any(choice.get("finish_reason") for choice in chunk.get("choices") or []):
+            raise LLMServerError("the finish chunk was too much", provider="openai")
+        return super().chat_chunk(chunk, outcome)
+
+
+def fails_on_the_finish_chunk() -> SDKAdapter:
+    return FailsOnTheFinishChunk()
