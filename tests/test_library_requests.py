@@ -6,6 +6,7 @@ the library's parts come out as the reference's reasoning blocks.
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,18 @@ def test_pydantic_ai_reasoning_blocks_group_as_the_references(name: str) -> None
         return [(e["kind"], e["block"]) for e in events if e["kind"] == "reasoning"]
 
     assert blocks("pydantic-ai") == blocks("reference")
+
+
+def test_sdk_helpers_report_a_client_executed_tool_search_as_a_tool_call() -> None:
+    path = REAL / "test_tool_search" / "test_openai_client_tool_search_streaming.yaml"
+    if not path.exists():
+        pytest.skip(f"{path} is not present")
+    case = Case(path, path.parent, load_cassette(path).interactions[0])
+    run = asyncio.run(run_call(load_adapter("sdk-helpers"), case, served_from_interaction(case.interaction, recorded_timing=False)))
+    assert isinstance(run.result, dict), run.error
+    calls = [(c["id"], c["name"], json.loads(c["arguments"])) for c in run.result["tool_calls"]]
+    # what the recorded bytes say, read with the standard library: the done item of the client search
+    events = [json.loads(line[5:]) for line in case.interaction.response.body.decode().splitlines() if line.startswith("data:")]
+    done = [e["item"] for e in events if e.get("type") == "response.output_item.done" and e["item"]["type"] == "tool_search_call"]
+    assert [item["execution"] for item in done] == ["client"]
+    assert calls == [(done[0]["call_id"], "tool_search", done[0]["arguments"])]

@@ -15,8 +15,8 @@ Wire format: one JSON event per SSE event, typed by its ``type`` field; OpenAI r
   ``tool_search_call`` with ``"execution": "client"``: the application runs the search), not
   web_search, file_search, MCP, code interpreter or server-side tool search items. The item's
   ``call_id`` is the tool call id; ``output_item.added`` gives id and name, argument deltas follow.
-  A client tool search has no name and no argument deltas: its name is ``tool_search`` and its
-  arguments are the done item's ``arguments`` object as compact JSON. Items whose ``done`` never comes are taken as they stand when
+  A client tool search has no name and no argument deltas: it is one delta when its item is done,
+  named ``tool_search``, its arguments the item's ``arguments`` object as compact JSON. Items whose ``done`` never comes are taken as they stand when
   the response ends; ``function_call`` items that only the final response lists are added then.
 - The stream ends with ``response.completed`` / ``response.incomplete`` (stop reason
   ``incomplete_details.reason``) or fails with ``response.failed`` / ``error`` (raised as the
@@ -133,11 +133,11 @@ class OpenAIResponsesInterface(StreamingInterface):
 
     def _on_item_added(self, event: dict[str, Any]) -> None:
         item = event["item"]
-        if is_client_call(item):
+        if item.get("type") == "function_call":  # a tool search comes whole when its item is done
             self._tool_delta(
                 self._call_index(item.get("id"), event.get("output_index")),
                 item.get("call_id"),
-                call_name_and_arguments(item)[0],
+                item.get("name"),
             )
 
     def _on_item_done(self, event: dict[str, Any]) -> None:

@@ -339,11 +339,10 @@ class SDKAdapter:
             function = {"name": item.get("name"), "arguments": item.get("arguments") or ""}
             return [self.tool_delta(outcome, item.get("id"), item.get("call_id"), function)]
         item = event.get("item") or {}
-        if item.get("type") == "tool_search_call" and item.get("execution") == "client":
+        if kind == "response.output_item.done" and item.get("type") == "tool_search_call" and item.get("execution") == "client":
             # the application runs this search: a tool call named tool_search whose arguments come
             # whole, as an object, when the item is done
-            done = kind == "response.output_item.done"
-            arguments = json.dumps(item.get("arguments") or {}, separators=(",", ":")) if done else ""
+            arguments = json.dumps(item.get("arguments") or {}, separators=(",", ":"))
             function = {"name": "tool_search", "arguments": arguments}
             return [self.tool_delta(outcome, item.get("id"), item.get("call_id"), function)]
         if kind == "response.output_item.done":
