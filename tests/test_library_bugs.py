@@ -9,6 +9,7 @@ stops doing it: then the README's list of library behaviours needs the same upda
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -199,3 +200,115 @@ def test_pydantic_ai_openrouter_model_reports_the_upstream_finish_reason() -> No
     last = [ch for c in chunks for ch in c.get("choices") or [] if ch.get("finish_reason")][-1]
     assert (last["finish_reason"], last["native_finish_reason"]) == ("stop", "completed")
     assert result(library_run("pydantic-ai", case))["provider_stop_reason"] == "completed"
+
+
+MODULES = {
+    "sdk-helpers": "openai",
+    "langchain": "langchain_openai",
+    "pydantic-ai": "pydantic_ai",
+    "litellm": "streamproof.conformance.libraries.litellm",  # it sets up litellm before importing it
+    "any-llm": "any_llm",
+}
+
+
+def installed(library: str) -> None:
+    pytest.importorskip(MODULES[library], reason=f'{library} is not installed: pip install "streamproof[{library}]"')
+
+
+def without_terminator(case: Case) -> tuple[Case, bytes]:
+    """The recorded stream without its last event (``[DONE]``, ``message_stop``): cut cleanly there."""
+    body = case.interaction.response.body
+    events = [e for e in body.decode("utf-8").split("\n\n") if e.strip()]
+    last = events[-1]
+    cut = "\n\n".join(events[:-1]).encode() + b"\n\n"
+    response = dataclasses.replace(case.interaction.response, body=cut, chunks=None)
+    interaction = dataclasses.replace(case.interaction, response=response)
+    return Case(case.cassette, case.root, interaction), last.encode()
+
+
+@pytest.mark.parametrize(
+    ("library", "name"),
+    [
+        ("sdk-helpers", "anthropic/messages/text"),
+        ("pydantic-ai", "openai/chat/text"),
+        ("langchain", "openai/chat/prompt_caching"),
+        ("litellm", "openai/chat/prompt_caching"),
+        ("any-llm", "openai/chat/prompt_caching"),
+    ],
+)
+def test_a_stream_cut_cleanly_before_its_terminator_is_taken_as_complete(library: str, name: str) -> None:
+    installed(library)
+    whole, _ = recorded(bundled_cassettes() / f"{name}.yaml")
+    case, dropped = without_terminator(whole)
+    assert dropped.strip() == b"data: [DONE]" or json.loads(dropped.split(b"data:")[1])["type"] == "message_stop"
+    assert dropped not in case.interaction.response.body  # what the library gets lacks the terminator
+    run = library_run(library, case)
+    assert run.error is None and isinstance(run.result, dict)  # a result, not an incomplete stream
+    assert type(library_run("reference", case).error).__name__ == "LLMIncompleteStreamError"
+
+
+@pytest.mark.parametrize("library", ["sdk-helpers", "pydantic-ai", "langchain", "any-llm"])  # LiteLLM sums them
+def test_an_advisor_streams_usage_is_taken_from_the_top_level_not_its_iterations(library: str) -> None:
+    installed(library)
+    case, events = recorded(REAL / "test_anthropic" / "test_anthropic_advisor_tool_stream.yaml")
+    usage = next(event["usage"] for event in events if event["type"] == "message_delta")
+    billed_input = sum(i["input_tokens"] + i["cache_read_input_tokens"] + i["cache_creation_input_tokens"] for i in usage["iterations"])
+    top_input = usage["input_tokens"] + usage["cache_read_input_tokens"] + usage["cache_creation_input_tokens"]
+    assert len(usage["iterations"]) > 1 and billed_input != top_input  # the advisor's own turn is billed too
+    assert result(library_run(library, case))["usage"]["prompt_tokens"] == top_input
+
+
+def test_langchain_chat_openai_reads_no_compatible_reasoning_fields() -> None:
+    installed("langchain")
+    case, chunks = recorded(REAL / "test_deepseek" / "test_deepseek_model_thinking_stream.yaml")
+    reasoning = "".join(ch["delta"].get("reasoning_content") or "" for c in chunks for ch in c.get("choices") or [])
+    assert reasoning  # DeepSeek streams its reasoning in delta.reasoning_content
+    run = library_run("langchain", case)
+    assert result(run)["reasoning"] == "" and not [e for e in run.events if e["kind"] == "reasoning"]
+
+
+def test_pydantic_ai_loses_the_raw_reasoning_text_of_a_responses_compatible_server() -> None:
+    installed("pydantic-ai")
+    case, events = recorded(REAL / "test_deepseek_responses" / "test_deepseek_responses[function_tool_stream].yaml")
+    raw = "".join(e["delta"] for e in events if e["type"] == "response.reasoning_text.delta")
+    assert raw  # DeepSeek's Responses endpoint streams raw reasoning text, no summary
+    assert result(library_run("pydantic-ai", case))["reasoning"] == ""
+
+
+def test_pydantic_ai_names_a_client_tool_search_after_its_own_tool() -> None:
+    installed("pydantic-ai")
+    case, events = recorded(REAL / "test_tool_search" / "test_openai_client_tool_search_streaming.yaml")
+    items = [e["item"] for e in events if e["type"] == "response.output_item.done"]
+    assert [(i["type"], i["execution"], "name" in i) for i in items] == [("tool_search_call", "client", False)]
+    calls = result(library_run("pydantic-ai", case))["tool_calls"]
+    assert [(c["id"], c["name"]) for c in calls] == [(items[0]["call_id"], "search_tools")]
+
+
+def test_pydantic_ai_leaves_groqs_in_stream_tool_use_failed_uncategorised() -> None:
+    installed("pydantic-ai")
+    case, _ = recorded(REAL / "test_groq" / "test_tool_use_failed_error_streaming.yaml")
+    body = case.interaction.response.body.decode()
+    error = json.loads(body.split("event: error\ndata:")[1].split("\n")[0])["error"]
+    assert (error["type"], error["code"]) == ("invalid_request_error", "tool_use_failed")  # a bad request
+    run = library_run("pydantic-ai", case)
+    assert type(run.error).__name__ == "ModelAPIError"  # the base class: no rejected-request category
+    from pydantic_ai import exceptions
+
+    assert not isinstance(run.error, exceptions.ModelRequestRejectedError)
+
+
+@pytest.mark.parametrize("library", ["sdk-helpers", "any-llm"])
+def test_groqs_usage_in_x_groq_is_not_read(library: str) -> None:
+    installed(library)
+    case, chunks = recorded(REAL / "test_groq" / "test_groq_model_web_search_tool_stream.yaml")
+    assert [c["x_groq"]["usage"]["total_tokens"] for c in chunks if (c.get("x_groq") or {}).get("usage")]
+    assert not [c for c in chunks if c.get("usage")]  # no top-level usage anywhere
+    assert result(library_run(library, case))["usage"].get("total_tokens") is None
+
+
+def test_pydantic_ai_reads_no_anthropic_thinking_tokens() -> None:
+    installed("pydantic-ai")
+    case, events = recorded(REAL / "test_anthropic" / "test_pause_turn_web_search_streaming_vcr.yaml")
+    usage = next(e["usage"] for e in events if e["type"] == "message_delta")
+    assert usage["output_tokens_details"]["thinking_tokens"] > 0
+    assert result(library_run("pydantic-ai", case))["usage"]["reasoning_tokens"] is None
