@@ -866,10 +866,8 @@ class Battery:
             return self._verdict("request", difference, run)
         comparison = compare_requests(self.case.api, recorded, sent)
         differences = [Difference(path, wanted, got) for path, wanted, got in comparison.differences]
-        verdict = self._verdict("request", differences[0] if differences else None, run)
+        verdict = self._verdicts("request", differences, run)  # field gaps (request.thinking) apply
         verdict.warnings = comparison.warnings
-        if len(differences) > 1:
-            verdict.message = "; ".join(str(d) for d in differences)
         return verdict
 
     def lacks_stream_flag(self) -> bool:

@@ -312,3 +312,47 @@ def test_pydantic_ai_reads_no_anthropic_thinking_tokens() -> None:
     usage = next(e["usage"] for e in events if e["type"] == "message_delta")
     assert usage["output_tokens_details"]["thinking_tokens"] > 0
     assert result(library_run("pydantic-ai", case))["usage"]["reasoning_tokens"] is None
+
+
+@pytest.mark.parametrize(("name", "word"), [("text", "end_turn"), ("tool_call", "tool_use"), ("max_tokens", "max_tokens")])
+def test_any_llm_replaces_anthropics_stop_reason_with_an_openai_word(name: str, word: str) -> None:
+    installed("any-llm")
+    case, events = recorded(bundled_cassettes() / "anthropic" / "messages" / f"{name}.yaml")
+    assert [e["delta"]["stop_reason"] for e in events if e["type"] == "message_delta"] == [word]
+    reported = result(library_run("any-llm", case))["provider_stop_reason"]
+    assert reported == {"end_turn": "stop", "tool_use": "tool_calls", "max_tokens": "length"}[word]
+
+
+def sent_tools(library: str, case: Case) -> list[dict[str, Any]]:
+    run = library_run(library, case)
+    body = run.requests[0].body
+    assert isinstance(body, dict)
+    return list(body.get("tools") or [])
+
+
+def test_any_llm_drops_anthropic_server_tools_from_the_request() -> None:
+    installed("any-llm")
+    case, _ = recorded(REAL / "test_anthropic" / "test_anthropic_web_search_tool_stream.yaml")
+    recorded_types = [tool.get("type") for tool in case.interaction.request.json()["tools"]]
+    assert any(str(kind).startswith("web_search_") for kind in recorded_types)
+    assert not [tool for tool in sent_tools("any-llm", case) if str(tool.get("type")).startswith("web_search_")]
+
+
+def test_any_llm_drops_additional_properties_and_defer_loading_from_anthropic_tools() -> None:
+    installed("any-llm")
+    case, _ = recorded(bundled_cassettes() / "anthropic" / "messages" / "tool_call.yaml")
+    assert case.interaction.request.json()["tools"][0]["input_schema"]["additionalProperties"] is False
+    assert "additionalProperties" not in sent_tools("any-llm", case)[0]["input_schema"]
+    case, _ = recorded(REAL / "test_tool_search" / "test_anthropic_native_tool_search_streaming.yaml")
+    deferred = [tool["name"] for tool in case.interaction.request.json()["tools"] if tool.get("defer_loading")]
+    assert deferred
+    assert not [tool for tool in sent_tools("any-llm", case) if tool.get("name") in deferred and tool.get("defer_loading")]
+
+
+@pytest.mark.parametrize("library", ["litellm", "any-llm"])
+def test_openrouters_reasoning_signatures_are_dropped(library: str) -> None:
+    installed(library)
+    case, chunks = recorded(REAL / "test_openrouter" / "test_openrouter_streaming_reasoning.yaml")
+    details = [d for c in chunks for ch in c.get("choices") or [] for d in ch["delta"].get("reasoning_details") or []]
+    assert [d for d in details if d.get("signature")]  # OpenRouter passes Anthropic's signature on
+    assert result(library_run(library, case))["signatures"] == []

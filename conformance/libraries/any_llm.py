@@ -49,7 +49,12 @@ def _seconds(value: str | None) -> float | None:
 class AnyLLMAdapter(LibraryAdapter):
     name = "any-llm"
     capabilities = Capabilities(apis=frozenset({"chat", "messages"}))
-    known_gaps: Mapping[str, str] = {}
+    known_gaps: Mapping[str, str] = {
+        # any-llm's completion API has reasoning_effort and no thinking budget: its Anthropic provider
+        # turns an effort into adaptive thinking, so a recorded {"type": "enabled", "budget_tokens": N}
+        # cannot be asked for
+        "request.thinking:*anthropic*": "any-llm takes no thinking budget (reasoning_effort only: adaptive thinking)",
+    }
 
     @staticmethod
     def arguments(call: ConformanceCall) -> dict[str, Any]:
