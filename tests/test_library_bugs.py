@@ -20,6 +20,7 @@ from streamproof.conformance.battery import Case, Run, run_call
 from streamproof.conformance.plugin import bundled_cassettes
 from streamproof.conformance.protocol import load_adapter
 from streamproof.harness.cassette import load_cassette
+from streamproof.harness.faults import faulted_interaction, parse_fault
 from streamproof.harness.served import served_from_interaction
 
 REAL = Path(__file__).parents[1].parent / "shared" / "real-cassettes" / "pydantic-ai"
@@ -297,7 +298,7 @@ def test_pydantic_ai_leaves_groqs_in_stream_tool_use_failed_uncategorised() -> N
     assert not isinstance(run.error, exceptions.ModelRequestRejectedError)
 
 
-@pytest.mark.parametrize("library", ["sdk-helpers", "any-llm"])
+@pytest.mark.parametrize("library", ["sdk-helpers", "litellm", "any-llm"])
 def test_groqs_usage_in_x_groq_is_not_read(library: str) -> None:
     installed(library)
     case, chunks = recorded(REAL / "test_groq" / "test_groq_model_web_search_tool_stream.yaml")
@@ -314,12 +315,13 @@ def test_pydantic_ai_reads_no_anthropic_thinking_tokens() -> None:
     assert result(library_run("pydantic-ai", case))["usage"]["reasoning_tokens"] is None
 
 
+@pytest.mark.parametrize("library", ["litellm", "any-llm"])
 @pytest.mark.parametrize(("name", "word"), [("text", "end_turn"), ("tool_call", "tool_use"), ("max_tokens", "max_tokens")])
-def test_any_llm_replaces_anthropics_stop_reason_with_an_openai_word(name: str, word: str) -> None:
-    installed("any-llm")
+def test_anthropics_stop_reason_is_replaced_with_an_openai_word(library: str, name: str, word: str) -> None:
+    installed(library)
     case, events = recorded(bundled_cassettes() / "anthropic" / "messages" / f"{name}.yaml")
     assert [e["delta"]["stop_reason"] for e in events if e["type"] == "message_delta"] == [word]
-    reported = result(library_run("any-llm", case))["provider_stop_reason"]
+    reported = result(library_run(library, case))["provider_stop_reason"]
     assert reported == {"end_turn": "stop", "tool_use": "tool_calls", "max_tokens": "length"}[word]
 
 
@@ -356,3 +358,64 @@ def test_openrouters_reasoning_signatures_are_dropped(library: str) -> None:
     details = [d for c in chunks for ch in c.get("choices") or [] for d in ch["delta"].get("reasoning_details") or []]
     assert [d for d in details if d.get("signature")]  # OpenRouter passes Anthropic's signature on
     assert result(library_run(library, case))["signatures"] == []
+
+
+def faulted(case: Case, spec: str) -> tuple[Case, int, dict[str, Any]]:
+    """The case with the battery's fault applied to its recorded response: status and error body."""
+    interaction = faulted_interaction(case.interaction, parse_fault(spec))
+    response = interaction.response
+    body = json.loads(response.body) if response.status >= 400 else {}
+    return Case(case.cassette, case.root, interaction), response.status, body
+
+
+def library_exception(run: Run) -> BaseException:
+    """What the library itself raised (the wrapper's mapped error carries it as its cause)."""
+    assert run.error is not None and run.result is None
+    return run.error.__cause__ or run.error
+
+
+def test_litellm_calls_an_insufficient_quota_429_a_rate_limit() -> None:
+    installed("litellm")
+    case, status, body = faulted(recorded(bundled_cassettes() / "openai" / "chat" / "text.yaml")[0], "quota")
+    assert (status, body["error"]["code"]) == (429, "insufficient_quota")  # out of credits, not a rate limit
+    assert type(library_exception(library_run("litellm", case))).__name__ == "RateLimitError"
+
+
+def test_litellm_raises_anthropics_529_overloaded_as_an_internal_server_error() -> None:
+    installed("litellm")
+    case, status, body = faulted(recorded(bundled_cassettes() / "anthropic" / "messages" / "text.yaml")[0], "overloaded")
+    assert (status, body["error"]["type"]) == (529, "overloaded_error")
+    assert type(library_exception(library_run("litellm", case))).__name__ == "InternalServerError"
+
+
+def test_litellms_rate_limit_error_carries_no_retry_after() -> None:
+    installed("litellm")
+    case, status, _ = faulted(recorded(bundled_cassettes() / "anthropic" / "messages" / "text.yaml")[0], "rate_limit:retry_after=1")
+    assert status == 429 and case.interaction.response.headers.get("retry-after") == "1"
+    run = library_run("litellm", case)
+    assert type(library_exception(run)).__name__ == "RateLimitError"
+    assert getattr(run.error, "retry_after", None) is None  # nothing on the exception says when to retry
+
+
+def test_litellm_raises_an_in_stream_bad_request_as_a_connection_or_availability_error() -> None:
+    installed("litellm")
+    case, _ = recorded(REAL / "test_groq" / "test_tool_use_failed_error_streaming.yaml")
+    body = case.interaction.response.body.decode()
+    error = json.loads(body.split("event: error\ndata:")[1].split("\n")[0])["error"]
+    assert error["type"] == "invalid_request_error"  # Groq's own error event: a bad request
+    names = [kind.__name__ for kind in type(library_exception(library_run("litellm", case))).__mro__]
+    assert "BadRequestError" not in names and {"APIConnectionError", "ServiceUnavailableError"} & set(names)
+
+
+@pytest.mark.parametrize(
+    ("path", "host"),
+    [
+        (REAL / "test_anthropic" / "test_anthropic_advisor_tool_stream.yaml", "raw.githubusercontent.com"),
+        (REAL / "test_crusoe" / "test_crusoe_model_streaming.yaml", "huggingface.co"),
+    ],
+)
+def test_litellm_reaches_out_of_the_cassette_during_a_call(path: Path, host: str) -> None:
+    installed("litellm")
+    case, _ = recorded(path)
+    assert host not in case.interaction.request.host
+    assert any(host in attempt for attempt in library_run("litellm", case).network)
