@@ -397,14 +397,15 @@ def test_litellms_rate_limit_error_carries_no_retry_after() -> None:
     assert getattr(run.error, "retry_after", None) is None  # nothing on the exception says when to retry
 
 
-def test_litellm_raises_an_in_stream_bad_request_as_a_connection_or_availability_error() -> None:
+def test_litellm_raises_an_in_stream_bad_request_as_a_connection_error() -> None:
     installed("litellm")
     case, _ = recorded(REAL / "test_groq" / "test_tool_use_failed_error_streaming.yaml")
     body = case.interaction.response.body.decode()
     error = json.loads(body.split("event: error\ndata:")[1].split("\n")[0])["error"]
     assert error["type"] == "invalid_request_error"  # Groq's own error event: a bad request
-    names = [kind.__name__ for kind in type(library_exception(library_run("litellm", case))).__mro__]
-    assert "BadRequestError" not in names and {"APIConnectionError", "ServiceUnavailableError"} & set(names)
+    fallback = library_exception(library_run("litellm", case))  # its wrapper for a failure after the start
+    names = [kind.__name__ for kind in type(getattr(fallback, "original_exception", fallback)).__mro__]
+    assert "BadRequestError" not in names and "APIConnectionError" in names
 
 
 @pytest.mark.parametrize(
@@ -419,3 +420,23 @@ def test_litellm_reaches_out_of_the_cassette_during_a_call(path: Path, host: str
     case, _ = recorded(path)
     assert host not in case.interaction.request.host
     assert any(host in attempt for attempt in library_run("litellm", case).network)
+
+
+@pytest.mark.parametrize(
+    ("name", "spec", "raised"),
+    [
+        ("openai/chat/text", "malformed_chunk:after=3", "APIConnectionError"),  # bad JSON: not a connection
+        ("openai/chat/text", "mid_stream_error:after=3", "APIConnectionError"),  # a server error in the stream
+        ("anthropic/messages/text", "mid_stream_error:after=3", "InternalServerError"),  # overloaded_error
+    ],
+)
+def test_litellm_classes_for_a_broken_stream(name: str, spec: str, raised: str) -> None:
+    installed("litellm")
+    whole, _ = recorded(bundled_cassettes() / f"{name}.yaml")
+    case, _, _ = faulted(whole, spec)
+    body = case.interaction.response.body
+    assert body != whole.interaction.response.body and body.startswith(whole.interaction.response.body[:20])
+    fallback = library_exception(library_run("litellm", case))  # its wrapper for a failure after the start
+    inside = getattr(fallback, "original_exception", fallback)
+    names = [kind.__name__ for kind in type(inside).__mro__]
+    assert raised in names and not {"JSONDecodeError", "APIResponseValidationError"} & set(names)
