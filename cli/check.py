@@ -291,6 +291,19 @@ def _missing_snapshots(records: list[CheckRecord]) -> bool:
     )
 
 
+def _request_warnings(console: Console, records: list[CheckRecord]) -> None:
+    """What adapters added to a request (a check passes with them): told once per case and field."""
+    told = [
+        f"{failure_id(record)}: {warning}"
+        for record in sorted(records, key=lambda record: record.case_id)
+        for warning in record.warnings
+    ]
+    for line in told[:SHOWN_FAILURES]:
+        console.print(f"[yellow]warning[/yellow] {escape(line)}", soft_wrap=True)
+    if len(told) > SHOWN_FAILURES:
+        console.print(f"... and {len(told) - SHOWN_FAILURES} more request warnings", soft_wrap=True)
+
+
 def _summary(console: Console, args: argparse.Namespace, records: list[CheckRecord]) -> None:
     table = Table(title=f"streamproof check: {args.adapter}")
     table.add_column("provider/API")
@@ -319,6 +332,7 @@ def _summary(console: Console, args: argparse.Namespace, records: list[CheckReco
                 f"  {escape(_last_frame(record.adapter_traceback, 'the adapter raised at'))} (-v: more)",
                 soft_wrap=True,
             )
+    _request_warnings(console, records)
     if len(failures) > SHOWN_FAILURES:
         more = f"... and {len(failures) - SHOWN_FAILURES} more failures"
         where = (

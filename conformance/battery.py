@@ -211,6 +211,7 @@ class Run:
     traces: list[dict[str, Any]] = field(default_factory=list)
     requests: list[SentRequest] = field(default_factory=list)
     first_event_before_last_byte: bool | None = None
+    last_byte_read: bool = False  # the adapter read the response to its last chunk
     leftover_tasks: list[str] = field(default_factory=list)
     network: list[str] = field(default_factory=list)  # hosts tried outside the cassette during the call
     wall_ms: float = 0.0  # how long the call took, as the suite measured it
@@ -484,6 +485,7 @@ async def run_call(
             except Exception as exc:  # what the adapter raised is the verdict's input, not ours to handle
                 run.error = exc
         run.wall_ms = (time.perf_counter() - started) * 1000
+        run.last_byte_read = transport.last_byte_delivered
     await asyncio.sleep(0)  # let the adapter's cleanup callbacks run
     spawned = asyncio.all_tasks() - before - {asyncio.current_task()}
     if spawned:  # finalizers may still be finishing; a task alive after the grace period is left behind
@@ -795,8 +797,9 @@ class Battery:
             "billing": BILLING.model_dump(mode="json"),
         }
         actual: dict[str, Any] = {"status": trace.get("status"), "billing": trace.get("billing")}
-        if run.error is None and run.result is not None:
-            wanted["usage"] = outcome_of_result(run.result)["usage"]
+        result_usage = outcome_of_result(run.result).get("usage") if run.result is not None else None
+        if run.error is None and result_usage is not None:  # an unreadable result is outcome's failure
+            wanted["usage"] = result_usage
             actual["usage"] = {name: (trace.get("usage") or {}).get(name) for name in USAGE_FIELDS}
         found = first_difference(wanted, actual, "trace")
         if found is None:
@@ -807,9 +810,9 @@ class Battery:
             and any(e["kind"] != "stop" for e in run.events)
         ):
             held = await self.held_run()
-            if (
-                held.first_event_before_last_byte and len(held.traces) == 1
-            ):  # a buffering adapter: streaming says so
+            # a buffering adapter: streaming says so; one that failed before the held tail came
+            # never waited for it (outcome judges the failure)
+            if held.first_event_before_last_byte and held.last_byte_read and len(held.traces) == 1:
                 found = self._paced_timing_problem(held.traces[0], held)
                 run = held if found is not None else run
         return self._verdict("traces", found, run)
@@ -866,10 +869,8 @@ class Battery:
             return self._verdict("request", difference, run)
         comparison = compare_requests(self.case.api, recorded, sent)
         differences = [Difference(path, wanted, got) for path, wanted, got in comparison.differences]
-        verdict = self._verdict("request", differences[0] if differences else None, run)
+        verdict = self._verdicts("request", differences, run)  # field gaps (request.thinking) apply
         verdict.warnings = comparison.warnings
-        if len(differences) > 1:
-            verdict.message = "; ".join(str(d) for d in differences)
         return verdict
 
     def lacks_stream_flag(self) -> bool:
@@ -897,12 +898,25 @@ class Battery:
 
 def snapshot_data(case: Case, verdict: Verdict) -> dict[str, Any]:
     """What the snapshot stores: the case and its canonical events (no ids, no times), normalized
-    by ``with_empty_arguments``."""
-    events = with_empty_arguments(verdict.events)
+    by ``with_empty_arguments`` and ``blocks_in_order``."""
+    events = blocks_in_order(with_empty_arguments(verdict.events))
     return {"case": case.id, "provider": case.provider, "api": case.api, "events": events}
 
 
 _TOOL_KINDS = ("tool_call", "approval_request")
+
+
+def blocks_in_order(events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Reasoning blocks numbered 0, 1, ... in order of first appearance: ``block`` says which
+    pieces belong together, and a library that numbers its own parts (pydantic-ai counts a server
+    tool's call and return as parts) groups them as well as one that passes the wire's index on."""
+    labels: dict[Any, int] = {}
+    out = []
+    for event in events:
+        if "block" in event and event.get("kind") in ("reasoning", "hidden_reasoning"):
+            event = {**event, "block": labels.setdefault(event["block"], len(labels))}
+        out.append(event)
+    return out
 
 
 def with_empty_arguments(events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

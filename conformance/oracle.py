@@ -6,7 +6,8 @@ parses with the standard library's ``json`` and walks plain dicts. When the refe
 the oracle disagree, one of them is wrong, and the disagreement shows up as a failed check.
 
 The expected outcome (``Expected``) has the fields every adapter must agree on: text, reasoning
-text and signatures, client tool calls (id, name, arguments exactly as streamed), usage (``None`` =
+text and signatures, client tool calls (id, name, arguments exactly as streamed; a Responses
+client-executed ``tool_search_call`` is one too, named ``tool_search``), usage (``None`` =
 not reported), the normalized and the provider's own stop reason, and the error class for
 responses that fail (an HTTP error status or an error inside the stream).
 """
@@ -331,6 +332,13 @@ class _ResponsesReader:
                 entry["name"] = entry["name"] or item.get("name") or ""
                 if kind.endswith(".done") and isinstance(item.get("arguments"), str):
                     entry["arguments"] = item["arguments"]
+            elif item.get("type") == "tool_search_call" and item.get("execution") == "client":
+                # the application runs this search: a client tool call named ``tool_search`` whose
+                # arguments (an object, never streamed as deltas) are the done item's, as compact JSON
+                entry = self.tools.setdefault(item.get("id") or "", {"id": "", "name": "tool_search", "arguments": ""})
+                entry["id"] = entry["id"] or item.get("call_id") or ""
+                if kind.endswith(".done") and isinstance(item.get("arguments"), dict):
+                    entry["arguments"] = json.dumps(item["arguments"], separators=(",", ":"), ensure_ascii=False)
         elif kind == "response.function_call_arguments.delta":
             entry = self.tools.setdefault(event.get("item_id") or "", {"id": "", "name": "", "arguments": ""})
             entry["arguments"] += event.get("delta") or ""

@@ -118,11 +118,13 @@ class CheckRecord:
     event_count: int = 0  # how many events the run had (the window is a part of them)
     expected_events: list[dict[str, Any]] = field(default_factory=list)  # the snapshot's, same window
     expected_count: int = 0
+    warnings: list[str] = field(default_factory=list)  # told, failing nothing (request additions)
 
     @classmethod
     def of(cls, case: Case | BrokenCassette, check: str, verdict: Verdict) -> CheckRecord:
         record = cls(case.id, case.provider, case.api, check, verdict.status, verdict.message)
         record.adapter_traceback = verdict.adapter_traceback
+        record.warnings = list(verdict.warnings)
         record.show(verdict.difference, verdict.events)
         return record
 
