@@ -25,4 +25,5 @@ MODULES = [
     "check_time",
     "emulator",
     "user_cassettes",
+    "replay_process",
 ]

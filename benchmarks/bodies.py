@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import random
+import struct
+import zlib
 
 
 def openai_chat_body(deltas: int = 2000, seed: int = 0) -> bytes:
@@ -87,3 +90,44 @@ def tool_arguments(size: int, seed: int = 0) -> str:
             }
         )
     return json.dumps(doc)
+
+
+def bedrock_messages_body(deltas: int = 2000, seed: int = 0) -> bytes:
+    """``anthropic_messages_body``'s events as Bedrock streams them: one AWS event-stream frame each
+    (``:event-type: chunk``), payload ``{"bytes": "<base64 of the event>", "p": "<padding>"}`` (Bedrock
+    pads with ``p`` of random length), the invocation metrics in ``message_stop``. Written here with
+    ``struct`` + ``zlib.crc32``: botocore only reads frames."""
+    rng = random.Random(seed)
+    frames = []
+    for event in anthropic_messages_body(deltas, seed).split(b"\n\n")[:-1]:
+        data = event.split(b"data: ", 1)[1]
+        if data.startswith(b'{"type":"message_stop"'):
+            data = (
+                b'{"type":"message_stop","amazon-bedrock-invocationMetrics":{"inputTokenCount":20,'
+                b'"outputTokenCount":%d,"invocationLatency":4120,"firstByteLatency":380}}' % deltas
+            )
+        padding = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"[: rng.randint(1, 60)]
+        payload = json.dumps({"bytes": base64.b64encode(data).decode(), "p": padding}).encode()
+        frames.append(_event_stream_frame(_CHUNK_HEADERS, payload))
+    return b"".join(frames)
+
+
+def _event_stream_headers(headers: dict[str, str]) -> bytes:
+    """String-valued headers (type 7), as Bedrock sends them: name length, name, 7, value length, value."""
+    out = b""
+    for name, value in headers.items():
+        out += struct.pack(">B", len(name)) + name.encode() + b"\x07"
+        out += struct.pack(">H", len(value)) + value.encode()
+    return out
+
+
+_CHUNK_HEADERS = _event_stream_headers(
+    {":event-type": "chunk", ":content-type": "application/json", ":message-type": "event"}
+)
+
+
+def _event_stream_frame(headers: bytes, payload: bytes) -> bytes:
+    """Total length, headers length, prelude CRC32, headers, payload, message CRC32."""
+    prelude = struct.pack(">II", 12 + len(headers) + len(payload) + 4, len(headers))
+    message = prelude + struct.pack(">I", zlib.crc32(prelude)) + headers + payload
+    return message + struct.pack(">I", zlib.crc32(message))

@@ -38,7 +38,7 @@ from ..conformance.records import CheckRecord
 
 _STATUSES = ("pass", "fail", "error", "xfail", "xpass", "skip")
 USAGE = (
-    "usage: streamproof check [--adapter MODULE:FACTORY] [--cassettes DIR] [--snapshots DIR] "
+    "usage: streamproof check [--adapter MODULE:FACTORY] [--adapter-python PYTHON] [--cassettes DIR] [--snapshots DIR] "
     "[--snapshot-update [--force-snapshot-update]] [--report FILE.html] [--junit FILE.xml] "
     "[-k EXPR] [--case GLOB[::CHECK]] [-v]"
 )
@@ -53,6 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_ADAPTER,
         metavar="MODULE:FACTORY",
         help="adapter under test: MODULE:FACTORY, or a library: sdk-helpers, pydantic-ai, langchain, litellm, any-llm",
+    )
+    parser.add_argument(
+        "--adapter-python",
+        default=None,
+        metavar="PYTHON",
+        help="run the adapter in a subprocess of this interpreter (it needs the adapter and its library, "
+        "not streamproof); the cassette is served to it on loopback",
     )
     parser.add_argument(
         "--cassettes", type=Path, default=None, metavar="DIR", help="default: the bundled cassettes"
@@ -182,7 +189,12 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"[red]{escape(refusal)}[/red]", soft_wrap=True)
         return 2
     try:
-        load_adapter(args.adapter)
+        if getattr(args, "adapter_python", None):
+            from ..conformance.remote import load_remote_adapter
+
+            load_remote_adapter(args.adapter_python, args.adapter)  # started once: the suite drives it
+        else:
+            load_adapter(args.adapter)
     except AdapterLoadError as exc:
         console.print(f"[red]{escape(str(exc))}[/red]")
         return 2
@@ -203,6 +215,8 @@ def run(args: argparse.Namespace) -> int:
             f"--streamproof-adapter={args.adapter}",
             f"--streamproof-cassettes={cassettes}",
         ]
+        if getattr(args, "adapter_python", None):
+            pytest_args.append(f"--streamproof-adapter-python={args.adapter_python}")
         if args.snapshots:
             pytest_args.append(f"--streamproof-snapshots={args.snapshots}")
         if args.snapshot_update:
@@ -277,6 +291,19 @@ def _missing_snapshots(records: list[CheckRecord]) -> bool:
     )
 
 
+def _request_warnings(console: Console, records: list[CheckRecord]) -> None:
+    """What adapters added to a request (a check passes with them): told once per case and field."""
+    told = [
+        f"{failure_id(record)}: {warning}"
+        for record in sorted(records, key=lambda record: record.case_id)
+        for warning in record.warnings
+    ]
+    for line in told[:SHOWN_FAILURES]:
+        console.print(f"[yellow]warning[/yellow] {escape(line)}", soft_wrap=True)
+    if len(told) > SHOWN_FAILURES:
+        console.print(f"... and {len(told) - SHOWN_FAILURES} more request warnings", soft_wrap=True)
+
+
 def _summary(console: Console, args: argparse.Namespace, records: list[CheckRecord]) -> None:
     table = Table(title=f"streamproof check: {args.adapter}")
     table.add_column("provider/API")
@@ -305,6 +332,7 @@ def _summary(console: Console, args: argparse.Namespace, records: list[CheckReco
                 f"  {escape(_last_frame(record.adapter_traceback, 'the adapter raised at'))} (-v: more)",
                 soft_wrap=True,
             )
+    _request_warnings(console, records)
     if len(failures) > SHOWN_FAILURES:
         more = f"... and {len(failures) - SHOWN_FAILURES} more failures"
         where = (
@@ -343,6 +371,8 @@ def _full(value: object) -> str:
 def rerun_command(args: argparse.Namespace, case: str) -> str:
     """The command that reruns exactly ``case`` with this run's adapter, cassettes and snapshots."""
     words = ["streamproof", "check", "--adapter", args.adapter]
+    if getattr(args, "adapter_python", None):
+        words += ["--adapter-python", args.adapter_python]
     if args.cassettes:
         words += ["--cassettes", str(args.cassettes)]
     if args.snapshots:

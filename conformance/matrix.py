@@ -24,7 +24,7 @@ from typing import Any
 
 from .plugin import bundled_cassettes
 from .protocol import ITEMS
-from .records import RECORD_PROPERTY, CheckRecord
+from .records import FINAL_PROPERTY, RECORD_PROPERTY, CheckRecord
 from .report import _CSS, _STATUSES, _header, _shortened
 from .report import versions as adapter_versions
 
@@ -117,6 +117,12 @@ def read_junit(path: Path) -> list[CheckRecord]:
             elif child.tag == "skipped":
                 xfail = child.get("type") == "pytest.xfail"
                 record.status, record.message = ("xfail" if xfail else "skip"), child.get("message") or ""
+        final = [
+            prop.get("value", "") for prop in testcase.iter("property") if prop.get("name") == FINAL_PROPERTY
+        ]
+        if final and record.status == "pass":  # JUnit writes a stale gap (XPASS) as a pass
+            told = json.loads(final[-1])
+            record.status, record.message = str(told["status"]), str(told["message"])
         records.append(record)
     return records
 

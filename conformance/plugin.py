@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .records import EVENT_WINDOW, RECORD_PROPERTY, CheckRecord, event_index
+from .records import EVENT_WINDOW, FINAL_PROPERTY, RECORD_PROPERTY, CheckRecord, event_index
 
 if TYPE_CHECKING:
     from syrupy.extensions.json import JSONSnapshotExtension
@@ -68,6 +68,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--streamproof-cassettes", default=None, metavar="DIR", help="cassettes to run the suite on"
+    )
+    group.addoption(
+        "--streamproof-adapter-python",
+        default=None,
+        metavar="PYTHON",
+        help="run the adapter in a subprocess of this interpreter (conformance/remote)",
     )
     group.addoption("--streamproof-snapshots", default=None, metavar="DIR", help="event-sequence snapshots")
     group.addoption("--streamproof-report", default=None, metavar="FILE.html", help="write the HTML matrix")
@@ -99,6 +105,7 @@ class SuiteState:
     snapshots: Path
     report: Path | None
     adapter: ConformanceAdapter | None = None
+    adapter_python: str | None = None  # --streamproof-adapter-python: the adapter runs in that interpreter
     loop: asyncio.AbstractEventLoop | None = None
     batteries: dict[str, Battery] = field(default_factory=dict)
     case_ids: set[str] = field(default_factory=set)  # every case of the cassettes folder, selected or not
@@ -109,6 +116,10 @@ class SuiteState:
     warnings: list[str] = field(default_factory=list)  # told at the end, failing nothing
 
     def load_adapter(self) -> ConformanceAdapter:
+        if self.adapter is None and self.adapter_python:
+            from .remote import load_remote_adapter
+
+            self.adapter = load_remote_adapter(self.adapter_python, self.adapter_spec)
         if self.adapter is None:
             from .protocol import load_adapter
 
@@ -138,6 +149,7 @@ def _state(config: pytest.Config) -> SuiteState:
             cassettes=cassettes,
             snapshots=Path(snapshots),
             report=Path(report) if report else None,
+            adapter_python=config.getoption("streamproof_adapter_python"),
         )
         config.stash[STATE] = state
     return state
@@ -342,6 +354,7 @@ class SuiteRecorder:
         if hasattr(report, "wasxfail") and report.passed:  # a declared gap whose check passes
             record.status = "xpass"
             record.message = f"stale known gap, the check passes: {report.wasxfail}"
+            _junit_property(self.config, report, FINAL_PROPERTY, {"status": "xpass", "message": record.message})
         elif hasattr(report, "wasxfail"):
             record.status, record.message = "xfail", str(report.wasxfail)
         elif report.skipped:
@@ -365,6 +378,15 @@ def _junit_classname(config: pytest.Config, report: pytest.TestReport, classname
     xml = config.stash.get(xml_key, None)
     if xml is not None:
         xml.node_reporter(report).add_attribute("classname", classname)
+
+
+def _junit_property(config: pytest.Config, report: pytest.TestReport, name: str, value: object) -> None:
+    """One more JSON property of the item's JUnit test case (written as pytest writes the others)."""
+    from _pytest.junitxml import xml_key
+
+    xml = config.stash.get(xml_key, None)
+    if xml is not None:
+        xml.node_reporter(report).add_property(name, json.dumps(value))
 
 
 def _last_line(report: pytest.TestReport) -> str:

@@ -11,6 +11,8 @@ if TYPE_CHECKING:
     from .runs import BrokenCassette, Case, Difference, Verdict
 
 RECORD_PROPERTY = "streamproof"  # the user property an item's record travels in (also across xdist)
+# the item's final status where JUnit cannot tell it: a stale gap (XPASS) is a plain pass there
+FINAL_PROPERTY = "streamproof-final"
 EVENT_WINDOW = 8  # events kept around the first difference, for the report
 
 
@@ -32,11 +34,13 @@ class CheckRecord:
     event_count: int = 0  # how many events the run had (the window is a part of them)
     expected_events: list[dict[str, Any]] = field(default_factory=list)  # the snapshot's, same window
     expected_count: int = 0
+    warnings: list[str] = field(default_factory=list)  # told, failing nothing (request additions)
 
     @classmethod
     def of(cls, case: Case | BrokenCassette, check: str, verdict: Verdict) -> CheckRecord:
         record = cls(case.id, case.provider, case.api, check, verdict.status, verdict.message)
         record.adapter_traceback = verdict.adapter_traceback
+        record.warnings = list(verdict.warnings)
         record.show(verdict.difference, verdict.events)
         return record
 

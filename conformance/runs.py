@@ -195,6 +195,7 @@ class Run:
     traces: list[dict[str, Any]] = field(default_factory=list)
     requests: list[SentRequest] = field(default_factory=list)
     first_event_before_last_byte: bool | None = None
+    last_byte_read: bool = False  # the adapter read the response to its last chunk
     leftover_tasks: list[str] = field(default_factory=list)
     network: list[str] = field(default_factory=list)  # hosts tried outside the cassette during the call
     wall_ms: float = 0.0  # how long the call took, as the suite measured it
@@ -205,6 +206,9 @@ ADAPTER_FRAMES = 6  # the innermost frames of an adapter's exception shown: its 
 
 def adapter_frames(exc: BaseException) -> str:
     """Where ``exc`` was raised: the traceback's last frames (file:line and code), and the exception."""
+    remote = getattr(exc, "remote_traceback", None)  # raised by an adapter in its own interpreter
+    if isinstance(remote, str) and remote:
+        return remote
     return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-ADAPTER_FRAMES))
 
 
@@ -469,6 +473,7 @@ async def run_call(
             except Exception as exc:  # what the adapter raised is the verdict's input, not ours to handle
                 run.error = exc
         run.wall_ms = (time.perf_counter() - started) * 1000
+        run.last_byte_read = transport.last_byte_delivered
     await asyncio.sleep(0)  # let the adapter's cleanup callbacks run
     spawned = asyncio.all_tasks() - before - {asyncio.current_task()}
     if spawned:  # finalizers may still be finishing; a task alive after the grace period is left behind

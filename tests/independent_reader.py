@@ -156,8 +156,11 @@ def responses_final(out: dict[str, Any], response: dict[str, Any]) -> None:
     """Tool calls, usage and stop reason from a complete response object."""
     out["tool_calls"] = [
         (item["name"], parse_arguments(item.get("arguments") or ""))
+        if item.get("type") == "function_call"
+        else ("tool_search", item.get("arguments") or {})  # a client-executed tool search: the app runs it
         for item in response.get("output") or []
         if item.get("type") == "function_call"
+        or (item.get("type") == "tool_search_call" and item.get("execution") == "client")
     ]
     usage = response.get("usage")
     if usage:

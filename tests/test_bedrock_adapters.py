@@ -212,6 +212,7 @@ def test_an_error_frame_is_a_server_error_naming_its_code() -> None:
     [(b"not json", "a chunk's payload is not JSON"),
      (b'{"p": "x"}', "a chunk's payload has no base64 string 'bytes'"),
      (b'{"bytes": "***"}', "a chunk's 'bytes' is not base64"),
+     ('{"bytes": "eyJ0eXBlIjoi\u00e9"}'.encode(), "a chunk's 'bytes' is not base64 \\(a non-ASCII character\\)"),
      (b'{"bytes": "%s"}' % base64.b64encode(b"\xff\xfe"), r"a chunk's event is not UTF-8 \(byte 0\)")],
 )  # fmt: skip
 def test_a_bad_chunk_is_a_malformed_stream(payload: bytes, problem: str) -> None:

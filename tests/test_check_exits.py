@@ -203,7 +203,7 @@ def test_a_crash_of_the_suite_is_an_error_of_its_case_everywhere(
 ) -> None:
     folder = cassettes(tmp_path, "openai/chat/text")
     report, junit = tmp_path / "report.html", tmp_path / "junit.xml"
-    args = ["check", "--adapter", "thirdparty.misfits:result_without_usage", "--cassettes", str(folder)]
+    args = ["check", "--adapter", "thirdparty.misfits:trace_usage_that_raises", "--cassettes", str(folder)]
     args += [
         "--snapshots",
         str(snapshots_for(tmp_path, folder)),
@@ -219,16 +219,29 @@ def test_a_crash_of_the_suite_is_an_error_of_its_case_everywhere(
     row = next(line for line in err.splitlines() if "openai/chat" in line and "│" in line)
     assert [cell.strip() for cell in row.split("│")[1:-1]].count("1") >= 1
     flat = " ".join(err.split())
-    assert "ERROR openai/chat/text#0::traces: KeyError: 'usage'" in flat
-    assert "checks/traces.py" in flat  # the frame it crashed in (the traces check)
+    assert "ERROR openai/chat/text#0::traces: RuntimeError: usage field 'prompt_tokens' exploded" in flat
+    assert "the suite crashed at" in flat and "misfits.py" in flat  # the frame it crashed in
     parsed = read_report(report)
     traces = [cell for cell in parsed.cells if cell["data-check"] == "traces"]
     assert len(traces) == 1 and traces[0]["class"] == "error"
     assert len(parsed.cells) == len(ITEMS)  # no blank cell
     page = "".join(parsed.text)
-    assert "Traceback" in page and "KeyError: 'usage'" in page
+    assert "Traceback" in page and "battery.py" in page and "RuntimeError: usage field 'prompt_tokens' exploded" in page
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite is not None
     crashed = [case for case in suite.iter("testcase") if "traces" in (case.get("name") or "")]
     failure = crashed[0].find("failure")
-    assert failure is not None and "KeyError" in (failure.text or "")
+    assert failure is not None and "RuntimeError" in (failure.text or "")
+
+
+def test_a_result_without_usage_fails_outcome_and_the_traces_check_judges_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = cassettes(tmp_path, "openai/chat/text")
+    args = ["check", "--adapter", "thirdparty.misfits:result_without_usage", "--cassettes", str(folder)]
+    args += ["--snapshots", str(snapshots_for(tmp_path, folder))]
+    assert main(args) == 1
+    flat = " ".join(capsys.readouterr().err.split())
+    assert "FAIL openai/chat/text#0::outcome: outcome.result: expected 'an LLMResult or a result dict'" in flat
+    assert "::traces" not in flat  # judged (the trace itself is right), not crashed
+    assert "Traceback" not in flat

@@ -212,3 +212,10 @@ def test_long_column_heads_break_between_syllables() -> None:
     assert _header("streaming") == "stream&shy;ing"
     assert _header("outcome") == "outcome"
     assert _header("faults[verylongword]") == "faults<br>verylo&shy;ngword"  # no syllables known: the middle
+
+
+def test_request_warnings_are_told_in_the_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["check", "--adapter", "thirdparty.misfits:adds_reasoning_effort", *folder_with(tmp_path, "openai/chat/text")]
+    assert main([*args, "--case", "*::request"]) == 0  # an addition is a warning, not a failure
+    flat = " ".join(capsys.readouterr().err.split())
+    assert 'warning openai/chat/text#0::request: request.reasoning_effort: added by the adapter ("low")' in flat

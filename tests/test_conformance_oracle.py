@@ -177,3 +177,19 @@ def test_responses_function_call_and_incomplete_without_response_created() -> No
 )
 def test_error_classes(status: int | None, body: dict[str, object], error: str) -> None:
     assert error_class_for(status, body) == error
+
+
+def test_responses_client_executed_tool_search_is_a_client_tool_call() -> None:
+    client = {"id": "tsc_1", "type": "tool_search_call", "arguments": {}, "call_id": "call_ts", "execution": "client"}
+    server = {"id": "tss_1", "type": "tool_search_call", "arguments": {"paths": ["f"]}, "call_id": None, "execution": "server"}
+    done = {**client, "arguments": {"queries": ["usd eur"]}}
+    body = sse(
+        {"type": "response.output_item.added", "output_index": 0, "item": server},
+        {"type": "response.output_item.done", "output_index": 0, "item": server},
+        {"type": "response.output_item.added", "output_index": 1, "item": client},
+        {"type": "response.output_item.done", "output_index": 1, "item": done},
+        {"type": "response.completed", "response": {"status": "completed", "output": [server, done]}},
+    )
+    expected = expected_for("responses", 200, body)
+    assert expected.tool_calls == [{"id": "call_ts", "name": "tool_search", "arguments": '{"queries":["usd eur"]}'}]
+    assert expected.stop_reason == "tool_calls"

@@ -174,11 +174,13 @@ def test_any_llm(tmp_path: Path) -> None:
     items = run_library(tmp_path, "any-llm", ("anthropic/messages/redacted_thinking", "openai/chat/text"))
     failed = failing(items)
     case = "anthropic/messages/redacted_thinking#0"
-    assert set(failed) == {(case, "outcome"), (case, "snapshot"), (case, "request")}
+    assert set(failed) == {(case, "outcome"), (case, "snapshot")}
     # Anthropic sent cache_read_input_tokens: 0; any-llm reports no cached count at all
     assert "outcome.usage.cached_input_tokens: expected 0, got null" in failed[case, "outcome"]
-    # the thinking budget can only be given as a reasoning effort, which any-llm sends as adaptive thinking
-    assert "request.thinking.type: expected 'enabled', got 'adaptive'" in failed[case, "request"]
+    # the thinking budget can only be given as a reasoning effort, which any-llm sends as adaptive
+    # thinking: a declared gap of that one request field
+    status, message = items[case, "request"]
+    assert status == "xfail" and "request.thinking.type: expected 'enabled', got 'adaptive'" in message
     # the redacted_thinking block is dropped: the first event is text, not the hidden reasoning
     assert '"kind": "hidden_reasoning"' in failed[case, "snapshot"]
     assert all(items["openai/chat/text#0", item][0] == "pass" for item in ITEMS)

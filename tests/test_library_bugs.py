@@ -9,6 +9,7 @@ stops doing it: then the README's list of library behaviours needs the same upda
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from streamproof.conformance.battery import Case, Run, run_call
 from streamproof.conformance.plugin import bundled_cassettes
 from streamproof.conformance.protocol import load_adapter
 from streamproof.harness.cassette import load_cassette
+from streamproof.harness.faults import faulted_interaction, parse_fault
 from streamproof.harness.served import served_from_interaction
 
 REAL = Path(__file__).parents[1].parent / "shared" / "real-cassettes" / "pydantic-ai"
@@ -199,3 +201,242 @@ def test_pydantic_ai_openrouter_model_reports_the_upstream_finish_reason() -> No
     last = [ch for c in chunks for ch in c.get("choices") or [] if ch.get("finish_reason")][-1]
     assert (last["finish_reason"], last["native_finish_reason"]) == ("stop", "completed")
     assert result(library_run("pydantic-ai", case))["provider_stop_reason"] == "completed"
+
+
+MODULES = {
+    "sdk-helpers": "openai",
+    "langchain": "langchain_openai",
+    "pydantic-ai": "pydantic_ai",
+    "litellm": "streamproof.conformance.libraries.litellm",  # it sets up litellm before importing it
+    "any-llm": "any_llm",
+}
+
+
+def installed(library: str) -> None:
+    pytest.importorskip(MODULES[library], reason=f'{library} is not installed: pip install "streamproof[{library}]"')
+
+
+def without_terminator(case: Case) -> tuple[Case, bytes]:
+    """The recorded stream without its last event (``[DONE]``, ``message_stop``): cut cleanly there."""
+    body = case.interaction.response.body
+    events = [e for e in body.decode("utf-8").split("\n\n") if e.strip()]
+    last = events[-1]
+    cut = "\n\n".join(events[:-1]).encode() + b"\n\n"
+    response = dataclasses.replace(case.interaction.response, body=cut, chunks=None)
+    interaction = dataclasses.replace(case.interaction, response=response)
+    return Case(case.cassette, case.root, interaction), last.encode()
+
+
+@pytest.mark.parametrize(
+    ("library", "name"),
+    [
+        ("sdk-helpers", "anthropic/messages/text"),
+        ("pydantic-ai", "openai/chat/text"),
+        ("langchain", "openai/chat/prompt_caching"),
+        ("litellm", "openai/chat/prompt_caching"),
+        ("any-llm", "openai/chat/prompt_caching"),
+    ],
+)
+def test_a_stream_cut_cleanly_before_its_terminator_is_taken_as_complete(library: str, name: str) -> None:
+    installed(library)
+    whole, _ = recorded(bundled_cassettes() / f"{name}.yaml")
+    case, dropped = without_terminator(whole)
+    assert dropped.strip() == b"data: [DONE]" or json.loads(dropped.split(b"data:")[1])["type"] == "message_stop"
+    assert dropped not in case.interaction.response.body  # what the library gets lacks the terminator
+    run = library_run(library, case)
+    assert run.error is None and isinstance(run.result, dict)  # a result, not an incomplete stream
+    assert type(library_run("reference", case).error).__name__ == "LLMIncompleteStreamError"
+
+
+@pytest.mark.parametrize("library", ["sdk-helpers", "pydantic-ai", "langchain", "any-llm"])  # LiteLLM sums them
+def test_an_advisor_streams_usage_is_taken_from_the_top_level_not_its_iterations(library: str) -> None:
+    installed(library)
+    case, events = recorded(REAL / "test_anthropic" / "test_anthropic_advisor_tool_stream.yaml")
+    usage = next(event["usage"] for event in events if event["type"] == "message_delta")
+    billed_input = sum(i["input_tokens"] + i["cache_read_input_tokens"] + i["cache_creation_input_tokens"] for i in usage["iterations"])
+    top_input = usage["input_tokens"] + usage["cache_read_input_tokens"] + usage["cache_creation_input_tokens"]
+    assert len(usage["iterations"]) > 1 and billed_input != top_input  # the advisor's own turn is billed too
+    assert result(library_run(library, case))["usage"]["prompt_tokens"] == top_input
+
+
+def test_langchain_chat_openai_reads_no_compatible_reasoning_fields() -> None:
+    installed("langchain")
+    case, chunks = recorded(REAL / "test_deepseek" / "test_deepseek_model_thinking_stream.yaml")
+    reasoning = "".join(ch["delta"].get("reasoning_content") or "" for c in chunks for ch in c.get("choices") or [])
+    assert reasoning  # DeepSeek streams its reasoning in delta.reasoning_content
+    run = library_run("langchain", case)
+    assert result(run)["reasoning"] == "" and not [e for e in run.events if e["kind"] == "reasoning"]
+
+
+def test_pydantic_ai_loses_the_raw_reasoning_text_of_a_responses_compatible_server() -> None:
+    installed("pydantic-ai")
+    case, events = recorded(REAL / "test_deepseek_responses" / "test_deepseek_responses[function_tool_stream].yaml")
+    raw = "".join(e["delta"] for e in events if e["type"] == "response.reasoning_text.delta")
+    assert raw  # DeepSeek's Responses endpoint streams raw reasoning text, no summary
+    assert result(library_run("pydantic-ai", case))["reasoning"] == ""
+
+
+def test_pydantic_ai_names_a_client_tool_search_after_its_own_tool() -> None:
+    installed("pydantic-ai")
+    case, events = recorded(REAL / "test_tool_search" / "test_openai_client_tool_search_streaming.yaml")
+    items = [e["item"] for e in events if e["type"] == "response.output_item.done"]
+    assert [(i["type"], i["execution"], "name" in i) for i in items] == [("tool_search_call", "client", False)]
+    calls = result(library_run("pydantic-ai", case))["tool_calls"]
+    assert [(c["id"], c["name"]) for c in calls] == [(items[0]["call_id"], "search_tools")]
+
+
+def test_pydantic_ai_leaves_groqs_in_stream_tool_use_failed_uncategorised() -> None:
+    installed("pydantic-ai")
+    case, _ = recorded(REAL / "test_groq" / "test_tool_use_failed_error_streaming.yaml")
+    body = case.interaction.response.body.decode()
+    error = json.loads(body.split("event: error\ndata:")[1].split("\n")[0])["error"]
+    assert (error["type"], error["code"]) == ("invalid_request_error", "tool_use_failed")  # a bad request
+    run = library_run("pydantic-ai", case)
+    assert type(run.error).__name__ == "ModelAPIError"  # the base class: no rejected-request category
+    from pydantic_ai import exceptions
+
+    assert not isinstance(run.error, exceptions.ModelRequestRejectedError)
+
+
+@pytest.mark.parametrize("library", ["sdk-helpers", "pydantic-ai", "litellm", "any-llm"])
+def test_groqs_usage_in_x_groq_is_not_read(library: str) -> None:
+    installed(library)
+    case, chunks = recorded(REAL / "test_groq" / "test_groq_model_web_search_tool_stream.yaml")
+    assert [c["x_groq"]["usage"]["total_tokens"] for c in chunks if (c.get("x_groq") or {}).get("usage")]
+    assert not [c for c in chunks if c.get("usage")]  # no top-level usage anywhere
+    assert not result(library_run(library, case))["usage"].get("total_tokens")  # none (pydantic-ai: 0)
+
+
+def test_pydantic_ai_reads_no_anthropic_thinking_tokens() -> None:
+    installed("pydantic-ai")
+    case, events = recorded(REAL / "test_anthropic" / "test_pause_turn_web_search_streaming_vcr.yaml")
+    usage = next(e["usage"] for e in events if e["type"] == "message_delta")
+    assert usage["output_tokens_details"]["thinking_tokens"] > 0
+    assert result(library_run("pydantic-ai", case))["usage"]["reasoning_tokens"] is None
+
+
+@pytest.mark.parametrize("library", ["litellm", "any-llm"])
+@pytest.mark.parametrize(("name", "word"), [("text", "end_turn"), ("tool_call", "tool_use"), ("max_tokens", "max_tokens")])
+def test_anthropics_stop_reason_is_replaced_with_an_openai_word(library: str, name: str, word: str) -> None:
+    installed(library)
+    case, events = recorded(bundled_cassettes() / "anthropic" / "messages" / f"{name}.yaml")
+    assert [e["delta"]["stop_reason"] for e in events if e["type"] == "message_delta"] == [word]
+    reported = result(library_run(library, case))["provider_stop_reason"]
+    assert reported == {"end_turn": "stop", "tool_use": "tool_calls", "max_tokens": "length"}[word]
+
+
+def sent_tools(library: str, case: Case) -> list[dict[str, Any]]:
+    run = library_run(library, case)
+    body = run.requests[0].body
+    assert isinstance(body, dict)
+    return list(body.get("tools") or [])
+
+
+def test_any_llm_drops_anthropic_server_tools_from_the_request() -> None:
+    installed("any-llm")
+    case, _ = recorded(REAL / "test_anthropic" / "test_anthropic_web_search_tool_stream.yaml")
+    recorded_types = [tool.get("type") for tool in case.interaction.request.json()["tools"]]
+    assert any(str(kind).startswith("web_search_") for kind in recorded_types)
+    assert not [tool for tool in sent_tools("any-llm", case) if str(tool.get("type")).startswith("web_search_")]
+
+
+def test_any_llm_drops_additional_properties_and_defer_loading_from_anthropic_tools() -> None:
+    installed("any-llm")
+    case, _ = recorded(bundled_cassettes() / "anthropic" / "messages" / "tool_call.yaml")
+    assert case.interaction.request.json()["tools"][0]["input_schema"]["additionalProperties"] is False
+    assert "additionalProperties" not in sent_tools("any-llm", case)[0]["input_schema"]
+    case, _ = recorded(REAL / "test_tool_search" / "test_anthropic_native_tool_search_streaming.yaml")
+    deferred = [tool["name"] for tool in case.interaction.request.json()["tools"] if tool.get("defer_loading")]
+    assert deferred
+    assert not [tool for tool in sent_tools("any-llm", case) if tool.get("name") in deferred and tool.get("defer_loading")]
+
+
+@pytest.mark.parametrize("library", ["litellm", "any-llm"])
+def test_openrouters_reasoning_signatures_are_dropped(library: str) -> None:
+    installed(library)
+    case, chunks = recorded(REAL / "test_openrouter" / "test_openrouter_streaming_reasoning.yaml")
+    details = [d for c in chunks for ch in c.get("choices") or [] for d in ch["delta"].get("reasoning_details") or []]
+    assert [d for d in details if d.get("signature")]  # OpenRouter passes Anthropic's signature on
+    assert result(library_run(library, case))["signatures"] == []
+
+
+def faulted(case: Case, spec: str) -> tuple[Case, int, dict[str, Any]]:
+    """The case with the battery's fault applied to its recorded response: status and error body."""
+    interaction = faulted_interaction(case.interaction, parse_fault(spec))
+    response = interaction.response
+    body = json.loads(response.body) if response.status >= 400 else {}
+    return Case(case.cassette, case.root, interaction), response.status, body
+
+
+def library_exception(run: Run) -> BaseException:
+    """What the library itself raised (the wrapper's mapped error carries it as its cause)."""
+    assert run.error is not None and run.result is None
+    return run.error.__cause__ or run.error
+
+
+def test_litellm_calls_an_insufficient_quota_429_a_rate_limit() -> None:
+    installed("litellm")
+    case, status, body = faulted(recorded(bundled_cassettes() / "openai" / "chat" / "text.yaml")[0], "quota")
+    assert (status, body["error"]["code"]) == (429, "insufficient_quota")  # out of credits, not a rate limit
+    assert type(library_exception(library_run("litellm", case))).__name__ == "RateLimitError"
+
+
+def test_litellm_raises_anthropics_529_overloaded_as_an_internal_server_error() -> None:
+    installed("litellm")
+    case, status, body = faulted(recorded(bundled_cassettes() / "anthropic" / "messages" / "text.yaml")[0], "overloaded")
+    assert (status, body["error"]["type"]) == (529, "overloaded_error")
+    assert type(library_exception(library_run("litellm", case))).__name__ == "InternalServerError"
+
+
+def test_litellms_rate_limit_error_carries_no_retry_after() -> None:
+    installed("litellm")
+    case, status, _ = faulted(recorded(bundled_cassettes() / "anthropic" / "messages" / "text.yaml")[0], "rate_limit:retry_after=1")
+    assert status == 429 and case.interaction.response.headers.get("retry-after") == "1"
+    run = library_run("litellm", case)
+    assert type(library_exception(run)).__name__ == "RateLimitError"
+    assert getattr(run.error, "retry_after", None) is None  # nothing on the exception says when to retry
+
+
+def test_litellm_raises_an_in_stream_bad_request_as_a_connection_error() -> None:
+    installed("litellm")
+    case, _ = recorded(REAL / "test_groq" / "test_tool_use_failed_error_streaming.yaml")
+    body = case.interaction.response.body.decode()
+    error = json.loads(body.split("event: error\ndata:")[1].split("\n")[0])["error"]
+    assert error["type"] == "invalid_request_error"  # Groq's own error event: a bad request
+    fallback = library_exception(library_run("litellm", case))  # its wrapper for a failure after the start
+    names = [kind.__name__ for kind in type(getattr(fallback, "original_exception", fallback)).__mro__]
+    assert "BadRequestError" not in names and "APIConnectionError" in names
+
+
+@pytest.mark.parametrize(
+    ("path", "host"),
+    [
+        (REAL / "test_anthropic" / "test_anthropic_advisor_tool_stream.yaml", "raw.githubusercontent.com"),
+        (REAL / "test_crusoe" / "test_crusoe_model_streaming.yaml", "huggingface.co"),
+    ],
+)
+def test_litellm_reaches_out_of_the_cassette_during_a_call(path: Path, host: str) -> None:
+    installed("litellm")
+    case, _ = recorded(path)
+    assert host not in case.interaction.request.host
+    assert any(host in attempt for attempt in library_run("litellm", case).network)
+
+
+@pytest.mark.parametrize(
+    ("name", "spec", "raised"),
+    [
+        ("openai/chat/text", "malformed_chunk:after=3", "APIConnectionError"),  # bad JSON: not a connection
+        ("openai/chat/text", "mid_stream_error:after=3", "APIConnectionError"),  # a server error in the stream
+        ("anthropic/messages/text", "mid_stream_error:after=3", "InternalServerError"),  # overloaded_error
+    ],
+)
+def test_litellm_classes_for_a_broken_stream(name: str, spec: str, raised: str) -> None:
+    installed("litellm")
+    whole, _ = recorded(bundled_cassettes() / f"{name}.yaml")
+    case, _, _ = faulted(whole, spec)
+    body = case.interaction.response.body
+    assert body != whole.interaction.response.body and body.startswith(whole.interaction.response.body[:20])
+    fallback = library_exception(library_run("litellm", case))  # its wrapper for a failure after the start
+    inside = getattr(fallback, "original_exception", fallback)
+    names = [kind.__name__ for kind in type(inside).__mro__]
+    assert raised in names and not {"JSONDecodeError", "APIResponseValidationError"} & set(names)

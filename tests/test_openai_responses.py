@@ -219,6 +219,35 @@ def test_server_tool_items_are_not_tool_calls() -> None:
     assert result.tool_calls == [] and result.stop_reason == "end_turn"
 
 
+def tool_search_stream() -> bytes:
+    """A client-executed tool search (gpt-5.4 with ``execution: client``) after a server-side one."""
+    server = {"id": "tss_1", "type": "tool_search_call", "arguments": {}, "call_id": None, "execution": "server"}
+    client = {"id": "tsc_1", "type": "tool_search_call", "arguments": {}, "call_id": "call_ts", "execution": "client"}
+    done = {**client, "status": "completed", "arguments": {"queries": ["exchange rate USD EUR"]}}
+    return sse(
+        {"type": "response.output_item.added", "output_index": 0, "item": server},
+        {"type": "response.output_item.done", "output_index": 0, "item": {**server, "arguments": {"paths": ["f"]}}},
+        {"type": "response.output_item.added", "output_index": 1, "item": client},
+        {"type": "response.output_item.done", "output_index": 1, "item": done},
+        completed(output=[{**server, "arguments": {"paths": ["f"]}}, done]),
+    )
+
+
+def test_a_client_executed_tool_search_is_a_tool_call_named_tool_search() -> None:
+    from independent_reader import read
+
+    body = tool_search_stream()
+    interface, events = replay(body)
+    result = interface.result()
+    calls = [(c.id, c.name, json.loads(c.arguments)) for c in result.tool_calls]
+    assert calls == [("call_ts", "tool_search", {"queries": ["exchange rate USD EUR"]})]
+    assert result.stop_reason == "tool_calls"
+    assert next(e for e in events if isinstance(e, ToolCallDelta)).name == "tool_search"
+    # the independent reader agrees (and leaves the server-side search out too)
+    expected = read("responses", 200, "text/event-stream", body)
+    assert expected["tool_calls"] == [("tool_search", {"queries": ["exchange rate USD EUR"]})]
+
+
 def test_reasoning_summary_deltas_one_block_per_item() -> None:
     body = sse(
         {

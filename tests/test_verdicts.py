@@ -19,7 +19,7 @@ import pytest
 from synthetic_cases import URIS, index_less_tool_calls_case, make_case, sse
 
 from streamproof.adapters.events import LLMResult
-from streamproof.conformance.battery import Battery, snapshot_data
+from streamproof.conformance.battery import Battery, Verdict, snapshot_data
 from streamproof.conformance.protocol import Capabilities, ConformanceCall
 from streamproof.conformance.reference import ReferenceAdapter
 
@@ -910,3 +910,28 @@ async def test_latency_in_seconds_still_fails_on_the_terminal_event_tail() -> No
     verdict = await Battery(LatencyInSeconds(), case).run("traces")
     assert verdict.status == "fail" and verdict.difference is not None
     assert verdict.difference.path == "trace.latency_ms"
+
+
+def test_snapshots_number_reasoning_blocks_in_order_of_first_appearance() -> None:
+    case = make_case("responses", b"", {})
+    events = [
+        {"kind": "hidden_reasoning", "block": 3, "data": "x"},
+        {"kind": "reasoning", "block": 5, "text": "a", "signature": None},
+        {"kind": "text", "text": "t"},
+        {"kind": "reasoning", "block": 3, "text": "", "signature": "s"},
+    ]
+    stored = snapshot_data(case, Verdict("snapshot", "pass", events=events))["events"]
+    assert [e.get("block") for e in stored] == [0, 1, None, 0]
+
+
+async def test_an_adapter_failing_before_the_held_tail_is_not_judged_on_the_holds_timing() -> None:
+    from thirdparty.misfits import fails_on_the_finish_chunk
+
+    from streamproof.conformance.battery import discover_cases
+    from streamproof.conformance.plugin import bundled_cassettes
+
+    case = next(c for c in discover_cases(bundled_cassettes()) if c.id == "openai/chat/text#0")
+    battery = Battery(fails_on_the_finish_chunk(), case)
+    assert (await battery.run("outcome")).status == "fail"  # the failure is outcome's to judge
+    verdict = await battery.run("traces")
+    assert verdict.status == "pass", verdict.message

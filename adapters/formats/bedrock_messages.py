@@ -214,6 +214,10 @@ class _ChunkEvents:
         encoded = chunk.get("bytes") if isinstance(chunk, dict) else None
         if not isinstance(encoded, str):
             raise self._malformed(f"a chunk's payload has no base64 string 'bytes': {payload[:60]!r}")
+        if not encoded.isascii():  # binascii refuses it with a bare ValueError, not binascii.Error
+            raise self._malformed(
+                f"a chunk's 'bytes' is not base64 (a non-ASCII character): {encoded[:40]!r}"
+            )
         try:
             return _strict_b64decode(encoded).decode("utf-8")
         except binascii.Error as exc:

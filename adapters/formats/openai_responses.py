@@ -11,9 +11,12 @@ Wire format: one JSON event per SSE event, typed by its ``type`` field; OpenAI r
   with the item's ``encrypted_content`` once the item is done. ``response.completed`` lists each
   item encrypted again (a different token for the same reasoning): the done event's copy is the
   signature; the final copy signs only an item whose done never came.
-- Client tool calls are ``function_call`` items only (not web_search, file_search, MCP or code
-  interpreter items). The item's ``call_id`` is the tool call id; ``output_item.added`` gives id
-  and name, argument deltas follow. Items whose ``done`` never comes are taken as they stand when
+- Client tool calls are ``function_call`` items and client-executed tool search (a
+  ``tool_search_call`` with ``"execution": "client"``: the application runs the search), not
+  web_search, file_search, MCP, code interpreter or server-side tool search items. The item's
+  ``call_id`` is the tool call id; ``output_item.added`` gives id and name, argument deltas follow.
+  A client tool search has no name and no argument deltas: it is one delta when its item is done,
+  named ``tool_search``, its arguments the item's ``arguments`` object as compact JSON. Items whose ``done`` never comes are taken as they stand when
   the response ends; ``function_call`` items that only the final response lists are added then.
 - The stream ends with ``response.completed`` / ``response.incomplete`` (stop reason
   ``incomplete_details.reason``) or fails with ``response.failed`` / ``error`` (raised as the
@@ -22,6 +25,7 @@ Wire format: one JSON event per SSE event, typed by its ``type`` field; OpenAI r
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -35,6 +39,23 @@ from .openai_chat import OpenAIClient, map_openai_error, optional_str  # one ser
 
 INCOMPLETE_REASONS = {"max_output_tokens": "max_tokens", "content_filter": "content_filter"}
 INDEX_FIELDS = ("output_index", "content_index", "summary_index")
+TOOL_SEARCH = "tool_search"  # the name of a client-executed tool search call (its item has none)
+
+
+def is_client_call(item: dict[str, Any]) -> bool:
+    """A ``function_call`` item, or a ``tool_search_call`` the client executes (it has a ``call_id``)."""
+    kind = item.get("type")
+    return kind == "function_call" or (kind == "tool_search_call" and item.get("execution") == "client")
+
+
+def call_name_and_arguments(item: dict[str, Any]) -> tuple[str | None, str]:
+    """A client call item's name and its arguments as JSON text (a tool search's are an object)."""
+    if item.get("type") == "tool_search_call":
+        arguments = item.get("arguments")
+        if not isinstance(arguments, dict):
+            return TOOL_SEARCH, ""
+        return TOOL_SEARCH, json.dumps(arguments, separators=(",", ":"), ensure_ascii=False)
+    return item.get("name"), item.get("arguments") or ""
 
 
 def responses_usage(raw: dict[str, Any]) -> Usage:
@@ -112,7 +133,7 @@ class OpenAIResponsesInterface(StreamingInterface):
 
     def _on_item_added(self, event: dict[str, Any]) -> None:
         item = event["item"]
-        if item.get("type") == "function_call":
+        if item.get("type") == "function_call":  # a tool search comes whole when its item is done
             self._tool_delta(
                 self._call_index(item.get("id"), event.get("output_index")),
                 item.get("call_id"),
@@ -121,7 +142,7 @@ class OpenAIResponsesInterface(StreamingInterface):
 
     def _on_item_done(self, event: dict[str, Any]) -> None:
         item = event["item"]
-        if item.get("type") == "function_call":
+        if is_client_call(item):
             self._take_whole_call(item, event.get("output_index"))
         elif item.get("type") == "reasoning":
             self._take_signature(item, event.get("output_index"))
@@ -140,7 +161,7 @@ class OpenAIResponsesInterface(StreamingInterface):
     def _on_end(self, event: dict[str, Any]) -> None:
         response = event["response"]
         for position, item in enumerate(response.get("output") or ()):
-            if item.get("type") == "function_call":
+            if is_client_call(item):
                 self._take_whole_call(item, position)
             elif item.get("type") == "reasoning":
                 self._take_signature(item, position)
@@ -169,15 +190,16 @@ class OpenAIResponsesInterface(StreamingInterface):
         return index
 
     def _take_whole_call(self, item: dict[str, Any], output_index: int | None) -> None:
-        """A complete ``function_call`` item: fills in what the deltas did not already give."""
+        """A complete client call item: fills in what the deltas did not already give."""
         index = self._call_index(item.get("id"), output_index)
-        arguments = "" if index in self._calls_with_argument_deltas else (item.get("arguments") or "")
+        name, whole_arguments = call_name_and_arguments(item)
+        arguments = "" if index in self._calls_with_argument_deltas else whole_arguments
         known = self._tools.get(index)
         if known is not None and known.id and known.name and not arguments:
             return  # nothing new: no event
         if arguments:
             self._calls_with_argument_deltas.add(index)
-        self._tool_delta(index, item.get("call_id"), item.get("name"), arguments)
+        self._tool_delta(index, item.get("call_id"), name, arguments)
 
     def _take_signature(self, item: dict[str, Any], output_index: int | None) -> None:
         """A finished reasoning item's ``encrypted_content`` (what a later request sends back) signs its block."""
@@ -219,7 +241,7 @@ class OpenAIResponsesInterface(StreamingInterface):
                     for part in (item.get("summary") or []) + (item.get("content") or []):
                         self._reasoning_delta(position, part.get("text") or "")
                     self._take_signature(item, position)
-                elif kind == "function_call":
+                elif is_client_call(item):
                     self._take_whole_call(item, position)
             self._end(body)
         except ValidationError as exc:

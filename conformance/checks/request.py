@@ -37,8 +37,6 @@ async def check_request(runs: CaseRuns, _kind: str | None) -> Verdict:
         sent_url=first.url,
     )
     differences = [Difference(path, wanted, got) for path, wanted, got in comparison.differences]
-    verdict = runs.verdict("request", differences[0] if differences else None, run)
+    verdict = runs.verdicts("request", differences, run)  # field gaps (request.thinking) apply
     verdict.warnings = comparison.warnings
-    if len(differences) > 1:
-        verdict.message = "; ".join(str(d) for d in differences)
     return verdict

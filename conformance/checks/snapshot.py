@@ -27,9 +27,22 @@ async def check_snapshot_run(runs: CaseRuns, _kind: str | None) -> Verdict:
 
 def snapshot_data(case: Case, verdict: Verdict) -> dict[str, Any]:
     """What the snapshot stores: the case and its canonical events (no ids, no times), normalized
-    by ``with_empty_arguments``."""
-    events = with_empty_arguments(verdict.events)
+    by ``with_empty_arguments`` and ``blocks_in_order``."""
+    events = blocks_in_order(with_empty_arguments(verdict.events))
     return {"case": case.id, "provider": case.provider, "api": case.api, "events": events}
+
+
+def blocks_in_order(events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Reasoning blocks numbered 0, 1, ... in order of first appearance: ``block`` says which
+    pieces belong together, and a library that numbers its own parts (pydantic-ai counts a server
+    tool's call and return as parts) groups them as well as one that passes the wire's index on."""
+    labels: dict[Any, int] = {}
+    out = []
+    for event in events:
+        if "block" in event and event.get("kind") in ("reasoning", "hidden_reasoning"):
+            event = {**event, "block": labels.setdefault(event["block"], len(labels))}
+        out.append(event)
+    return out
 
 
 def coalesced(events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -33,8 +33,9 @@ async def check_traces(runs: CaseRuns, _kind: str | None) -> Verdict:
         "billing": BILLING.model_dump(mode="json"),
     }
     actual: dict[str, Any] = {"status": trace.get("status"), "billing": trace.get("billing")}
-    if run.error is None and run.result is not None:
-        wanted["usage"] = outcome_of_result(run.result)["usage"]
+    result_usage = outcome_of_result(run.result).get("usage") if run.result is not None else None
+    if run.error is None and result_usage is not None:  # an unreadable result is outcome's failure
+        wanted["usage"] = result_usage
         actual["usage"] = {name: (trace.get("usage") or {}).get(name) for name in USAGE_FIELDS}
     found = first_difference(wanted, actual, "trace")
     if found is None:
@@ -46,9 +47,9 @@ async def check_traces(runs: CaseRuns, _kind: str | None) -> Verdict:
         and any(e["kind"] != "stop" for e in run.events)
     ):
         held = await runs.held_run()
-        if (
-            held.first_event_before_last_byte and len(held.traces) == 1
-        ):  # a buffering adapter: streaming says so
+        # a buffering adapter: streaming says so; one that failed before the held tail came
+        # never waited for it (outcome judges the failure)
+        if held.first_event_before_last_byte and held.last_byte_read and len(held.traces) == 1:
             found = _paced_timing_problem(held.traces[0], held)
             run = held if found is not None else run
     return runs.verdict("traces", found, run)

@@ -49,7 +49,12 @@ def _seconds(value: str | None) -> float | None:
 class AnyLLMAdapter(LibraryAdapter):
     name = "any-llm"
     capabilities = Capabilities(apis=frozenset({"chat", "messages"}))
-    known_gaps: Mapping[str, str] = {}
+    known_gaps: Mapping[str, str] = {
+        # any-llm's completion API has reasoning_effort and no thinking budget: its Anthropic provider
+        # turns an effort into adaptive thinking, so a recorded {"type": "enabled", "budget_tokens": N}
+        # cannot be asked for
+        "request.thinking:*anthropic*": "any-llm takes no thinking budget (reasoning_effort only: adaptive thinking)",
+    }
 
     @staticmethod
     def arguments(call: ConformanceCall) -> dict[str, Any]:
@@ -74,6 +79,9 @@ class AnyLLMAdapter(LibraryAdapter):
         for key in ("temperature", "top_p", "stream_options"):
             if key in request:
                 arguments[key] = request[key]
+        if call.api == "chat" and request.get("reasoning") is not None:
+            # OpenRouter's reasoning settings: any-llm's openai provider hands extra_body to the SDK
+            arguments["extra_body"] = {"reasoning": request["reasoning"]}
         effort = request.get("reasoning_effort") or (request.get("thinking") and "medium")
         arguments["reasoning_effort"] = effort or ("none" if call.api == "messages" else "auto")
         return arguments

@@ -47,6 +47,8 @@ def build_model(call: ConformanceCall) -> BaseChatModel:
         return ChatAnthropic(base_url=call.base_url, **common)
     common["max_tokens"] = max_tokens(request)
     usage = bool((request.get("stream_options") or {}).get("include_usage"))
+    if request.get("reasoning") is not None:  # OpenRouter's reasoning settings: ChatOpenAI has no field
+        common["extra_body"] = {"reasoning": request["reasoning"]}
     # use_responses_api=False: a chat request stays one (LangChain switches to Responses on server tools)
     return ChatOpenAI(
         base_url=call.base_url,

@@ -80,6 +80,9 @@ class LiteLLMAdapter(LibraryAdapter):
                 arguments[key] = request[key]
         if request.get("tool_choice") is not None:
             arguments["tool_choice"] = tool_choice(call.api, request)
+        if call.api == "chat" and request.get("reasoning") is not None:
+            # OpenRouter's reasoning settings: no LiteLLM parameter of the openai/ route carries them
+            arguments["extra_body"] = {"reasoning": request["reasoning"]}
         if call.api == "messages":  # Anthropic always streams usage; LiteLLM passes it on only when asked
             arguments["stream_options"] = {"include_usage": True}
         return arguments

@@ -22,13 +22,25 @@ def content_text(content: Any) -> str:
     return ""
 
 
+def system_content(system: Any) -> Any:
+    """Anthropic's ``system``: its text, or, when a block carries ``cache_control``, its text
+    blocks with their ``cache_control`` (the libraries pass such parts on to Anthropic)."""
+    if isinstance(system, list) and any(isinstance(b, dict) and b.get("cache_control") for b in system):
+        return [
+            {"type": "text", "text": block.get("text") or "", **({"cache_control": block["cache_control"]} if block.get("cache_control") else {})}
+            for block in system
+            if isinstance(block, dict) and block.get("type") == "text"
+        ]
+    return content_text(system)
+
+
 def chat_messages(api: str, request: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The conversation of a chat or messages request as OpenAI chat messages."""
     if api == "chat":
         return [dict(message) for message in request.get("messages") or []]
     messages: list[dict[str, Any]] = []
     if request.get("system"):
-        messages.append({"role": "system", "content": content_text(request["system"])})
+        messages.append({"role": "system", "content": system_content(request["system"])})
     for message in request.get("messages") or []:
         content = message.get("content")
         blocks = content if isinstance(content, list) else [{"type": "text", "text": content or ""}]

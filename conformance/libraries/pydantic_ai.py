@@ -140,9 +140,7 @@ def messages_history(request: Mapping[str, Any]) -> list[pm.ModelMessage]:
 
 
 def responses_history(request: Mapping[str, Any]) -> list[pm.ModelMessage]:
-    history = _History()
-    if request.get("instructions"):
-        history.request_part(pm.SystemPromptPart(content=request["instructions"]))
+    history = _History()  # ``instructions`` are pydantic-ai's instruction parts (see ``instruction_parts``)
     items = request.get("input")
     for item in [{"role": "user", "content": items}] if isinstance(items, str) else items or []:
         kind, role = item.get("type", "message"), item.get("role")
@@ -175,6 +173,14 @@ def responses_history(request: Mapping[str, Any]) -> list[pm.ModelMessage]:
                 )
             )
     return history.messages
+
+
+def instruction_parts(api: str, request: Mapping[str, Any]) -> list[pm.InstructionPart] | None:
+    """Responses ``instructions`` as pydantic-ai's instructions (which it sends as ``instructions``;
+    a system prompt part would go out as a system message in ``input``)."""
+    if api == "responses" and isinstance(request.get("instructions"), str) and request["instructions"]:
+        return [pm.InstructionPart(content=request["instructions"])]
+    return None
 
 
 def tool_definitions(api: str, request: Mapping[str, Any]) -> list[ToolDefinition]:
@@ -215,6 +221,13 @@ def model_settings(api: str, request: Mapping[str, Any]) -> dict[str, Any]:
         settings["stop_sequences"] = [stop] if isinstance(stop, str) else stop
     if api == "messages" and request.get("thinking"):
         settings["anthropic_thinking"] = request["thinking"]
+    system = request.get("system")
+    if api == "messages" and isinstance(system, list) and system and isinstance(system[-1], dict):
+        cache = system[-1].get("cache_control") or {}
+        if cache.get("type") == "ephemeral":  # pydantic-ai marks the last system block, as recorded
+            settings["anthropic_cache_instructions"] = cache.get("ttl") or True
+    if api == "chat" and request.get("reasoning") is not None:  # OpenRouter's reasoning settings
+        settings["openrouter_reasoning"] = request["reasoning"]
     if api == "chat" and request.get("reasoning_effort"):
         settings["openai_reasoning_effort"] = request["reasoning_effort"]
     reasoning = request.get("reasoning") or {}
@@ -234,6 +247,11 @@ def model_settings(api: str, request: Mapping[str, Any]) -> dict[str, Any]:
         # server tools (web search, code execution, MCP, ...) as recorded: pydantic-ai's native tools
         # take their own settings objects, and tools given in extra_body replace the ones it builds
         settings["extra_body"] = {"tools": request["tools"]}
+        if request.get("tool_choice") is not None and not tool_definitions(api, request):
+            # pydantic-ai sends a tool_choice only for its own function tools (and refuses
+            # "required" without one): beside server tools alone it goes with them, as recorded
+            settings.pop("tool_choice", None)
+            settings["extra_body"]["tool_choice"] = request["tool_choice"]
     return settings
 
 
@@ -270,18 +288,26 @@ class PydanticAIAdapter(LibraryAdapter):
     async def events(self, call: ConformanceCall, outcome: Outcome) -> AsyncGenerator[dict[str, Any], None]:
         model = build_model(call)
         parameters = ModelRequestParameters(
-            function_tools=tool_definitions(call.api, call.request), allow_text_output=True
+            function_tools=tool_definitions(call.api, call.request),
+            allow_text_output=True,
+            instruction_parts=instruction_parts(call.api, call.request),
         )
         settings: Any = model_settings(call.api, call.request)
         messages = HISTORY[call.api](call.request)
+        # pydantic-ai starts a ThinkingPart per Responses summary part: the parts of one reasoning
+        # item (the same id) are one block, the first part's
+        block_of: dict[int, int] = {}
+        block_by_item: dict[str, int] = {}
         async with model.request_stream(messages, settings, parameters) as stream:
             outcome.responded = True
             async for event in stream:
                 if isinstance(event, pm.PartStartEvent):
-                    for canonical in self.part_start(event.index, event.part, outcome):
+                    if call.api == "responses" and isinstance(event.part, pm.ThinkingPart) and event.part.id:
+                        block_of[event.index] = block_by_item.setdefault(event.part.id, event.index)
+                    for canonical in self.part_start(block_of.get(event.index, event.index), event.part, outcome):
                         yield canonical
                 elif isinstance(event, pm.PartDeltaEvent):
-                    for canonical in self.part_delta(event.index, event.delta, outcome):
+                    for canonical in self.part_delta(block_of.get(event.index, event.index), event.delta, outcome):
                         yield canonical
             response = stream.get()
         usage = response.usage

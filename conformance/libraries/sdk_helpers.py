@@ -13,6 +13,7 @@ events. No extra is needed: the SDKs are streamproof's own dependencies.
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any
 
@@ -216,7 +217,12 @@ class SDKHelpersAdapter(LibraryAdapter):
                 elif isinstance(event, ResponseFunctionCallArgumentsDeltaEvent) and event.delta:
                     yield outcome.tool_delta(event.item_id, arguments=event.delta)
                 elif isinstance(event, ResponseOutputItemDoneEvent):
-                    for signature in self.signature(plain(event.item), event.output_index, signed):
+                    item_fields = plain(event.item)
+                    if item_fields.get("type") == "tool_search_call" and item_fields.get("execution") == "client":
+                        # a tool search the application runs: its arguments come whole, as an object
+                        arguments = json.dumps(item_fields.get("arguments") or {}, separators=(",", ":"))
+                        yield outcome.tool_delta(item_fields.get("id"), item_fields.get("call_id"), "tool_search", arguments)
+                    for signature in self.signature(item_fields, event.output_index, signed):
                         yield signature
                 elif isinstance(event, ResponseFailedEvent):
                     failure = plain(event.response).get("error") or {}

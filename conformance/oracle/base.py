@@ -7,7 +7,8 @@ dicts. When the reference adapter and the oracle disagree, one of them is wrong,
 disagreement shows up as a failed check.
 
 The expected outcome (``Expected``) has the fields every adapter must agree on: text, reasoning
-text and signatures, client tool calls (id, name, arguments exactly as streamed), usage (``None`` =
+text and signatures, client tool calls (id, name, arguments exactly as streamed; a Responses
+client-executed ``tool_search_call`` is one too, named ``tool_search``), usage (``None`` =
 not reported), the normalized and the provider's own stop reason, and the error class for
 responses that fail (an HTTP error status or an error inside the stream).
 """

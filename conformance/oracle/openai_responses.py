@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from .base import (
@@ -69,6 +70,17 @@ class ResponsesReader(SSEReader):
                 entry["name"] = entry["name"] or item.get("name") or ""
                 if kind.endswith(".done") and isinstance(item.get("arguments"), str):
                     entry["arguments"] = item["arguments"]
+            elif item.get("type") == "tool_search_call" and item.get("execution") == "client":
+                # the application runs this search: a client tool call named ``tool_search`` whose
+                # arguments (an object, never streamed as deltas) are the done item's, as compact JSON
+                entry = self.tools.setdefault(
+                    item.get("id") or "", {"id": "", "name": "tool_search", "arguments": ""}
+                )
+                entry["id"] = entry["id"] or item.get("call_id") or ""
+                if kind.endswith(".done") and isinstance(item.get("arguments"), dict):
+                    entry["arguments"] = json.dumps(
+                        item["arguments"], separators=(",", ":"), ensure_ascii=False
+                    )
         elif kind == "response.function_call_arguments.delta":
             entry = self.tools.setdefault(event.get("item_id") or "", {"id": "", "name": "", "arguments": ""})
             entry["arguments"] += event.get("delta") or ""

@@ -393,8 +393,15 @@ class SDKAdapter:
             item = event["item"]
             function = {"name": item.get("name"), "arguments": item.get("arguments") or ""}
             return [self.tool_delta(outcome, item.get("id"), item.get("call_id"), function)]
+        item = event.get("item") or {}
+        if kind == "response.output_item.done" and item.get("type") == "tool_search_call" and item.get("execution") == "client":
+            # the application runs this search: a tool call named tool_search whose arguments come
+            # whole, as an object, when the item is done
+            arguments = json.dumps(item.get("arguments") or {}, separators=(",", ":"))
+            function = {"name": "tool_search", "arguments": arguments}
+            return [self.tool_delta(outcome, item.get("id"), item.get("call_id"), function)]
         if kind == "response.output_item.done":
-            return self.responses_signature(event.get("item") or {}, event.get("output_index") or 0, outcome)
+            return self.responses_signature(item, event.get("output_index") or 0, outcome)
         if kind == "response.function_call_arguments.delta" and event.get("delta"):
             return [self.tool_delta(outcome, event.get("item_id"), None, {"arguments": event["delta"]})]
         if kind in ("response.completed", "response.incomplete"):
