@@ -12,12 +12,15 @@ interaction, or every check skipped).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fnmatch
 import json
+import os
 import shlex
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -174,6 +177,24 @@ def terminal() -> Console:
     return Console(stderr=True, width=WIDE, soft_wrap=True)
 
 
+
+# the suite's plugins, named: the others installed beside them (langsmith's, hypothesis', anyio's,
+# pytest-recording's, ...) are never loaded into a check, where they only cost time or interfere
+SUITE_PLUGINS = ("streamproof.conformance.plugin", "syrupy", "pytest_asyncio.plugin")
+
+
+@contextlib.contextmanager
+def _no_plugin_autoload() -> Iterator[None]:
+    previous = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"]
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = previous
+
 def run(args: argparse.Namespace) -> int:
     console = terminal()
     cassettes: Path = args.cassettes or bundled_cassettes()
@@ -214,6 +235,7 @@ def run(args: argparse.Namespace) -> int:
             "no:terminal",  # the progress bar and the summary table replace pytest's own output
             f"--streamproof-adapter={args.adapter}",
             f"--streamproof-cassettes={cassettes}",
+            *(arg for plugin in SUITE_PLUGINS for arg in ("-p", plugin)),
         ]
         if getattr(args, "adapter_python", None):
             pytest_args.append(f"--streamproof-adapter-python={args.adapter_python}")
@@ -233,7 +255,8 @@ def run(args: argparse.Namespace) -> int:
         with Progress(*columns, console=console, transient=True) as progress:
             recorder = _Progress(progress)
             recorder.patterns = list(args.cases)
-            code = pytest.main(pytest_args, plugins=[recorder])
+            with _no_plugin_autoload():
+                code = pytest.main(pytest_args, plugins=[recorder])
     for error in recorder.collection_errors:
         console.print(f"[red]cannot collect the suite:[/red] {escape(error)}")
     _summary(console, args, recorder.records)
