@@ -31,12 +31,13 @@ from streamproof.conformance.plugin import SHIPPED_SNAPSHOTS, bundled_cassettes,
 REPO = Path(__file__).resolve().parents[1]
 ROOTS = ("adapters", "harness", "conformance", "cli", "benchmarks", "cassettes")
 REFERENCE = "streamproof.conformance.reference:factory"
-# one per wire format, with tool calls, reasoning signatures and an error response: 4 of the 37 cases
+# one per wire format, with tool calls, reasoning signatures and an error response: 5 of the 50 cases
 SUBSET = (
     "openai/chat/tool_call",
     "openai/responses/reasoning",
     "anthropic/messages/reasoning",
     "anthropic/messages/bad_key",
+    "bedrock/messages/tool_call",
 )
 
 # the adapter modules the second interpreter must import, by name; prints each top-level module they
@@ -46,7 +47,10 @@ import importlib, importlib.util, json, sys, sysconfig
 before = set(sys.modules)
 for name in sys.argv[1:]:
     importlib.import_module(name)
-for name in ("httpcore2._async.http11", "httpcore._async.http11"):  # imported by the first request only
+for name in (  # imported by the first request only (botocore: by the first Bedrock client)
+    "httpcore2._async.http11", "httpcore._async.http11", "anthropic.lib.bedrock._client", "botocore.session",
+    "botocore.auth", "botocore.awsrequest", "botocore.credentials", "boto3", "boto3.session",
+):
     try:
         importlib.import_module(name)
     except ImportError:

@@ -215,6 +215,7 @@ class RemoteAdapter:
         caps = hello["capabilities"]
         self.capabilities = Capabilities(
             apis=frozenset(caps["apis"]),
+            formats=frozenset(caps.get("formats", ())),
             traces=caps["traces"],
             cancellation=caps["cancellation"],
             coalesced_deltas=caps["coalesced_deltas"],
@@ -277,6 +278,8 @@ class RemoteAdapter:
                     "billing": call.billing.model_dump(mode="json"),
                     "timeout_s": REMOTE_READ_TIMEOUT_S,
                     "port": loopback.port,
+                    "model": call.model,
+                    "credentials": dict(call.credentials),
                 },
             }
         )

@@ -46,6 +46,7 @@ class Capabilities:
     """The protocol's ``Capabilities`` (``streamproof.conformance.protocol``), field for field."""
 
     apis: frozenset[str] = frozenset(("chat", "responses", "messages"))
+    formats: frozenset[str] = frozenset()
     traces: bool = True
     cancellation: bool = True
     coalesced_deltas: bool = False
@@ -249,6 +250,8 @@ class RemoteCall:
     billing: Any  # streamproof's ``BillingContext`` when streamproof is installed, else a dict
     traces: Traces
     timeout_s: float
+    model: str = ""
+    credentials: dict[str, str] = dataclasses.field(default_factory=dict)
     result: object | None = None
 
     def set_result(self, result: object) -> None:
@@ -402,6 +405,8 @@ class Worker:
                 billing=billing_context(fields["billing"]),
                 traces=traces,
                 timeout_s=float(fields["timeout_s"]),
+                model=str(fields.get("model", "")),
+                credentials=dict(fields.get("credentials", {})),
             )
             before = asyncio.all_tasks()
             error: dict[str, Any] | None = None
@@ -473,6 +478,7 @@ def describe(adapter: Any) -> dict[str, Any]:
         "name": str(adapter.name),
         "capabilities": {
             "apis": sorted(caps.apis),
+            "formats": sorted(getattr(caps, "formats", ())),
             **{
                 name: bool(getattr(caps, name))
                 for name in ("traces", "cancellation", "coalesced_deltas", "exact_arguments")
