@@ -118,6 +118,14 @@ class ProviderClient:
             await self.http_client.aclose()
 
 
+def sdk_options(timeout: float | httpx2.Timeout | None, max_retries: int | None) -> dict[str, Any]:
+    """An SDK client's ``timeout`` / ``max_retries`` keywords, for those given (None: the SDK's default)."""
+    options: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+    if max_retries is not None:
+        options["max_retries"] = max_retries
+    return options
+
+
 def as_keywords(known: frozenset[str], request_data: Mapping[str, Any]) -> dict[str, Any]:
     """Keyword arguments for an SDK ``create``: request keys it does not know go in ``extra_body``."""
     kwargs: dict[str, Any] = {}

@@ -36,7 +36,7 @@ import orjson
 from pydantic import ValidationError
 
 from .. import errors as e
-from ..clients import ProviderClient, as_keywords
+from ..clients import ProviderClient, as_keywords, sdk_options
 from ..error_mapping import BY_STATUS, build_error, error_object
 from ..errors import AdapterConfigError, LLMIncompleteStreamError, MalformedStreamError
 from ..events import USAGE_COUNT_LIMIT, Usage
@@ -453,9 +453,7 @@ class AnthropicClient(ProviderClient):
         import anthropic
 
         super().__init__(http_client, transport)
-        options: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
-        if max_retries is not None:
-            options["max_retries"] = max_retries
+        options = sdk_options(timeout, max_retries)
         self.sdk_client = anthropic.AsyncAnthropic(
             api_key=api_key,
             base_url=base_url,

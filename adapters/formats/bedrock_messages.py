@@ -47,7 +47,7 @@ from urllib.parse import unquote
 import orjson
 
 from .. import errors as e
-from ..clients import ProviderClient, as_keywords
+from ..clients import ProviderClient, as_keywords, sdk_options
 from ..error_mapping import BY_STATUS, build_error, error_object
 from ..errors import AdapterConfigError, MalformedStreamError
 from ..events import USAGE_COUNT_LIMIT
@@ -311,9 +311,7 @@ class BedrockClient(ProviderClient):
         import anthropic
 
         super().__init__(http_client, transport)
-        options: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
-        if max_retries is not None:
-            options["max_retries"] = max_retries
+        options = sdk_options(timeout, max_retries)
         try:
             self.sdk_client = anthropic.AsyncAnthropicBedrock(
                 api_key=api_key,

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import ValidationError
 
 from .. import errors as e
-from ..clients import ProviderClient
+from ..clients import ProviderClient, sdk_options
 from ..error_mapping import BY_STATUS, build_error, error_object
 from ..errors import AdapterConfigError, LLMEmptyResponseError, LLMIncompleteStreamError, MalformedStreamError
 from ..events import Usage
@@ -323,9 +323,7 @@ class OpenAIClient(ProviderClient):
         import openai
 
         super().__init__(http_client, transport)
-        options: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
-        if max_retries is not None:
-            options["max_retries"] = max_retries
+        options = sdk_options(timeout, max_retries)
         try:
             self.sdk_client = openai.AsyncOpenAI(
                 api_key=api_key,
