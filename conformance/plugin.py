@@ -107,7 +107,7 @@ class SuiteState:
     adapter: ConformanceAdapter | None = None
     adapter_python: str | None = None  # --streamproof-adapter-python: the adapter runs in that interpreter
     loop: asyncio.AbstractEventLoop | None = None
-    batteries: dict[str, Battery] = field(default_factory=dict)
+    battery: Battery | None = None  # the current case's: its items run one after another
     case_ids: set[str] = field(default_factory=set)  # every case of the cassettes folder, selected or not
     records: dict[str, CheckRecord] = field(default_factory=dict)  # by node id
     extension: type[JSONSnapshotExtension] | None = None
@@ -247,9 +247,11 @@ def run_case_check(config: pytest.Config, item: SuiteCase, node: pytest.Item) ->
         return verdict
     state = _state(config)
     try:
-        battery = state.batteries.get(case.id)
-        if battery is None:
-            battery = state.batteries[case.id] = Battery(state.load_adapter(), case)
+        battery = state.battery
+        if battery is None or battery.case.id != case.id:
+            # a case's items are collected together, so the last case's runs are done with: kept,
+            # every run's events would stay alive to the end and slow every full garbage collection
+            battery = state.battery = Battery(state.load_adapter(), case)
         if state.loop is None:
             state.loop = asyncio.new_event_loop()
         verdict = state.loop.run_until_complete(battery.run(item.check))

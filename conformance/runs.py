@@ -15,10 +15,10 @@ import fnmatch
 import json
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import httpx2
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
@@ -36,6 +36,7 @@ from .oracle import Expected, expected_outcome
 from .protocol import ConformanceAdapter, ConformanceCall, TraceCollector
 from .transport import CaseTransport, NetworkAttempts, SentRequest, guard_network, intercept_pools
 
+T = TypeVar("T")
 Status = Literal["pass", "fail", "xfail", "skip"]
 
 RUN_DEADLINE_S = 10.0  # no single call may take longer: a hang is a failure, not a stuck suite
@@ -419,8 +420,10 @@ async def run_call(
     hold_last_chunk: bool = False,
     stop_after_events: int | None = None,
     deadline_s: float = RUN_DEADLINE_S,
+    timeout_s: float = READ_TIMEOUT_S,
 ) -> Run:
-    """One call of ``adapter`` on ``served`` (chunked as given), with a deadline; never raises.
+    """One call of ``adapter`` on ``served`` (chunked as given), with a deadline and ``timeout_s``
+    the read timeout the call asks for; never raises.
     With ``hold_last_chunk`` the last chunk waits for the first event, then comes a paced
     ``PACED_TAIL_S`` later."""
     run = Run()
@@ -435,7 +438,7 @@ async def run_call(
     attempts = NetworkAttempts()
     request = case.interaction.request.json()
     before = asyncio.all_tasks()
-    async with httpx2.AsyncClient(transport=transport, timeout=READ_TIMEOUT_S) as client:
+    async with httpx2.AsyncClient(transport=transport, timeout=timeout_s) as client:
         call = ConformanceCall(
             api=case.api,
             provider=case.provider,
@@ -445,7 +448,7 @@ async def run_call(
             api_key=case.format.api_key,
             billing=BILLING,
             traces=collector,
-            timeout_s=READ_TIMEOUT_S,
+            timeout_s=timeout_s,
             model=case.format.model(request, str(case.interaction.request.uri)),
             credentials=dict(case.format.credentials),
         )
@@ -583,6 +586,7 @@ class CaseRuns:
         self.served = served_from_interaction(case.interaction, recorded_timing=False)
         self._plain: Run | None = None
         self._held: Run | None = None
+        self._shared: dict[Callable[[Case, ServedResponse], Any], Any] = {}
         self.network: list[str] = []  # every host any run tried outside the cassette
 
     async def call(self, *args: Any, **kwargs: Any) -> Run:
@@ -590,6 +594,14 @@ class CaseRuns:
         run = await run_call(self.adapter, *args, **kwargs)
         self.network += run.network
         return run
+
+    def shared(self, make: Callable[[Case, ServedResponse], T]) -> T:
+        """``make(case, served)``, made once per case for the items that share it (a check's
+        items each judge one kind of what it makes, e.g. the faults)."""
+        if make not in self._shared:
+            self._shared[make] = make(self.case, self.served)
+        result: T = self._shared[make]
+        return result
 
     async def held_run(self) -> Run:
         """The run whose last chunk waits for the first event and then comes paced, later."""

@@ -25,7 +25,10 @@ STATUS_FAULT_SPECS = (
 )
 # a dropped connection and a body that just ends (cleanly, without the stream's terminator) both cut
 STREAM_FAULT_SPECS = ("mid_stream_error", "cut_events", "cut_events:abort=false", "malformed_chunk")
-STALL_SPEC = f"stall:seconds={READ_TIMEOUT_S * 5:g}"  # a slow first byte, well past the read timeout
+# the stalled call asks for a shorter read timeout than the others (nothing but its first byte is
+# read, so nothing else can time out), which keeps a stall's wait short: 38 stalls were 2 s of a check
+STALL_TIMEOUT_S = 0.01
+STALL_SPEC = f"stall:seconds={STALL_TIMEOUT_S * 5:g}"  # a slow first byte, well past the read timeout
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class InjectedFault:
     spec: str
     expected_error: str
     served: ServedResponse
+    timeout_s: float = READ_TIMEOUT_S  # the read timeout its call asks for
 
     @property
     def kind(self) -> str:
@@ -65,7 +69,7 @@ def faults_for(case: Case, served: ServedResponse) -> list[InjectedFault]:
         assert expected is not None, f"fault {spec} left {case.id} a successful stream"
         injected.append(InjectedFault(spec, expected, faulty))
     stalled = apply_fault(served, parse_fault(STALL_SPEC), wire_format=wire.name)
-    injected.append(InjectedFault(STALL_SPEC, "LLMTimeoutError", stalled))
+    injected.append(InjectedFault(STALL_SPEC, "LLMTimeoutError", stalled, STALL_TIMEOUT_S))
     return injected
 
 
@@ -74,11 +78,11 @@ async def check_faults(runs: CaseRuns, kind: str | None) -> Verdict:
     """Every fault (or those of one ``kind``: the verdict of the item ``faults[kind]``)."""
     name = f"faults[{kind}]" if kind else "faults"
     baseline = await runs.plain_run()
-    faults = [f for f in faults_for(runs.case, runs.served) if kind is None or f.kind == kind]
+    faults = [f for f in runs.shared(faults_for) if kind is None or f.kind == kind]
     if not faults:
         return Verdict(name, "skip", f"no {kind} fault applies to this stream")
     for fault in faults:
-        run = await runs.call(runs.case, fault.served, deadline_s=runs.deadline_s)
+        run = await runs.call(runs.case, fault.served, deadline_s=runs.deadline_s, timeout_s=fault.timeout_s)
         found = judge_outcome(Expected(error=fault.expected_error), run)
         if found is None and len(run.requests) != 1:  # the protocol says no retries
             found = Difference("requests sent", 1, len(run.requests))
