@@ -193,3 +193,18 @@ def test_responses_client_executed_tool_search_is_a_client_tool_call() -> None:
     expected = expected_for("responses", 200, body)
     assert expected.tool_calls == [{"id": "call_ts", "name": "tool_search", "arguments": '{"queries":["usd eur"]}'}]
     assert expected.stop_reason == "tool_calls"
+
+
+@pytest.mark.parametrize("api", ["chat", "responses", "messages"])
+def test_a_body_that_is_not_utf8_is_a_malformed_stream_as_for_the_reference(api: str) -> None:
+    """A byte that is not UTF-8 inside an SSE line: the reference's decoder raises
+    ``MalformedStreamError``; the oracle must say the same, not crash with ``UnicodeDecodeError``
+    (a crash of the suite would be the case's ``error``, not a verdict)."""
+    from streamproof.adapters.errors import MalformedStreamError
+    from streamproof.adapters.formats import interface_for_api
+
+    body = b'data: {"type": "x", "text": "caf\xe9"}\n\n'
+    assert expected_for(api, 200, body).error == "MalformedStreamError"
+    interface = interface_for_api(api)()
+    with pytest.raises(MalformedStreamError, match="not valid UTF-8"):
+        interface.feed(body)

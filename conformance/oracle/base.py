@@ -139,8 +139,13 @@ def error_class_for(status: int | None, body: Any) -> str:
 
 
 def sse_events(body: bytes) -> list[tuple[str | None, str]]:
-    """(event name, data) per SSE event; comments and empty events dropped."""
-    text = body.decode("utf-8")
+    """(event name, data) per SSE event; comments and empty events dropped. A body that is not
+    UTF-8 is malformed (the event-stream format is UTF-8; decoding with replacement characters
+    would judge text the provider never sent)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise StreamError("MalformedStreamError") from None
     events: list[tuple[str | None, str]] = []
     blocks = _EVENT_SPLIT.split(text)
     for number, block in enumerate(blocks):
