@@ -76,6 +76,13 @@ def error_object(body: Any) -> dict[str, Any]:
     return {}
 
 
+def class_by_status(named: type[e.LLMError] | None, status: int | None) -> type[e.LLMError]:
+    """``named`` (the class the error's own type or code gave), else the class of its HTTP status;
+    an error with neither (an error event inside a 200 stream) means the provider failed mid-stream."""
+    cls = named or BY_STATUS.get(status or 0) or (e.LLMServerError if (status or 0) >= 500 else e.LLMError)
+    return e.LLMServerError if cls is e.LLMError and status is None else cls
+
+
 def build_error(
     cls: type[e.LLMError],
     message: str,

@@ -37,7 +37,7 @@ from pydantic import ValidationError
 
 from .. import errors as e
 from ..clients import ProviderClient, as_keywords, sdk_options
-from ..error_mapping import BY_STATUS, build_error, error_object
+from ..error_mapping import build_error, class_by_status, error_object
 from ..errors import AdapterConfigError, LLMIncompleteStreamError, MalformedStreamError
 from ..events import USAGE_COUNT_LIMIT, Usage
 from ..framing.sse import SSEEvent
@@ -414,11 +414,7 @@ def map_anthropic_error(
     message = str(err.get("message") or f"{provider} error")
     if request_id is None and isinstance(body, Mapping) and isinstance(body.get("request_id"), str):
         request_id = body["request_id"]
-    cls = _ANTHROPIC_TYPES.get(etype)
-    if cls is None:
-        cls = BY_STATUS.get(status or 0) or (e.LLMServerError if (status or 0) >= 500 else e.LLMError)
-    if cls is e.LLMError and status is None:
-        cls = e.LLMServerError
+    cls = class_by_status(_ANTHROPIC_TYPES.get(etype), status)
     if status == 413:
         cls = e.LLMContextWindowExceededError
     return build_error(

@@ -48,7 +48,7 @@ import orjson
 
 from .. import errors as e
 from ..clients import ProviderClient, as_keywords, sdk_options
-from ..error_mapping import BY_STATUS, build_error, error_object
+from ..error_mapping import build_error, class_by_status, error_object
 from ..errors import AdapterConfigError, MalformedStreamError
 from ..events import USAGE_COUNT_LIMIT
 from ..framing import FrameDecoder, framing_named
@@ -102,11 +102,8 @@ def map_bedrock_error(
     err = error_object(body)
     message = err.get("message") or err.get("Message")
     message = str(message) if message is not None else f"{provider} {error_type or 'error'}"
-    cls = _BEDROCK_TYPES.get((error_type or "").lower())
-    if cls is None:
-        cls = BY_STATUS.get(status or 0) or (e.LLMServerError if (status or 0) >= 500 else e.LLMError)
-    if cls is e.LLMError and status is None:
-        cls = e.LLMServerError  # an exception frame of a type not in the table: Bedrock failed mid-stream
+    # an exception frame of a type not in the table: Bedrock failed mid-stream
+    cls = class_by_status(_BEDROCK_TYPES.get((error_type or "").lower()), status)
     if cls is e.LLMBadRequestError and any(p in message.lower() for p in _CONTEXT_PHRASES):
         cls = e.LLMContextWindowExceededError
     return build_error(

@@ -30,7 +30,7 @@ from pydantic import ValidationError
 
 from .. import errors as e
 from ..clients import ProviderClient, sdk_options
-from ..error_mapping import BY_STATUS, build_error, error_object
+from ..error_mapping import BY_STATUS, build_error, class_by_status, error_object
 from ..errors import AdapterConfigError, LLMEmptyResponseError, LLMIncompleteStreamError, MalformedStreamError
 from ..events import Usage
 from ..framing.sse import SSEEvent
@@ -286,12 +286,8 @@ def map_openai_error(
     cls = _OPENAI_CODES.get(code or "") or _OPENAI_CODES.get(str(etype or ""))
     if cls is e.LLMBadRequestError and status is not None and status in BY_STATUS and status != 400:
         cls = None  # a generic "invalid_request_error" type: the status says more
-    if cls is None:
-        cls = BY_STATUS.get(status or 0) or (e.LLMServerError if (status or 0) >= 500 else e.LLMError)
-    if cls is e.LLMError and status is None:
-        cls = e.LLMServerError  # an error event with nothing else said: the provider failed mid-stream
     return build_error(
-        cls,
+        class_by_status(cls, status),
         message,
         provider=provider,
         status=status,
