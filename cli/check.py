@@ -36,6 +36,7 @@ from ..conformance.plugin import (
     SUITE_MODULE,
     SuiteCase,
     bundled_cassettes,
+    nothing_checked,
     snapshot_update_refusal,
 )
 from ..conformance.protocol import DEFAULT_ADAPTER, AdapterLoadError, load_adapter
@@ -305,8 +306,9 @@ def run(args: argparse.Namespace) -> int:
             soft_wrap=True,
         )
         return 2
-    if code in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not recorder.collection_errors:
-        nothing = _nothing_checked(recorder.records, cassettes)
+    checked = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED)
+    if code in checked and not recorder.collection_errors:
+        nothing = nothing_checked(recorder.records, cassettes)
         if nothing:
             console.print(
                 f"[red]streamproof check: nothing was checked: {escape(nothing)}[/red]", soft_wrap=True
@@ -315,19 +317,6 @@ def run(args: argparse.Namespace) -> int:
     if code == pytest.ExitCode.OK:
         return 0
     return 1 if code == pytest.ExitCode.TESTS_FAILED else 2
-
-
-def _nothing_checked(records: list[CheckRecord], cassettes: Path) -> str:
-    """Why no check ran ("" when one did): a run that checks nothing must not pass."""
-    if any(record.status != "skip" for record in records):
-        return ""
-    if not records:
-        return (
-            f"no recorded interaction under {cassettes} (the suite reads the streamed chat, responses "
-            "and messages POST requests of its *.yaml cassettes)"
-        )
-    reasons = sorted({record.message for record in records})
-    return f"all {len(records)} checks were skipped: {'; '.join(reasons)}"
 
 
 def _missing_snapshots(records: list[CheckRecord]) -> bool:

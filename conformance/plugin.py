@@ -433,6 +433,19 @@ def unmatched_gaps(state: SuiteState) -> list[str]:
     return found
 
 
+def nothing_checked(records: list[CheckRecord], cassettes: Path) -> str:
+    """Why no check ran ("" when one did): a run that checks nothing must not pass."""
+    if any(record.status != "skip" for record in records):
+        return ""
+    if not records:
+        return (
+            f"no recorded interaction under {cassettes} (the suite reads the streamed chat, responses "
+            "and messages POST requests of its *.yaml cassettes)"
+        )
+    reasons = sorted({record.message for record in records})
+    return f"all {len(records)} checks were skipped: {'; '.join(reasons)}"
+
+
 @pytest.hookimpl(trylast=True)  # after syrupy, which sets the exit status too
 def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(STATE, None)
@@ -447,6 +460,14 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         state.case_ids = {case.id for case in discover_cases(state.cassettes, state.broken)}
     state.warnings = unmatched_gaps(state)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    records = list(state.records.values())
+    # cases found but none selected (-k): the caller chose that; otherwise a run that checked
+    # nothing must not pass
+    nothing = nothing_checked(records, state.cassettes) if records or not state.case_ids else ""
+    if nothing and suite_requested(session.config) and session.exitstatus == pytest.ExitCode.OK:
+        if reporter is not None:
+            reporter.write_line(f"streamproof: nothing was checked: {nothing}")
+        session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
     for warning in state.warnings:
         if reporter is not None:
             reporter.write_line(f"streamproof: warning: {warning}")

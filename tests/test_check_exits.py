@@ -100,6 +100,45 @@ def test_a_run_where_every_check_is_skipped_exits_2(
     assert "nothing was checked" in err and f"all {len(ITEMS)} checks were skipped" in err
 
 
+def _pytest_suite(tmp_path: Path, *options: str) -> list[str]:
+    """Plain pytest's arguments for the suite, run in ``tmp_path`` (collecting nothing else)."""
+    ini = "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+    (tmp_path / "pytest.ini").write_text(ini, encoding="utf-8")
+    args = ["-q", "-p", "no:cacheprovider", "-c", str(tmp_path / "pytest.ini"), "--rootdir", str(tmp_path)]
+    return [*args, *options, str(tmp_path)]
+
+
+def test_plain_pytest_on_an_empty_folder_checks_nothing_and_does_not_pass(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code = pytest.main(_pytest_suite(tmp_path, f"--streamproof-cassettes={empty}"))
+    assert code == pytest.ExitCode.NO_TESTS_COLLECTED
+    assert "streamproof: nothing was checked: no recorded interaction" in capsys.readouterr().out
+
+
+def test_plain_pytest_where_every_check_is_skipped_does_not_pass(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = cassettes(tmp_path, "anthropic/messages/reasoning")  # the adapter speaks only chat
+    options = [
+        "--streamproof-adapter=thirdparty.broken:declared_buffering_chat_only",
+        f"--streamproof-cassettes={folder}",
+        f"--streamproof-snapshots={snapshots_for(tmp_path, folder)}",
+    ]
+    assert pytest.main(_pytest_suite(tmp_path, *options)) == pytest.ExitCode.NO_TESTS_COLLECTED
+    assert f"nothing was checked: all {len(ITEMS)} checks were skipped" in capsys.readouterr().out
+
+
+def test_plain_pytest_with_every_case_deselected_is_the_callers_choice(tmp_path: Path) -> None:
+    folder = cassettes(tmp_path, "openai/chat/text")
+    (tmp_path / "test_own.py").write_text("def test_own() -> None:\n    assert 1 + 1 == 2\n", encoding="utf-8")
+    options = [f"--streamproof-cassettes={folder}", f"--streamproof-snapshots={snapshots_for(tmp_path, folder)}"]
+    # the user's own test selected, the suite's deselected: their run, not a run that checked nothing
+    assert pytest.main(_pytest_suite(tmp_path, *options, "-k", "test_own")) == pytest.ExitCode.OK
+
+
 def test_a_mistyped_path_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "--cassettes", str(tmp_path / "casettes")]) == 2
     err = err_of(capsys)
