@@ -178,6 +178,18 @@ def test_the_report_opens_with_its_verdict_and_shows_the_events_side_by_side(
     assert re.search(r"… \d+ earlier events not shown", section)  # the window is cut, and says so
 
 
+def test_a_passing_reports_verdict_counts_only_what_passed(tmp_path: Path) -> None:
+    """Checks that did not apply are not "passed": the banner counts them apart."""
+    args = folder_with(tmp_path, "openai/chat/text", "openai/chat/bad_key")
+    report = tmp_path / "r.html"
+    assert main(["check", *args, "--report", str(report)]) == 0
+    page = report.read_text(encoding="utf-8")
+    banner = page.split('<div class="banner passed">', 1)[1].split("</div></div>", 1)[0]
+    passed, skipped = (int(re.search(rf"(\d+) {s}</span>", banner)[1]) for s in ("pass", "skip"))  # type: ignore[index]
+    assert skipped > 0
+    assert f"PASS: {passed} of {passed + skipped} checks passed, none failed ({skipped} did not apply)" in banner
+
+
 def test_an_api_the_adapter_does_not_speak_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
