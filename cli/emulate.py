@@ -77,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
     except (StreamproofError, OSError, ValueError) as exc:  # ValueError: a bad limit
         print(f"streamproof emulate: {exc}", file=sys.stderr)
         return 2
+    for unreadable in emulator.library.unreadable if emulator.library is not None else []:
+        print(f"streamproof emulate: not serving {unreadable}", file=sys.stderr)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

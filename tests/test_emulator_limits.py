@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -175,3 +176,47 @@ def test_many_idle_connections_under_a_low_descriptor_limit_do_not_stop_a_new_re
         process.terminate()
         _, err = process.communicate(timeout=10)
     assert "Traceback" not in err, err[-2000:]
+
+
+def test_a_cassette_that_does_not_load_is_named_and_the_rest_are_served(tmp_path: Path) -> None:
+    """One bad cassette in a folder must not stop the emulator from serving the others."""
+    import shutil
+
+    from streamproof.conformance.plugin import bundled_cassettes
+
+    shutil.copy(bundled_cassettes() / "openai" / "chat" / "text.yaml", tmp_path / "text.yaml")
+    (tmp_path / "broken.yaml").write_text("version: 1\ninteractions: [ {\n", encoding="utf-8")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamproof.cli", "emulate", "--port", "0", "--cassettes", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert "listening on" in first, first + (process.stderr.read() if process.stderr else "")
+        base = first.rsplit(" ", 1)[1].strip()
+        chat = httpx2.post(
+            base + "/v1/chat/completions",
+            headers={"authorization": "Bearer k", "x-streamproof-scenario": "text"},
+            content=CHAT,
+            timeout=5,
+        )
+        assert chat.status_code == 200 and b"data: [DONE]" in chat.content
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=10)
+    assert f"not serving {tmp_path / 'broken.yaml'}:" in err
+
+
+def test_a_folder_where_no_cassette_loads_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "broken.yaml").write_text("version: 1\ninteractions: [ {\n", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "streamproof.cli", "emulate", "--port", "0", "--cassettes", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert f"{tmp_path}: none of its 1 cassettes loads; the first: {tmp_path / 'broken.yaml'}" in done.stderr

@@ -51,8 +51,10 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from ..cassette import Interaction, load_cassette
+from ...adapters.errors import CassetteError
+from ..cassette import Cassette, Interaction, load_cassette
 from ..faults import STATUS_FAULTS, Fault, FaultError, apply_fault, parse_fault
+from ..foreign_shapes import cassette_files, cassette_stem
 from ..formats import FORMATS, HarnessFormat, format_for_path
 from ..scenarios import CATALOGUE, SCENARIO_HEADER, SCENARIO_MODEL_PREFIX, Failure, ScenarioError, scenario
 from ..served import ServedChunk, ServedResponse, served_from_interaction
@@ -91,17 +93,32 @@ class _Recorded:
 
 class CassetteLibrary:
     """Every interaction of one cassette or of every cassette under a folder, found by scenario or
-    by request body."""
+    by request body. In a folder, a cassette that does not load is left out and named in
+    ``unreadable`` (the others are served); a folder none of whose cassettes loads is an error."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.entries: list[_Recorded] = []
-        for path in [root] if root.is_file() else sorted(root.rglob("*.yaml")):
-            cassette = load_cassette(path)
-            name = str(cassette.metadata.get("scenario") or path.stem)
-            for interaction in cassette.interactions:
-                entry = _Recorded(interaction.wire_format, name, interaction, interaction.request.json())
-                self.entries.append(entry)
+        self.unreadable: list[CassetteError] = []
+        if root.is_file():
+            self._add(load_cassette(root), root)
+            return
+        for path in cassette_files(root):
+            try:
+                cassette = load_cassette(path)
+            except CassetteError as exc:
+                self.unreadable.append(exc)
+                continue
+            self._add(cassette, path)
+        if self.unreadable and not self.entries:
+            problem = f"none of its {len(self.unreadable)} cassettes loads; the first: {self.unreadable[0]}"
+            raise CassetteError(root, problem)
+
+    def _add(self, cassette: Cassette, path: Path) -> None:
+        name = str(cassette.metadata.get("scenario") or cassette_stem(path).name)
+        for interaction in cassette.interactions:
+            entry = _Recorded(interaction.wire_format, name, interaction, interaction.request.json())
+            self.entries.append(entry)
 
     def find(
         self, wire_format: str, scenario_name: str | None, body: Any, method: str, target: str
