@@ -440,3 +440,51 @@ def test_litellm_classes_for_a_broken_stream(name: str, spec: str, raised: str) 
     inside = getattr(fallback, "original_exception", fallback)
     names = [kind.__name__ for kind in type(inside).__mro__]
     assert raised in names and not {"JSONDecodeError", "APIResponseValidationError"} & set(names)
+
+
+def _finish_chunks(case: Case) -> tuple[list[dict[str, Any]], list[int]]:
+    """The body's chunks, and the numbers of those that carry a finish reason."""
+    chunks = sse_data(case.interaction.response.body)
+    return chunks, [n for n, c in enumerate(chunks) for ch in c.get("choices") or [] if ch.get("finish_reason")]
+
+
+@pytest.mark.parametrize(
+    ("name", "fault"),
+    [
+        # OpenRouter's own: finish_reason "length", then a chunk with a top-level error ("Token limit reached")
+        ("test_openrouter/test_openrouter_stream_error", False),
+        # the battery's mid_stream_error fault, inserted right after the finish chunk of a plain stream
+        ("openai/chat/text", True),
+    ],
+)
+def test_pydantic_ai_loses_the_finish_reason_of_a_stream_that_errs_after_it(name: str, fault: bool) -> None:
+    installed("pydantic-ai")
+    case, _ = recorded(bundled_cassettes() / f"{name}.yaml" if fault else REAL / f"{name}.yaml")
+    if fault:
+        case, _, _ = faulted(case, f"mid_stream_error:after={_finish_chunks(case)[1][-1] + 1}")
+    chunks, finishes = _finish_chunks(case)
+    assert finishes and any("error" in chunk for chunk in chunks[finishes[-1] + 1 :])  # said why, then failed
+    reason = [ch["finish_reason"] for ch in chunks[finishes[-1]]["choices"] if ch.get("finish_reason")]
+    run = library_run("pydantic-ai", case)
+    library_exception(run)  # it raised
+    # the finish reason lives only on its final ModelResponse, which an error never hands over
+    assert not [event for event in run.events if event["kind"] == "stop"]
+    stops = [event for event in library_run("reference", case).events if event["kind"] == "stop"]
+    assert [stop["provider_reason"] for stop in stops] == reason
+
+
+def test_pydantic_ai_drops_the_history_before_a_compaction_item_it_sends_back() -> None:
+    installed("pydantic-ai")
+    path = REAL / "test_openai_responses" / "test_openai_responses_compact_stateful_mode_stream.yaml"
+    case, _ = recorded(path, 3)
+    items = json.loads(case.interaction.request.body)["input"]
+    kinds = [item.get("type", "message") for item in items]
+    assert kinds.index("compaction") == 6 and kinds[:6] == ["message"] * 6  # the turns before it, as sent
+    run = library_run("pydantic-ai", case)
+    result(run)
+    body = run.requests[0].body
+    assert isinstance(body, dict)
+    sent = body["input"]
+    # OpenAIResponsesModel trims every item before the compaction item it sends back
+    assert [item.get("type", "message") for item in sent] == ["compaction", "message"]
+    assert sent[0]["encrypted_content"] == items[6]["encrypted_content"] and sent[1] == items[7]

@@ -84,6 +84,25 @@ def test_pydantic_ai_reasoning_blocks_group_as_the_references(name: str) -> None
     assert blocks("pydantic-ai") == blocks("reference")
 
 
+@pytest.mark.parametrize(
+    ("folder", "name", "index"),
+    [
+        # an assistant message's id, phase and (empty) annotations; a function call's item id
+        ("test_openai_responses", "test_openai_responses_phase_streamed_on_part_start.yaml", 1),
+        # DeepSeek's reasoning item: raw reasoning_text content, no summary, no encrypted content
+        ("test_deepseek_responses", "test_deepseek_responses[function_tool_stream].yaml", 1),
+        # a client-executed tool search's tool_search_call and tool_search_output (its found tools)
+        ("test_tool_search", "test_openai_client_tool_search_streaming.yaml", 1),
+        ("test_tool_search", "test_openai_client_tool_search_streaming.yaml", 2),  # and a namespaced call after
+        # a server-executed tool search's tool_search_call
+        ("test_tool_search", "test_openai_native_tool_search_streaming.yaml", 1),
+    ],
+)
+def test_pydantic_ai_sends_responses_history_items_back_as_recorded(folder: str, name: str, index: int) -> None:
+    status, message, _ = request_verdict("pydantic-ai", REAL / folder / name, index)
+    assert status == "pass", message
+
+
 def test_sdk_helpers_report_a_client_executed_tool_search_as_a_tool_call() -> None:
     path = REAL / "test_tool_search" / "test_openai_client_tool_search_streaming.yaml"
     if not path.exists():
