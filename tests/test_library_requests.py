@@ -103,6 +103,20 @@ def test_pydantic_ai_sends_responses_history_items_back_as_recorded(folder: str,
     assert status == "pass", message
 
 
+@pytest.mark.parametrize(
+    ("folder", "name"),
+    [
+        # a resumed pause_turn: thinking, then web search server_tool_use / web_search_tool_result pairs
+        ("test_anthropic", "test_pause_turn_web_search_streaming_vcr.yaml"),
+        # a bm25 tool search's server_tool_use and tool_search_tool_result, then a client tool call
+        ("test_tool_search", "test_anthropic_native_tool_search_streaming.yaml"),
+    ],
+)
+def test_pydantic_ai_sends_anthropic_server_tool_blocks_back_as_recorded(folder: str, name: str) -> None:
+    status, message, _ = request_verdict("pydantic-ai", REAL / folder / name, 1)
+    assert status == "pass", message
+
+
 def test_sdk_helpers_report_a_client_executed_tool_search_as_a_tool_call() -> None:
     path = REAL / "test_tool_search" / "test_openai_client_tool_search_streaming.yaml"
     if not path.exists():

@@ -19,10 +19,12 @@ from typing import Any
 
 import anthropic
 import openai
+from anthropic.types import beta
 from pydantic_ai import exceptions as pe
 from pydantic_ai import messages as pm
 from pydantic_ai.models import Model, ModelRequestParameters
 from pydantic_ai.models.anthropic import AnthropicModel
+from pydantic_ai.models.anthropic import _native_tools as anthropic_native  # its block parsers
 from pydantic_ai.models.openai import OpenAIChatModel, OpenAIResponsesModel
 from pydantic_ai.models.openrouter import OpenRouterModel
 from pydantic_ai.native_tools import AbstractNativeTool
@@ -113,8 +115,35 @@ def chat_history(request: Mapping[str, Any]) -> list[pm.ModelMessage]:
     return history.messages
 
 
+# Anthropic's server-side tool blocks (a server tool's call and its result) as pydantic-ai parses
+# them from a response: the SDK's block type and pydantic-ai's own mapper of that block to its part
+SERVER_TOOL_BLOCKS: dict[str, tuple[Any, Any]] = {
+    "server_tool_use": (beta.BetaServerToolUseBlock, anthropic_native.map_server_tool_use_block),
+    "web_search_tool_result": (
+        beta.BetaWebSearchToolResultBlock,
+        anthropic_native.map_web_search_tool_result_block,
+    ),
+    "tool_search_tool_result": (
+        beta.BetaToolSearchToolResultBlock,
+        anthropic_native.map_tool_search_tool_result_block,
+    ),
+    "code_execution_tool_result": (
+        beta.BetaCodeExecutionToolResultBlock,
+        anthropic_native.map_code_execution_tool_result_block,
+    ),
+    "bash_code_execution_tool_result": (
+        beta.BetaBashCodeExecutionToolResultBlock,
+        anthropic_native.map_bash_code_execution_tool_result_block,
+    ),
+    "text_editor_code_execution_tool_result": (
+        beta.BetaTextEditorCodeExecutionToolResultBlock,
+        anthropic_native.map_text_editor_code_execution_tool_result_block,
+    ),
+}
+
+
 def messages_history(request: Mapping[str, Any]) -> list[pm.ModelMessage]:
-    history = _History()
+    history = _History("anthropic")  # AnthropicModel's system: it sends server tool parts back to it
     if request.get("system"):
         history.request_part(pm.SystemPromptPart(content=content_text(request["system"])))
     for message in request.get("messages") or []:
@@ -137,6 +166,9 @@ def messages_history(request: Mapping[str, Any]) -> list[pm.ModelMessage]:
                         tool_call_id=block.get("id", ""),
                     )
                 )
+            elif kind in SERVER_TOOL_BLOCKS:
+                block_type, to_part = SERVER_TOOL_BLOCKS[kind]
+                history.response_part(to_part(block_type.model_validate(block), "anthropic"))
             elif kind == "thinking":
                 history.response_part(
                     pm.ThinkingPart(
