@@ -143,6 +143,14 @@ def test_pydantic_ai_reports_a_cache_write_count_openai_never_sent() -> None:
     assert result(library_run("pydantic-ai", case))["usage"]["cache_write_tokens"] == 0
 
 
+def test_pydantic_ai_reports_a_cached_count_groq_never_sent() -> None:
+    installed("pydantic-ai")
+    case, chunks = recorded(REAL / "test_groq" / "test_tool_use_failed_error_streaming.yaml", 1)
+    usage = next(chunk["usage"] for chunk in chunks if chunk.get("usage"))
+    assert usage["prompt_tokens"] and "cached" not in json.dumps(usage)  # Groq counts no cached tokens
+    assert result(library_run("pydantic-ai", case))["usage"]["cached_input_tokens"] == 0
+
+
 def test_langchain_joins_openrouters_repeated_finish_reason() -> None:
     pytest.importorskip(
         "langchain_openai", reason='langchain is not installed: pip install "streamproof[langchain]"'
@@ -268,11 +276,19 @@ def test_langchain_chat_openai_reads_no_compatible_reasoning_fields() -> None:
     assert result(run)["reasoning"] == "" and not [e for e in run.events if e["kind"] == "reasoning"]
 
 
-def test_pydantic_ai_loses_the_raw_reasoning_text_of_a_responses_compatible_server() -> None:
+@pytest.mark.parametrize(
+    "name",
+    [
+        "test_deepseek_responses/test_deepseek_responses[function_tool_stream]",
+        "test_openai_responses/test_openai_responses_raw_cot_stream_openrouter",
+    ],
+)
+def test_pydantic_ai_loses_the_raw_reasoning_text_of_a_responses_compatible_server(name: str) -> None:
     installed("pydantic-ai")
-    case, events = recorded(REAL / "test_deepseek_responses" / "test_deepseek_responses[function_tool_stream].yaml")
+    case, events = recorded(REAL / f"{name}.yaml")
     raw = "".join(e["delta"] for e in events if e["type"] == "response.reasoning_text.delta")
-    assert raw  # DeepSeek's Responses endpoint streams raw reasoning text, no summary
+    assert raw  # DeepSeek's and OpenRouter's Responses endpoints stream raw reasoning text, no summary
+    assert not [e for e in events if e["type"].startswith("response.reasoning_summary")]
     assert result(library_run("pydantic-ai", case))["reasoning"] == ""
 
 
