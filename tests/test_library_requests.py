@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,33 @@ def test_pydantic_ai_reasoning_blocks_group_as_the_references(name: str) -> None
 def test_pydantic_ai_sends_responses_history_items_back_as_recorded(folder: str, name: str, index: int) -> None:
     status, message, _ = request_verdict("pydantic-ai", REAL / folder / name, index)
     assert status == "pass", message
+
+
+def test_pydantic_ai_sends_a_messages_url_citations_back() -> None:
+    # no recording has an earlier answer with citations: the bundled text case, its request given one
+    pytest.importorskip("pydantic_ai", reason='pydantic-ai is not installed: pip install "streamproof[pydantic-ai]"')
+    path = bundled_cassettes() / "openai/responses/text.yaml"
+    interaction = load_cassette(path).interactions[0]
+    text = "See https://example.org/streams for the spec."
+    citation = {
+        "type": "url_citation",
+        "url": "https://example.org/streams",
+        "title": "Streams",
+        "start_index": 4,
+        "end_index": 31,
+    }
+    answer = {
+        "type": "message",
+        "role": "assistant",
+        "id": "msg_0123456789abcdef",
+        "status": "completed",
+        "content": [{"type": "output_text", "text": text, "annotations": [citation]}],
+    }
+    request = {**interaction.request.json(), "input": [{"role": "user", "content": "Where?"}, answer]}
+    body = json.dumps(request).encode()
+    case = Case(path, bundled_cassettes(), replace(interaction, request=replace(interaction.request, body=body)))
+    verdict = asyncio.run(Battery(load_adapter("pydantic-ai"), case).run("request"))
+    assert verdict.status == "pass", verdict.message
 
 
 @pytest.mark.parametrize(

@@ -217,10 +217,12 @@ def responses_output_parts(item: Mapping[str, Any], provider_name: str) -> list[
         content = item.get("content")
         if not isinstance(content, list):  # an easy input message: text alone
             return [pm.TextPart(content=content_text(content))]
-        details = {"phase": item["phase"]} if item.get("phase") else None
         return [
             pm.TextPart(
-                content=part.get("text", ""), id=item_id, provider_name=provider_name, provider_details=details
+                content=part["text"],
+                id=item_id,
+                provider_name=provider_name,
+                provider_details=_text_details(item, part),
             )
             for part in content
             if isinstance(part, dict) and isinstance(part.get("text"), str)
@@ -272,6 +274,22 @@ def responses_output_parts(item: Mapping[str, Any], provider_name: str) -> list[
             )
         ]
     return []
+
+
+def _text_details(item: Mapping[str, Any], part: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A text part's ``provider_details`` as pydantic-ai keeps them: the message's phase, and its
+    URL / file citations (the annotations it sends back, rebuilt from these)."""
+    details: dict[str, Any] = {}
+    citations = [
+        annotation
+        for annotation in part.get("annotations") or []
+        if isinstance(annotation, dict) and annotation.get("type") in ("url_citation", "file_citation")
+    ]
+    if citations:
+        details["citations"] = citations
+    if item.get("phase"):
+        details["phase"] = item["phase"]
+    return details or None
 
 
 def reasoning_parts(item: Mapping[str, Any], provider_name: str) -> list[pm.ModelResponsePart]:
