@@ -142,8 +142,8 @@ SERVER_TOOL_BLOCKS: dict[str, tuple[Any, Any]] = {
 }
 
 
-def messages_history(request: Mapping[str, Any]) -> list[pm.ModelMessage]:
-    history = _History("anthropic")  # AnthropicModel's system: it sends server tool parts back to it
+def messages_history(request: Mapping[str, Any], provider_name: str = "anthropic") -> list[pm.ModelMessage]:
+    history = _History(provider_name)
     if request.get("system"):
         history.request_part(pm.SystemPromptPart(content=content_text(request["system"])))
     for message in request.get("messages") or []:
@@ -168,7 +168,7 @@ def messages_history(request: Mapping[str, Any]) -> list[pm.ModelMessage]:
                 )
             elif kind in SERVER_TOOL_BLOCKS:
                 block_type, to_part = SERVER_TOOL_BLOCKS[kind]
-                history.response_part(to_part(block_type.model_validate(block), "anthropic"))
+                history.response_part(to_part(block_type.model_validate(block), provider_name))
             elif kind == "thinking":
                 history.response_part(
                     pm.ThinkingPart(
@@ -359,7 +359,9 @@ def native_tools(api: str, request: Mapping[str, Any]) -> list[AbstractNativeToo
     ``tool_search_call`` / ``tool_search_output`` items they were. (The tools themselves go out as
     recorded, see ``model_settings``.)"""
     tools = request.get("tools") or []
-    if api == "responses" and any(t.get("type") == "tool_search" and t.get("execution") == "client" for t in tools):
+    if api == "responses" and any(
+        tool.get("type") == "tool_search" and tool.get("execution") == "client" for tool in tools
+    ):
         return [ToolSearchTool(strategy="custom")]
     return []
 
@@ -435,9 +437,6 @@ def build_model(call: ConformanceCall) -> Model:
     return OpenAIResponsesModel(model_name, provider=provider)
 
 
-HISTORY = {"chat": chat_history, "messages": messages_history}
-
-
 class PydanticAIAdapter(LibraryAdapter):
     name = "pydantic-ai"
     capabilities = Capabilities()
@@ -452,11 +451,11 @@ class PydanticAIAdapter(LibraryAdapter):
             instruction_parts=instruction_parts(call.api, call.request),
         )
         settings: Any = model_settings(call.api, call.request)
-        messages = (
-            responses_history(call.request, model.system)
-            if call.api == "responses"
-            else HISTORY[call.api](call.request)
-        )
+        if call.api == "chat":
+            messages = chat_history(call.request)
+        else:  # under the model's system: pydantic-ai sends provider-specific items back to it alone
+            history = responses_history if call.api == "responses" else messages_history
+            messages = history(call.request, model.system)
         # pydantic-ai starts a ThinkingPart per Responses summary part: the parts of one reasoning
         # item (the same id) are one block, the first part's
         block_of: dict[int, int] = {}
