@@ -143,6 +143,14 @@ def test_pydantic_ai_reports_a_cache_write_count_openai_never_sent() -> None:
     assert result(library_run("pydantic-ai", case))["usage"]["cache_write_tokens"] == 0
 
 
+def test_pydantic_ai_reports_a_cached_count_groq_never_sent() -> None:
+    installed("pydantic-ai")
+    case, chunks = recorded(REAL / "test_groq" / "test_tool_use_failed_error_streaming.yaml", 1)
+    usage = next(chunk["usage"] for chunk in chunks if chunk.get("usage"))
+    assert usage["prompt_tokens"] and "cached" not in json.dumps(usage)  # Groq counts no cached tokens
+    assert result(library_run("pydantic-ai", case))["usage"]["cached_input_tokens"] == 0
+
+
 def test_langchain_joins_openrouters_repeated_finish_reason() -> None:
     pytest.importorskip(
         "langchain_openai", reason='langchain is not installed: pip install "streamproof[langchain]"'
@@ -268,11 +276,19 @@ def test_langchain_chat_openai_reads_no_compatible_reasoning_fields() -> None:
     assert result(run)["reasoning"] == "" and not [e for e in run.events if e["kind"] == "reasoning"]
 
 
-def test_pydantic_ai_loses_the_raw_reasoning_text_of_a_responses_compatible_server() -> None:
+@pytest.mark.parametrize(
+    "name",
+    [
+        "test_deepseek_responses/test_deepseek_responses[function_tool_stream]",
+        "test_openai_responses/test_openai_responses_raw_cot_stream_openrouter",
+    ],
+)
+def test_pydantic_ai_loses_the_raw_reasoning_text_of_a_responses_compatible_server(name: str) -> None:
     installed("pydantic-ai")
-    case, events = recorded(REAL / "test_deepseek_responses" / "test_deepseek_responses[function_tool_stream].yaml")
+    case, events = recorded(REAL / f"{name}.yaml")
     raw = "".join(e["delta"] for e in events if e["type"] == "response.reasoning_text.delta")
-    assert raw  # DeepSeek's Responses endpoint streams raw reasoning text, no summary
+    assert raw  # DeepSeek's and OpenRouter's Responses endpoints stream raw reasoning text, no summary
+    assert not [e for e in events if e["type"].startswith("response.reasoning_summary")]
     assert result(library_run("pydantic-ai", case))["reasoning"] == ""
 
 
@@ -440,3 +456,51 @@ def test_litellm_classes_for_a_broken_stream(name: str, spec: str, raised: str) 
     inside = getattr(fallback, "original_exception", fallback)
     names = [kind.__name__ for kind in type(inside).__mro__]
     assert raised in names and not {"JSONDecodeError", "APIResponseValidationError"} & set(names)
+
+
+def _finish_chunks(case: Case) -> tuple[list[dict[str, Any]], list[int]]:
+    """The body's chunks, and the numbers of those that carry a finish reason."""
+    chunks = sse_data(case.interaction.response.body)
+    return chunks, [n for n, c in enumerate(chunks) for ch in c.get("choices") or [] if ch.get("finish_reason")]
+
+
+@pytest.mark.parametrize(
+    ("name", "fault"),
+    [
+        # OpenRouter's own: finish_reason "length", then a chunk with a top-level error ("Token limit reached")
+        ("test_openrouter/test_openrouter_stream_error", False),
+        # the battery's mid_stream_error fault, inserted right after the finish chunk of a plain stream
+        ("openai/chat/text", True),
+    ],
+)
+def test_pydantic_ai_loses_the_finish_reason_of_a_stream_that_errs_after_it(name: str, fault: bool) -> None:
+    installed("pydantic-ai")
+    case, _ = recorded(bundled_cassettes() / f"{name}.yaml" if fault else REAL / f"{name}.yaml")
+    if fault:
+        case, _, _ = faulted(case, f"mid_stream_error:after={_finish_chunks(case)[1][-1] + 1}")
+    chunks, finishes = _finish_chunks(case)
+    assert finishes and any("error" in chunk for chunk in chunks[finishes[-1] + 1 :])  # said why, then failed
+    reason = [ch["finish_reason"] for ch in chunks[finishes[-1]]["choices"] if ch.get("finish_reason")]
+    run = library_run("pydantic-ai", case)
+    library_exception(run)  # it raised
+    # the finish reason lives only on its final ModelResponse, which an error never hands over
+    assert not [event for event in run.events if event["kind"] == "stop"]
+    stops = [event for event in library_run("reference", case).events if event["kind"] == "stop"]
+    assert [stop["provider_reason"] for stop in stops] == reason
+
+
+def test_pydantic_ai_drops_the_history_before_a_compaction_item_it_sends_back() -> None:
+    installed("pydantic-ai")
+    path = REAL / "test_openai_responses" / "test_openai_responses_compact_stateful_mode_stream.yaml"
+    case, _ = recorded(path, 3)
+    items = json.loads(case.interaction.request.body)["input"]
+    kinds = [item.get("type", "message") for item in items]
+    assert kinds.index("compaction") == 6 and kinds[:6] == ["message"] * 6  # the turns before it, as sent
+    run = library_run("pydantic-ai", case)
+    result(run)
+    body = run.requests[0].body
+    assert isinstance(body, dict)
+    sent = body["input"]
+    # OpenAIResponsesModel trims every item before the compaction item it sends back
+    assert [item.get("type", "message") for item in sent] == ["compaction", "message"]
+    assert sent[0]["encrypted_content"] == items[6]["encrypted_content"] and sent[1] == items[7]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,66 @@ def test_pydantic_ai_reasoning_blocks_group_as_the_references(name: str) -> None
         return [(e["kind"], e["block"]) for e in events if e["kind"] == "reasoning"]
 
     assert blocks("pydantic-ai") == blocks("reference")
+
+
+@pytest.mark.parametrize(
+    ("folder", "name", "index"),
+    [
+        # an assistant message's id, phase and (empty) annotations; a function call's item id
+        ("test_openai_responses", "test_openai_responses_phase_streamed_on_part_start.yaml", 1),
+        # DeepSeek's reasoning item: raw reasoning_text content, no summary, no encrypted content
+        ("test_deepseek_responses", "test_deepseek_responses[function_tool_stream].yaml", 1),
+        # a client-executed tool search's tool_search_call and tool_search_output (its found tools)
+        ("test_tool_search", "test_openai_client_tool_search_streaming.yaml", 1),
+        ("test_tool_search", "test_openai_client_tool_search_streaming.yaml", 2),  # and a namespaced call after
+        # a server-executed tool search's tool_search_call
+        ("test_tool_search", "test_openai_native_tool_search_streaming.yaml", 1),
+    ],
+)
+def test_pydantic_ai_sends_responses_history_items_back_as_recorded(folder: str, name: str, index: int) -> None:
+    status, message, _ = request_verdict("pydantic-ai", REAL / folder / name, index)
+    assert status == "pass", message
+
+
+def test_pydantic_ai_sends_a_messages_url_citations_back() -> None:
+    # no recording has an earlier answer with citations: the bundled text case, its request given one
+    pytest.importorskip("pydantic_ai", reason='pydantic-ai is not installed: pip install "streamproof[pydantic-ai]"')
+    path = bundled_cassettes() / "openai/responses/text.yaml"
+    interaction = load_cassette(path).interactions[0]
+    text = "See https://example.org/streams for the spec."
+    citation = {
+        "type": "url_citation",
+        "url": "https://example.org/streams",
+        "title": "Streams",
+        "start_index": 4,
+        "end_index": 31,
+    }
+    answer = {
+        "type": "message",
+        "role": "assistant",
+        "id": "msg_0123456789abcdef",
+        "status": "completed",
+        "content": [{"type": "output_text", "text": text, "annotations": [citation]}],
+    }
+    request = {**interaction.request.json(), "input": [{"role": "user", "content": "Where?"}, answer]}
+    body = json.dumps(request).encode()
+    case = Case(path, bundled_cassettes(), replace(interaction, request=replace(interaction.request, body=body)))
+    verdict = asyncio.run(Battery(load_adapter("pydantic-ai"), case).run("request"))
+    assert verdict.status == "pass", verdict.message
+
+
+@pytest.mark.parametrize(
+    ("folder", "name"),
+    [
+        # a resumed pause_turn: thinking, then web search server_tool_use / web_search_tool_result pairs
+        ("test_anthropic", "test_pause_turn_web_search_streaming_vcr.yaml"),
+        # a bm25 tool search's server_tool_use and tool_search_tool_result, then a client tool call
+        ("test_tool_search", "test_anthropic_native_tool_search_streaming.yaml"),
+    ],
+)
+def test_pydantic_ai_sends_anthropic_server_tool_blocks_back_as_recorded(folder: str, name: str) -> None:
+    status, message, _ = request_verdict("pydantic-ai", REAL / folder / name, 1)
+    assert status == "pass", message
 
 
 def test_sdk_helpers_report_a_client_executed_tool_search_as_a_tool_call() -> None:

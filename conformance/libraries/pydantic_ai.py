@@ -19,12 +19,16 @@ from typing import Any
 
 import anthropic
 import openai
+from anthropic.types import beta
 from pydantic_ai import exceptions as pe
 from pydantic_ai import messages as pm
 from pydantic_ai.models import Model, ModelRequestParameters
 from pydantic_ai.models.anthropic import AnthropicModel
+from pydantic_ai.models.anthropic import _native_tools as anthropic_native  # its block parsers
 from pydantic_ai.models.openai import OpenAIChatModel, OpenAIResponsesModel
 from pydantic_ai.models.openrouter import OpenRouterModel
+from pydantic_ai.native_tools import AbstractNativeTool
+from pydantic_ai.native_tools._tool_search import ToolSearchTool  # the ToolSearch capability's own
 from pydantic_ai.providers.anthropic import AnthropicProvider
 from pydantic_ai.providers.deepseek import DeepSeekProvider
 from pydantic_ai.providers.openai import OpenAIProvider
@@ -54,9 +58,12 @@ def _arguments(value: Any) -> str:
 class _History:
     """Builds the ``ModelMessage`` list: consecutive request parts share one ``ModelRequest``."""
 
-    def __init__(self) -> None:
+    def __init__(self, provider_name: str | None = None) -> None:
         self.messages: list[pm.ModelMessage] = []
         self.tool_names: dict[str, str] = {}
+        # the model's ``system``, as pydantic-ai stamps the responses it parsed: it sends a part's
+        # item ids, phases and provider-specific items back only to the provider they came from
+        self.provider_name = provider_name
 
     def request_part(self, part: pm.ModelRequestPart) -> None:
         if self.messages and isinstance(self.messages[-1], pm.ModelRequest):
@@ -70,13 +77,17 @@ class _History:
         if self.messages and isinstance(self.messages[-1], pm.ModelResponse):
             self.messages[-1].parts = [*self.messages[-1].parts, part]
         else:
-            self.messages.append(pm.ModelResponse(parts=[part]))
+            self.messages.append(pm.ModelResponse(parts=[part], provider_name=self.provider_name))
 
     def tool_return(self, call_id: str, content: Any) -> None:
         name = self.tool_names.get(call_id, "tool")
         self.request_part(
             pm.ToolReturnPart(tool_name=name, content=content_text(content) or content, tool_call_id=call_id)
         )
+
+    def response_items(self, parts: list[pm.ModelResponsePart]) -> None:
+        for part in parts:
+            self.response_part(part)
 
 
 def chat_history(request: Mapping[str, Any]) -> list[pm.ModelMessage]:
@@ -104,8 +115,35 @@ def chat_history(request: Mapping[str, Any]) -> list[pm.ModelMessage]:
     return history.messages
 
 
-def messages_history(request: Mapping[str, Any]) -> list[pm.ModelMessage]:
-    history = _History()
+# Anthropic's server-side tool blocks (a server tool's call and its result) as pydantic-ai parses
+# them from a response: the SDK's block type and pydantic-ai's own mapper of that block to its part
+SERVER_TOOL_BLOCKS: dict[str, tuple[Any, Any]] = {
+    "server_tool_use": (beta.BetaServerToolUseBlock, anthropic_native.map_server_tool_use_block),
+    "web_search_tool_result": (
+        beta.BetaWebSearchToolResultBlock,
+        anthropic_native.map_web_search_tool_result_block,
+    ),
+    "tool_search_tool_result": (
+        beta.BetaToolSearchToolResultBlock,
+        anthropic_native.map_tool_search_tool_result_block,
+    ),
+    "code_execution_tool_result": (
+        beta.BetaCodeExecutionToolResultBlock,
+        anthropic_native.map_code_execution_tool_result_block,
+    ),
+    "bash_code_execution_tool_result": (
+        beta.BetaBashCodeExecutionToolResultBlock,
+        anthropic_native.map_bash_code_execution_tool_result_block,
+    ),
+    "text_editor_code_execution_tool_result": (
+        beta.BetaTextEditorCodeExecutionToolResultBlock,
+        anthropic_native.map_text_editor_code_execution_tool_result_block,
+    ),
+}
+
+
+def messages_history(request: Mapping[str, Any], provider_name: str = "anthropic") -> list[pm.ModelMessage]:
+    history = _History(provider_name)
     if request.get("system"):
         history.request_part(pm.SystemPromptPart(content=content_text(request["system"])))
     for message in request.get("messages") or []:
@@ -128,6 +166,9 @@ def messages_history(request: Mapping[str, Any]) -> list[pm.ModelMessage]:
                         tool_call_id=block.get("id", ""),
                     )
                 )
+            elif kind in SERVER_TOOL_BLOCKS:
+                block_type, to_part = SERVER_TOOL_BLOCKS[kind]
+                history.response_part(to_part(block_type.model_validate(block), provider_name))
             elif kind == "thinking":
                 history.response_part(
                     pm.ThinkingPart(
@@ -139,8 +180,10 @@ def messages_history(request: Mapping[str, Any]) -> list[pm.ModelMessage]:
     return history.messages
 
 
-def responses_history(request: Mapping[str, Any]) -> list[pm.ModelMessage]:
-    history = _History()  # ``instructions`` are pydantic-ai's instruction parts (see ``instruction_parts``)
+def responses_history(request: Mapping[str, Any], provider_name: str = "openai") -> list[pm.ModelMessage]:
+    """The Responses ``input`` items as the parts pydantic-ai itself makes of the output items of an
+    earlier response (its ``OpenAIResponsesModel`` parsing), so that it sends them back as they were."""
+    history = _History(provider_name)  # ``instructions`` are instruction parts (see ``instruction_parts``)
     items = request.get("input")
     for item in [{"role": "user", "content": items}] if isinstance(items, str) else items or []:
         kind, role = item.get("type", "message"), item.get("role")
@@ -148,31 +191,129 @@ def responses_history(request: Mapping[str, Any]) -> list[pm.ModelMessage]:
             history.request_part(pm.SystemPromptPart(content=content_text(item.get("content"))))
         elif kind == "message" and role == "user":
             history.request_part(pm.UserPromptPart(content=content_text(item.get("content"))))
-        elif kind == "message":
-            history.response_part(pm.TextPart(content=content_text(item.get("content"))))
-        elif kind == "function_call":
-            history.response_part(
-                pm.ToolCallPart(
-                    tool_name=item.get("name", ""),
-                    args=item.get("arguments"),
-                    tool_call_id=item.get("call_id", ""),
-                )
-            )
         elif kind == "function_call_output":
             history.tool_return(item.get("call_id", ""), item.get("output"))
-        elif kind == "reasoning":
-            summary = "".join(
-                part.get("text", "") for part in item.get("summary") or [] if isinstance(part, dict)
+        elif kind == "tool_search_output" and item.get("execution") == "client":
+            # the result of pydantic-ai's own ``search_tools`` run: the tools it found
+            history.request_part(
+                pm.ToolSearchReturnPart(tool_call_id=item.get("call_id", ""), content=_discovered(item))
             )
-            history.response_part(
-                pm.ThinkingPart(
-                    content=summary,
-                    id=item.get("id"),
-                    signature=item.get("encrypted_content"),
-                    provider_name="openai",
-                )
-            )
+        else:
+            history.response_items(responses_output_parts(item, provider_name))
     return history.messages
+
+
+def _discovered(item: Mapping[str, Any]) -> Any:
+    tools = item.get("tools") or []
+    return {"discovered_tools": [{"name": tool["name"]} for tool in tools if tool.get("type") == "function"]}
+
+
+def responses_output_parts(item: Mapping[str, Any], provider_name: str) -> list[pm.ModelResponsePart]:
+    """One output item of an earlier response as pydantic-ai's parts, the way its Responses model
+    parses that item (``_process_response``): ids, phase, namespace and raw reasoning kept in the
+    part's ``id`` / ``provider_details``, where its request mapping reads them back."""
+    kind, item_id = item.get("type", "message"), item.get("id")
+    if kind == "message":
+        content = item.get("content")
+        if not isinstance(content, list):  # an easy input message: text alone
+            return [pm.TextPart(content=content_text(content))]
+        return [
+            pm.TextPart(
+                content=part["text"],
+                id=item_id,
+                provider_name=provider_name,
+                provider_details=_text_details(item, part),
+            )
+            for part in content
+            if isinstance(part, dict) and isinstance(part.get("text"), str)
+        ]
+    if kind == "function_call":
+        namespace = item.get("namespace")
+        return [
+            pm.ToolCallPart(
+                tool_name=item.get("name", ""),
+                args=item.get("arguments"),
+                tool_call_id=item.get("call_id", ""),
+                id=item_id,
+                provider_name=provider_name,
+                provider_details={"namespace": namespace} if namespace else None,
+            )
+        ]
+    if kind == "reasoning":
+        return reasoning_parts(item, provider_name)
+    if kind == "compaction":
+        return [pm.CompactionPart(id=item_id, provider_name=provider_name, provider_details=dict(item))]
+    if kind == "tool_search_call" and item.get("execution") == "client":
+        return [
+            pm.ToolSearchCallPart(
+                args=item.get("arguments"),
+                tool_call_id=item.get("call_id") or item_id or "",
+                id=item_id,
+                provider_name=provider_name,
+            )
+        ]
+    if kind == "tool_search_call":
+        replay = {key: item.get(key) for key in ("call_id", "execution", "status")}
+        return [
+            pm.NativeToolSearchCallPart(
+                args=item.get("arguments"),
+                tool_call_id=item.get("call_id") or item_id or "",
+                id=item_id,
+                provider_name=provider_name,
+                provider_details=replay,
+            )
+        ]
+    if kind == "tool_search_output":
+        replay = {key: item.get(key) for key in ("id", "call_id", "execution", "status")}
+        return [
+            pm.NativeToolSearchReturnPart(
+                tool_call_id=item.get("call_id") or item_id or "",
+                content=_discovered(item),
+                provider_name=provider_name,
+                provider_details=replay,
+            )
+        ]
+    return []
+
+
+def _text_details(item: Mapping[str, Any], part: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A text part's ``provider_details`` as pydantic-ai keeps them: the message's phase, and its
+    URL / file citations (the annotations it sends back, rebuilt from these)."""
+    details: dict[str, Any] = {}
+    citations = [
+        annotation
+        for annotation in part.get("annotations") or []
+        if isinstance(annotation, dict) and annotation.get("type") in ("url_citation", "file_citation")
+    ]
+    if citations:
+        details["citations"] = citations
+    if item.get("phase"):
+        details["phase"] = item["phase"]
+    return details or None
+
+
+def reasoning_parts(item: Mapping[str, Any], provider_name: str) -> list[pm.ModelResponsePart]:
+    """A reasoning item as pydantic-ai parses it: a ``ThinkingPart`` per summary part, all with the
+    item's id; the encrypted content is the first one's signature, raw reasoning text (DeepSeek,
+    gpt-oss ``reasoning_text``) its ``provider_details["raw_content"]``."""
+    summaries = [part.get("text", "") for part in item.get("summary") or [] if isinstance(part, dict)]
+    raw = [part.get("text", "") for part in item.get("content") or [] if isinstance(part, dict)]
+    signature = item.get("encrypted_content")
+    if not summaries and not signature and not raw:
+        return []
+    parts: list[pm.ModelResponsePart] = []
+    for number, text in enumerate(summaries or [""]):
+        first = number == 0
+        parts.append(
+            pm.ThinkingPart(
+                content=text,
+                id=item.get("id"),
+                signature=signature if first else None,
+                provider_name=provider_name,
+                provider_details={"raw_content": raw} if raw and first else None,
+            )
+        )
+    return parts
 
 
 def instruction_parts(api: str, request: Mapping[str, Any]) -> list[pm.InstructionPart] | None:
@@ -186,6 +327,9 @@ def instruction_parts(api: str, request: Mapping[str, Any]) -> list[pm.Instructi
 def tool_definitions(api: str, request: Mapping[str, Any]) -> list[ToolDefinition]:
     """The request's function tools (server tools have no pydantic-ai ``ToolDefinition``)."""
     tools = []
+    # beside a client tool search, the tools it finds (``defer_loading``) are its corpus: pydantic-ai
+    # then renders them as found tools in a ``tool_search_output`` it sends back
+    search = next((native.unique_id for native in native_tools(api, request)), None)
     for tool in request.get("tools") or []:
         spec = tool.get("function") if api == "chat" else tool
         if (api == "chat" and tool.get("type") != "function") or (
@@ -201,9 +345,25 @@ def tool_definitions(api: str, request: Mapping[str, Any]) -> list[ToolDefinitio
                 description=spec.get("description"),
                 parameters_json_schema=schema or {"type": "object", "properties": {}},
                 strict=spec.get("strict"),
+                defer_loading=bool(search and spec.get("defer_loading")),
+                with_native=search if search and spec.get("defer_loading") else None,
             )
         )
     return tools
+
+
+def native_tools(api: str, request: Mapping[str, Any]) -> list[AbstractNativeTool]:
+    """A client-executed Responses tool search as what pydantic-ai's ``ToolSearch`` capability gives
+    the model for a search function of its own (``ToolSearchTool(strategy="custom")``): with it,
+    pydantic-ai sends an earlier ``search_tools`` call and its result back as the
+    ``tool_search_call`` / ``tool_search_output`` items they were. (The tools themselves go out as
+    recorded, see ``model_settings``.)"""
+    tools = request.get("tools") or []
+    if api == "responses" and any(
+        tool.get("type") == "tool_search" and tool.get("execution") == "client" for tool in tools
+    ):
+        return [ToolSearchTool(strategy="custom")]
+    return []
 
 
 def model_settings(api: str, request: Mapping[str, Any]) -> dict[str, Any]:
@@ -277,9 +437,6 @@ def build_model(call: ConformanceCall) -> Model:
     return OpenAIResponsesModel(model_name, provider=provider)
 
 
-HISTORY = {"chat": chat_history, "messages": messages_history, "responses": responses_history}
-
-
 class PydanticAIAdapter(LibraryAdapter):
     name = "pydantic-ai"
     capabilities = Capabilities()
@@ -289,11 +446,16 @@ class PydanticAIAdapter(LibraryAdapter):
         model = build_model(call)
         parameters = ModelRequestParameters(
             function_tools=tool_definitions(call.api, call.request),
+            native_tools=native_tools(call.api, call.request),
             allow_text_output=True,
             instruction_parts=instruction_parts(call.api, call.request),
         )
         settings: Any = model_settings(call.api, call.request)
-        messages = HISTORY[call.api](call.request)
+        if call.api == "chat":
+            messages = chat_history(call.request)
+        else:  # under the model's system: pydantic-ai sends provider-specific items back to it alone
+            history = responses_history if call.api == "responses" else messages_history
+            messages = history(call.request, model.system)
         # pydantic-ai starts a ThinkingPart per Responses summary part: the parts of one reasoning
         # item (the same id) are one block, the first part's
         block_of: dict[int, int] = {}
