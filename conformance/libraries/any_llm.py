@@ -24,7 +24,7 @@ from any_llm import exceptions as ae
 
 from ...adapters import errors
 from ..protocol import Capabilities, ConformanceCall
-from .base import CHAT_STOPS, LibraryAdapter, Outcome, usage_dict
+from .base import CHAT_STOPS, LibraryAdapter, Outcome, model_field, usage_dict
 from .openai_format import chat_messages, function_tools, max_tokens, tool_choice
 
 ERRORS: tuple[tuple[type[Exception], type[errors.LLMError]], ...] = (
@@ -99,7 +99,7 @@ class AnyLLMAdapter(LibraryAdapter):
                     usage.completion_tokens,
                     usage.total_tokens,
                     cached=details.cached_tokens if details else None,
-                    cache_write=(details.model_extra or {}).get("cache_write_tokens") if details else None,
+                    cache_write=model_field(details, "cache_write_tokens"),
                     reasoning=completion.reasoning_tokens if completion else None,
                 )
             for choice in chunk.choices:
