@@ -440,3 +440,21 @@ def test_litellm_classes_for_a_broken_stream(name: str, spec: str, raised: str) 
     inside = getattr(fallback, "original_exception", fallback)
     names = [kind.__name__ for kind in type(inside).__mro__]
     assert raised in names and not {"JSONDecodeError", "APIResponseValidationError"} & set(names)
+
+
+def test_any_llm_drops_the_list_content_of_a_tool_calling_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    installed("any-llm")
+    from streamproof.conformance.libraries import any_llm as wrapper
+    from streamproof.conformance.libraries.openai_format import chat_messages
+
+    case, _ = recorded(REAL / "test_tool_search" / "test_anthropic_native_tool_search_streaming.yaml", index=1)
+    turn = case.interaction.request.json()["messages"][1]  # the earlier assistant turn, as recorded
+    assert [block["type"] for block in turn["content"]] == ["text", "server_tool_use", "tool_search_tool_result", "text", "tool_use"]
+    # any-llm handed the turn's own blocks as list content beside its tool_calls (the wrapper sends
+    # such a turn's text instead, which any-llm keeps)
+    monkeypatch.setattr(wrapper, "any_llm_messages", lambda api, request: chat_messages(api, request, anthropic_blocks=True))
+    body = library_run("any-llm", case).requests[0].body
+    assert isinstance(body, dict)
+    # its Anthropic provider keeps a tool-calling turn's content only when it is a string: the server
+    # blocks (and the text) are gone, only the tool call is left
+    assert [block["type"] for block in body["messages"][1]["content"]] == ["tool_use"]

@@ -207,3 +207,18 @@ def test_litellm_passes_anthropics_defer_loading_on(monkeypatch: pytest.MonkeyPa
     assert isinstance(body, dict)
     # LiteLLM takes defer_loading beside an OpenAI function tool and puts it on the Anthropic tool
     assert deferred and sorted(t["name"] for t in body["tools"] if t.get("defer_loading") is True) == deferred
+
+
+def test_any_llm_gets_an_earlier_turns_anthropic_blocks_when_the_turn_has_no_tool_calls() -> None:
+    path = REAL / "test_anthropic" / "test_pause_turn_web_search_streaming_vcr.yaml"
+    pytest.importorskip("any_llm", reason='any-llm is not installed: pip install "streamproof[any-llm]"')
+    if not path.exists():
+        pytest.skip(f"{path} is not present")
+    case = Case(path, path.parent, load_cassette(path).interactions[1])
+    turn = case.interaction.request.json()["messages"][1]["content"]
+    run = asyncio.run(run_call(load_adapter("any-llm"), case, served_from_interaction(case.interaction, recorded_timing=False)))
+    body = run.requests[0].body
+    assert isinstance(body, dict)
+    # thinking, server tool use and web search results, as recorded (any-llm passes list content on)
+    sent = body["messages"][1]["content"]
+    assert isinstance(sent, list) and [block["type"] for block in sent] == [block["type"] for block in turn]
