@@ -12,6 +12,8 @@ differ for reasons that do not matter. Both sides are first put in one canonical
   content as a list of typed parts (a plain string is one text part); Responses items without a
   ``type`` are ``message`` items; reasoning and compaction history items are compared whole;
   tool-call arguments as parsed JSON;
+- an Anthropic ``tool_result`` without ``is_error`` as one with ``is_error: false`` (the API's
+  default);
 - the system prompt (Chat: a ``system`` / ``developer`` message; Responses ``instructions``;
   Anthropic ``system``) as text parts;
 - max tokens (``max_tokens`` / ``max_completion_tokens`` / ``max_output_tokens``), ``tool_choice``
@@ -243,6 +245,16 @@ class MessagesRequest(RequestFormat):
 
     def system(self, request: dict[str, Any]) -> Any:
         return _parts(request["system"], "text") if request.get("system") else []
+
+    def item(self, item: dict[str, Any], items: list[Any], system: Any) -> dict[str, Any] | None:
+        """A ``tool_result`` says ``is_error``: left out, it is the API's default, false."""
+        canonical = super().item(item, items, system)
+        if canonical is not None and isinstance(canonical.get("content"), list):
+            canonical["content"] = [
+                {"is_error": False, **part} if isinstance(part, dict) and part.get("type") == "tool_result" else part
+                for part in canonical["content"]
+            ]
+        return canonical
 
 
 class BedrockRequest(MessagesRequest):

@@ -504,3 +504,21 @@ def test_pydantic_ai_drops_the_history_before_a_compaction_item_it_sends_back() 
     # OpenAIResponsesModel trims every item before the compaction item it sends back
     assert [item.get("type", "message") for item in sent] == ["compaction", "message"]
     assert sent[0]["encrypted_content"] == items[6]["encrypted_content"] and sent[1] == items[7]
+
+
+def test_any_llm_drops_the_list_content_of_a_tool_calling_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    installed("any-llm")
+    from streamproof.conformance.libraries import any_llm as wrapper
+    from streamproof.conformance.libraries.openai_format import chat_messages
+
+    case, _ = recorded(REAL / "test_tool_search" / "test_anthropic_native_tool_search_streaming.yaml", index=1)
+    turn = case.interaction.request.json()["messages"][1]  # the earlier assistant turn, as recorded
+    assert [block["type"] for block in turn["content"]] == ["text", "server_tool_use", "tool_search_tool_result", "text", "tool_use"]
+    # any-llm handed the turn's own blocks as list content beside its tool_calls (the wrapper sends
+    # such a turn's text instead, which any-llm keeps)
+    monkeypatch.setattr(wrapper, "any_llm_messages", lambda api, request: chat_messages(api, request, anthropic_blocks=True))
+    body = library_run("any-llm", case).requests[0].body
+    assert isinstance(body, dict)
+    # its Anthropic provider keeps a tool-calling turn's content only when it is a string: the server
+    # blocks (and the text) are gone, only the tool call is left
+    assert [block["type"] for block in body["messages"][1]["content"]] == ["tool_use"]

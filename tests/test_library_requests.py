@@ -9,6 +9,7 @@ import asyncio
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -164,3 +165,121 @@ def test_any_llms_missing_thinking_budget_is_a_declared_gap_of_the_request_field
     status, message, _ = request_verdict("any-llm", bundled_cassettes() / "anthropic/messages/reasoning.yaml")
     assert status == "xfail", message
     assert message.startswith("known gap: any-llm takes no thinking budget") and "request.thinking" in message
+
+
+def litellm_local_beta_headers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tool search makes LiteLLM fetch its beta headers config from GitHub, once per process
+    (test_litellm_reaches_out_of_the_cassette_during_a_call shows it): its own switch keeps it
+    local here, and its cache is put back as it was for the tests after this one."""
+    # the wrapper first: it sets LiteLLM up before importing it (no cost map download)
+    pytest.importorskip("streamproof.conformance.libraries.litellm", reason='litellm is not installed: pip install "streamproof[litellm]"')
+    from litellm import anthropic_beta_headers_manager
+
+    monkeypatch.setenv("LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS", "True")
+    monkeypatch.setattr(anthropic_beta_headers_manager, "_BETA_HEADERS_CONFIG", None)
+
+
+@pytest.mark.parametrize("library", ["langchain", "litellm"])
+@pytest.mark.parametrize(
+    ("folder", "name"),
+    [
+        ("test_anthropic", "test_pause_turn_web_search_streaming_vcr.yaml"),  # thinking, web searches, results
+        ("test_tool_search", "test_anthropic_native_tool_search_streaming.yaml"),  # a tool search and its result
+    ],
+)
+def test_an_earlier_turns_anthropic_server_tool_blocks_are_passed_on(
+    library: str, folder: str, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the follow-up request: its assistant turn carries server_tool_use / *_tool_result blocks, which
+    # LangChain's ChatAnthropic and LiteLLM's anthropic/ route take as Anthropic content blocks
+    if library == "litellm":
+        litellm_local_beta_headers(monkeypatch)
+    path = REAL / folder / name
+    if path.exists():
+        turn = load_cassette(path).interactions[1].request.json()["messages"][1]
+        assert {block["type"] for block in turn["content"]} & {"server_tool_use", "tool_search_tool_result"}
+    status, message, _ = request_verdict(library, path, index=1)
+    assert status == "pass", message
+
+
+def test_sdk_helpers_keep_the_stop_the_chat_helper_gave_before_an_error() -> None:
+    path = REAL / "test_openrouter" / "test_openrouter_stream_error.yaml"
+    if not path.exists():
+        pytest.skip(f"{path} is not present")
+    case = Case(path, path.parent, load_cassette(path).interactions[0])
+    # the recorded bytes, read with the standard library: a length finish, then an error chunk
+    chunks = [json.loads(line[5:]) for line in case.interaction.response.body.decode().splitlines() if line.startswith("data:") and "[DONE]" not in line]
+    finishes = [n for n, c in enumerate(chunks) if c["choices"] and c["choices"][0].get("finish_reason") == "length"]
+    errors = [n for n, c in enumerate(chunks) if c.get("error")]
+    assert finishes and errors and finishes[0] < errors[0]
+    run = asyncio.run(run_call(load_adapter("sdk-helpers"), case, served_from_interaction(case.interaction, recorded_timing=False)))
+    assert run.error is not None and run.result is None  # the error after the stop still fails the call
+    stops = [event for event in run.events if event["kind"] == "stop"]
+    assert stops == [{"kind": "stop", "reason": "max_tokens", "provider_reason": "length"}]
+
+
+def library_run(library: str, path: Path) -> Any:
+    module = {"litellm": "streamproof.conformance.libraries.litellm"}.get(library, EXTRA.get(library, library))
+    pytest.importorskip(module, reason=f'{library} is not installed: pip install "streamproof[{library}]"')
+    if not path.exists():
+        pytest.skip(f"{path} is not present")
+    case = Case(path, path.parent, load_cassette(path).interactions[0])
+    return asyncio.run(run_call(load_adapter(library), case, served_from_interaction(case.interaction, recorded_timing=False)))
+
+
+def sse_data(path: Path) -> list[dict[str, Any]]:
+    """The JSON of the recorded body's ``data:`` lines, by the standard library alone."""
+    body = load_cassette(path).interactions[0].response.body.decode()
+    return [json.loads(line[5:]) for line in body.splitlines() if line.startswith("data:") and line[5:].strip() != "[DONE]"]
+
+
+@pytest.mark.parametrize("library", ["litellm", "any-llm"])
+def test_openrouters_cache_write_count_is_reported_as_the_library_gives_it(library: str) -> None:
+    path = REAL / "test_openrouter" / "test_openrouter_web_search_annotations_stream.yaml"
+    run = library_run(library, path)
+    assert isinstance(run.result, dict), run.error
+    usage = next(chunk["usage"] for chunk in sse_data(path) if chunk.get("usage"))
+    assert usage["prompt_tokens_details"]["cache_write_tokens"] == 0  # a count OpenRouter sent: none written
+    # LiteLLM's prompt_tokens_details.cache_write_tokens, the openai SDK's declared field (any-llm)
+    assert run.result["usage"]["cache_write_tokens"] == 0
+
+
+def test_litellms_redacted_thinking_blocks_stay_apart() -> None:
+    path = REAL / "test_anthropic" / "test_anthropic_model_thinking_part_redacted_stream.yaml"
+    starts = [e["content_block"] for e in sse_data(path) if e["type"] == "content_block_start"] if path.exists() else []
+    assert not path.exists() or [b["type"] for b in starts][:2] == ["redacted_thinking", "redacted_thinking"]
+    run = library_run("litellm", path)
+    assert isinstance(run.result, dict), run.error
+    case = Case(path, path.parent, load_cassette(path).interactions[0])
+    hidden = snapshot_data(case, Verdict("snapshot", "pass", events=run.events))["events"]
+    assert [(e["block"], e["data"]) for e in hidden if e["kind"] == "hidden_reasoning"] == [
+        (0, starts[0]["data"]),
+        (1, starts[1]["data"]),
+    ]
+
+
+def test_litellm_passes_anthropics_defer_loading_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    litellm_local_beta_headers(monkeypatch)
+    path = REAL / "test_tool_search" / "test_anthropic_native_tool_search_streaming.yaml"
+    deferred = sorted(t["name"] for t in load_cassette(path).interactions[0].request.json()["tools"] if t.get("defer_loading")) if path.exists() else []
+    run = library_run("litellm", path)
+    assert not run.network, run.network
+    body = run.requests[0].body
+    assert isinstance(body, dict)
+    # LiteLLM takes defer_loading beside an OpenAI function tool and puts it on the Anthropic tool
+    assert deferred and sorted(t["name"] for t in body["tools"] if t.get("defer_loading") is True) == deferred
+
+
+def test_any_llm_gets_an_earlier_turns_anthropic_blocks_when_the_turn_has_no_tool_calls() -> None:
+    path = REAL / "test_anthropic" / "test_pause_turn_web_search_streaming_vcr.yaml"
+    pytest.importorskip("any_llm", reason='any-llm is not installed: pip install "streamproof[any-llm]"')
+    if not path.exists():
+        pytest.skip(f"{path} is not present")
+    case = Case(path, path.parent, load_cassette(path).interactions[1])
+    turn = case.interaction.request.json()["messages"][1]["content"]
+    run = asyncio.run(run_call(load_adapter("any-llm"), case, served_from_interaction(case.interaction, recorded_timing=False)))
+    body = run.requests[0].body
+    assert isinstance(body, dict)
+    # thinking, server tool use and web search results, as recorded (any-llm passes list content on)
+    sent = body["messages"][1]["content"]
+    assert isinstance(sent, list) and [block["type"] for block in sent] == [block["type"] for block in turn]

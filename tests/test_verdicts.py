@@ -315,6 +315,23 @@ async def test_what_matters_in_a_request_is_checked(
     assert verdict.difference.path == path
 
 
+@pytest.mark.parametrize(("sent", "status"), [(_DELETE, "pass"), (False, "pass"), (True, "fail")])
+async def test_a_tool_results_is_error_false_is_the_default(sent: object, status: str) -> None:
+    recorded = {
+        **RECORDED_MESSAGES_REQUEST,
+        "messages": [
+            {"role": "user", "content": "Weather?"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "weather", "input": {}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "Sun", "is_error": False}]},
+        ],
+    }
+    case = make_case("messages", messages_text_body(), recorded)
+    verdict = await Battery(EditsRequest(_set(("messages", 2, "content", 0, "is_error"), sent)), case).run("request")
+    assert verdict.status == status, verdict.message
+    if status == "fail":
+        assert verdict.difference is not None and verdict.difference.path == "request.messages[2].content[0].is_error"
+
+
 async def test_every_differing_request_field_is_reported() -> None:
     def two_changes(request: dict[str, Any]) -> dict[str, Any]:
         return {**request, "max_tokens": 9, "tool_choice": {"type": "none"}}

@@ -24,8 +24,8 @@ from any_llm import exceptions as ae
 
 from ...adapters import errors
 from ..protocol import Capabilities, ConformanceCall
-from .base import CHAT_STOPS, LibraryAdapter, Outcome, usage_dict
-from .openai_format import chat_messages, function_tools, max_tokens, tool_choice
+from .base import CHAT_STOPS, LibraryAdapter, Outcome, model_field, usage_dict
+from .openai_format import chat_messages, content_text, function_tools, max_tokens, tool_choice
 
 ERRORS: tuple[tuple[type[Exception], type[errors.LLMError]], ...] = (
     (ae.ContextLengthExceededError, errors.LLMContextWindowExceededError),
@@ -46,6 +46,18 @@ def _seconds(value: str | None) -> float | None:
         return None  # an HTTP date: not a number of seconds
 
 
+def any_llm_messages(api: str, request: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The conversation as any-llm's Anthropic provider takes it: an assistant turn's own blocks
+    (thinking, server tool use and results) pass through as list content, but a turn with tool
+    calls keeps only text content there (``_convert_messages_for_anthropic``), so such a turn's
+    content goes as its text."""
+    messages = chat_messages(api, request, anthropic_blocks=True)
+    for message in messages:
+        if message.get("tool_calls") and isinstance(message.get("content"), list):
+            message["content"] = content_text(message["content"])
+    return messages
+
+
 class AnyLLMAdapter(LibraryAdapter):
     name = "any-llm"
     capabilities = Capabilities(apis=frozenset({"chat", "messages"}))
@@ -62,7 +74,7 @@ class AnyLLMAdapter(LibraryAdapter):
         arguments: dict[str, Any] = {
             "model": request.get("model", ""),
             "provider": "anthropic" if call.api == "messages" else "openai",
-            "messages": chat_messages(call.api, request),
+            "messages": any_llm_messages(call.api, request),
             "stream": True,
             "api_key": call.api_key,
             "api_base": call.base_url,
@@ -99,7 +111,7 @@ class AnyLLMAdapter(LibraryAdapter):
                     usage.completion_tokens,
                     usage.total_tokens,
                     cached=details.cached_tokens if details else None,
-                    cache_write=(details.model_extra or {}).get("cache_write_tokens") if details else None,
+                    cache_write=model_field(details, "cache_write_tokens"),
                     reasoning=completion.reasoning_tokens if completion else None,
                 )
             for choice in chunk.choices:

@@ -152,6 +152,15 @@ def usage_dict(
     }
 
 
+def model_field(model: object, name: str) -> Any:
+    """A field of a library's pydantic model, declared or kept as an extra (the openai SDK declares
+    ``prompt_tokens_details.cache_write_tokens`` since 3.x; older releases keep it as an extra)."""
+    value = getattr(model, name, None)
+    if value is None:
+        value = (getattr(model, "model_extra", None) or {}).get(name)
+    return value
+
+
 def plain(value: object) -> Any:
     """A library object (pydantic model, dataclass-ish, mapping) as plain JSON-able data."""
     dump = getattr(value, "model_dump", None)

@@ -87,7 +87,7 @@ class LangChainAdapter(LibraryAdapter):
         elif tools:  # bind_tools takes the provider's own tool dicts, Anthropic's server tools included
             model = model.bind_tools(tools, tool_choice=choice)
         # LangChain's message dicts must carry content, which OpenAI lets a tool-calling turn leave out
-        history = [{**m, "content": m.get("content") or ""} for m in chat_messages(call.api, call.request)]
+        history = [{**m, "content": m.get("content") or ""} for m in chat_messages(call.api, call.request, anthropic_blocks=True)]
         messages = convert_to_messages(history)
         message: AIMessageChunk | None = None  # the chunks added up, as LangChain itself aggregates them
         outcome.responded = True

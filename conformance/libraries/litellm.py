@@ -29,11 +29,14 @@ from litellm import exceptions as le
 from ...adapters import errors
 from ...adapters.error_mapping import retry_after_seconds
 from ..protocol import Capabilities, ConformanceCall
-from .base import CHAT_STOPS, LibraryAdapter, Outcome, usage_dict
+from .base import CHAT_STOPS, LibraryAdapter, Outcome, model_field, usage_dict
 from .openai_format import chat_messages, function_tools, max_tokens, tool_choice
 
 litellm.disable_aiohttp_transport = True  # httpx, which the suite routes to the cassette
 litellm.telemetry = False
+
+# the Anthropic tool fields LiteLLM takes on an OpenAI function tool (its ChatCompletionToolParam)
+ANTHROPIC_TOOL_FIELDS = ("cache_control", "defer_loading", "allowed_callers", "eager_input_streaming")
 
 # LiteLLM's exception classes, most specific first, and the streamproof error each is
 ERRORS: tuple[tuple[type[Exception], type[errors.LLMError]], ...] = (
@@ -51,6 +54,10 @@ ERRORS: tuple[tuple[type[Exception], type[errors.LLMError]], ...] = (
 )
 
 
+def _first(*values: Any) -> Any:
+    return next((value for value in values if value is not None), None)
+
+
 class LiteLLMAdapter(LibraryAdapter):
     name = f"litellm {litellm.version if isinstance(getattr(litellm, 'version', None), str) else ''}".strip()
     capabilities = Capabilities(apis=frozenset({"chat", "messages"}))
@@ -62,7 +69,7 @@ class LiteLLMAdapter(LibraryAdapter):
         prefix = "anthropic" if call.api == "messages" else "openai"
         arguments: dict[str, Any] = {
             "model": f"{prefix}/{request.get('model', '')}",
-            "messages": chat_messages(call.api, request),
+            "messages": chat_messages(call.api, request, anthropic_blocks=True),
             "stream": True,
             "api_base": call.base_url,
             "api_key": call.api_key,
@@ -70,7 +77,7 @@ class LiteLLMAdapter(LibraryAdapter):
             "max_retries": 0,
             "timeout": call.timeout_s,
         }
-        tools = function_tools(call.api, request, server_tools=True)
+        tools = function_tools(call.api, request, server_tools=True, tool_fields=ANTHROPIC_TOOL_FIELDS)
         if tools:
             arguments["tools"] = tools
         if max_tokens(request) is not None:
@@ -90,6 +97,9 @@ class LiteLLMAdapter(LibraryAdapter):
     async def events(self, call: ConformanceCall, outcome: Outcome) -> AsyncGenerator[dict[str, Any], None]:
         stream = await litellm.acompletion(**self.arguments(call))
         outcome.responded = True
+        # LiteLLM's deltas carry no block index: a thinking block ends with its signature, and a
+        # redacted block comes whole as one ``thinking_blocks`` entry, so each ends the block
+        block = 0
         async for chunk in stream:
             usage = getattr(chunk, "usage", None)
             if usage is not None:
@@ -98,12 +108,14 @@ class LiteLLMAdapter(LibraryAdapter):
                 delta = choice.delta
                 reasoning = getattr(delta, "reasoning_content", None)
                 if isinstance(reasoning, str) and reasoning:
-                    yield outcome.reasoning_delta(reasoning)
-                for block in getattr(delta, "thinking_blocks", None) or []:
-                    if isinstance(block, dict) and block.get("signature"):
-                        yield outcome.reasoning_delta("", signature=block["signature"])
-                    elif isinstance(block, dict) and block.get("type") == "redacted_thinking":
-                        yield {"kind": "hidden_reasoning", "data": block.get("data")}
+                    yield outcome.reasoning_delta(reasoning, block)
+                for thinking in getattr(delta, "thinking_blocks", None) or []:
+                    if isinstance(thinking, dict) and thinking.get("signature"):
+                        yield outcome.reasoning_delta("", block, thinking["signature"])
+                        block += 1
+                    elif isinstance(thinking, dict) and thinking.get("type") == "redacted_thinking":
+                        yield {"kind": "hidden_reasoning", "block": block, "data": thinking.get("data")}
+                        block += 1
                 if delta.content:
                     yield outcome.text_delta(delta.content)
                 for piece in delta.tool_calls or []:
@@ -123,7 +135,11 @@ class LiteLLMAdapter(LibraryAdapter):
             usage.completion_tokens,
             usage.total_tokens,
             cached=getattr(prompt_details, "cached_tokens", None),
-            cache_write=getattr(usage, "cache_creation_input_tokens", None),
+            # LiteLLM's own field for cache writes, whatever the provider (Anthropic's is also at the top)
+            cache_write=_first(
+                model_field(prompt_details, "cache_write_tokens"),
+                model_field(usage, "cache_creation_input_tokens"),
+            ),
             reasoning=getattr(completion_details, "reasoning_tokens", None),
         )
 

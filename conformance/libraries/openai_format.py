@@ -34,8 +34,15 @@ def system_content(system: Any) -> Any:
     return content_text(system)
 
 
-def chat_messages(api: str, request: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The conversation of a chat or messages request as OpenAI chat messages."""
+def chat_messages(
+    api: str, request: Mapping[str, Any], *, anthropic_blocks: bool = False
+) -> list[dict[str, Any]]:
+    """The conversation of a chat or messages request as OpenAI chat messages.
+
+    ``anthropic_blocks``: for a library that takes Anthropic's own content blocks in an assistant
+    message's list content (LangChain's ``ChatAnthropic``, LiteLLM's ``anthropic/`` route), an
+    earlier assistant turn keeps its recorded blocks (thinking, server tool use and results, tool
+    search results, ...) there, its client tool calls as ``tool_calls``; otherwise its text alone."""
     if api == "chat":
         return [dict(message) for message in request.get("messages") or []]
     messages: list[dict[str, Any]] = []
@@ -52,14 +59,22 @@ def chat_messages(api: str, request: Mapping[str, Any]) -> list[dict[str, Any]]:
                         {
                             "role": "tool",
                             "tool_call_id": block.get("tool_use_id", ""),
-                            "content": content_text(result) or json.dumps(result),
+                            # its parts as recorded: Anthropic's text parts are OpenAI's
+                            "content": [dict(part) for part in result]
+                            if anthropic_blocks and isinstance(result, list)
+                            else content_text(result) or json.dumps(result),
                         }
                     )
             text = content_text([block for block in blocks if block.get("type") == "text"])
             if text:
                 messages.append({"role": "user", "content": text})
             continue
-        entry: dict[str, Any] = {"role": "assistant", "content": content_text(blocks)}
+        entry: dict[str, Any] = {
+            "role": "assistant",
+            "content": [dict(block) for block in blocks if block.get("type") != "tool_use"]
+            if anthropic_blocks and isinstance(content, list)
+            else content_text(blocks),
+        }
         calls = [
             {
                 "id": block.get("id", ""),
@@ -79,10 +94,16 @@ def chat_messages(api: str, request: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def function_tools(
-    api: str, request: Mapping[str, Any], *, server_tools: bool = False
+    api: str,
+    request: Mapping[str, Any],
+    *,
+    server_tools: bool = False,
+    tool_fields: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
     """The request's client tools as OpenAI function tools; Anthropic's server tools, which have no
-    such form, as recorded when ``server_tools`` (for libraries that pass them on)."""
+    such form, as recorded when ``server_tools`` (for libraries that pass them on). ``tool_fields``:
+    the Anthropic tool fields a library takes at the top of an OpenAI function tool (LiteLLM:
+    ``defer_loading``, ``cache_control``, ...)."""
     tools = []
     for tool in request.get("tools") or []:
         if api == "chat":
@@ -92,7 +113,8 @@ def function_tools(
             function = {"name": tool.get("name", ""), "parameters": tool.get("input_schema") or {}}
             if tool.get("description"):
                 function["description"] = tool["description"]
-            tools.append({"type": "function", "function": function})
+            extra = {key: tool[key] for key in tool_fields if tool.get(key) is not None}
+            tools.append({"type": "function", "function": function, **extra})
         elif api == "messages" and server_tools:
             tools.append(dict(tool))  # an Anthropic server tool (web_search_..., ...) as recorded
     return tools

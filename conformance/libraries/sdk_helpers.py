@@ -50,6 +50,7 @@ from .base import (
     RESPONSES_STOPS,
     LibraryAdapter,
     Outcome,
+    model_field,
     plain,
     sdk_client,
     usage_dict,
@@ -137,8 +138,23 @@ class SDKHelpersAdapter(LibraryAdapter):
         completions = client.chat.completions
         async with completions.stream(**helper_arguments(completions.stream, call.request)) as stream:
             outcome.responded = True
-            while (event := await anext(stream, None)) is not None:
+            # the finish reason the helper's snapshot took from a chunk; it stops the response once that
+            # chunk's own events are out, so an error the provider sends after it does not lose it
+            finished: str | None = None
+            while True:
+                try:
+                    event = await anext(stream, None)
+                except Exception:
+                    if finished and not outcome.ended:
+                        yield outcome.stop(finished, CHAT_STOPS)
+                    raise
+                if event is None:
+                    break
                 if isinstance(event, ChunkEvent):
+                    if finished and not outcome.ended:
+                        yield outcome.stop(finished, CHAT_STOPS)
+                    choices = event.snapshot.choices
+                    finished = choices[0].finish_reason if choices else None
                     # the helper fires no event for reasoning: it is in the chunk's delta extras
                     for choice in event.chunk.choices:
                         for reasoning in self.chat_reasoning(choice.delta.model_extra or {}, outcome):
@@ -160,14 +176,12 @@ class SDKHelpersAdapter(LibraryAdapter):
                 usage.completion_tokens,
                 usage.total_tokens,
                 cached=prompt_details.cached_tokens if prompt_details else None,
-                cache_write=(prompt_details.model_extra or {}).get("cache_write_tokens")
-                if prompt_details
-                else None,
+                cache_write=model_field(prompt_details, "cache_write_tokens"),
                 reasoning=completion_details.reasoning_tokens if completion_details else None,
             )
         word = completion.choices[0].finish_reason if completion.choices else None
-        if word is None:
-            return  # never finished: the base raises the incomplete-stream error
+        if word is None or outcome.ended:
+            return  # never finished (the base raises the incomplete-stream error), or stopped already
         yield outcome.stop(word, CHAT_STOPS)
 
     @staticmethod
