@@ -138,9 +138,10 @@ class StreamingInterface:
         """
         if self._failure is not None:
             raise self._failure
+        on_sse = self._on_sse  # looked up once per chunk, not once per event
         try:
             for sse in self._decoder.feed(chunk):
-                self._on_sse(sse)
+                on_sse(sse)
         except LLMError as exc:
             if not self._out:
                 raise

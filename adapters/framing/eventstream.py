@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import MalformedStreamError
 
@@ -33,20 +33,21 @@ MAX_HEADERS_LENGTH = 128 * 1024  # botocore's limits (EventStreamBuffer), so mem
 MAX_PAYLOAD_LENGTH = 24 * 1024 * 1024
 _PRELUDE = struct.Struct(">III")
 _CRC = struct.Struct(">I")
+_unpack_prelude = _PRELUDE.unpack_from
+_unpack_crc = _CRC.unpack_from
+crc32 = zlib.crc32
 MESSAGE_TYPES = frozenset({"event", "exception", "error"})
 
 
-class EventStreamFrame:
+class EventStreamFrame(NamedTuple):
     """One frame: its headers (``:message-type``, ``:event-type``, ...) and its payload bytes.
 
     ``headers`` is shared by the frames of one decoder whose header blocks are the same bytes: read it,
-    do not change it."""
+    do not change it. A tuple, built by the decoder with ``tuple.__new__`` (in C): Bedrock sends a
+    frame per token, and a class with an ``__init__`` cost a Python call per frame."""
 
-    __slots__ = ("headers", "payload")
-
-    def __init__(self, headers: dict[str, Any], payload: bytes) -> None:
-        self.headers = headers
-        self.payload = payload
+    headers: dict[str, Any]
+    payload: bytes
 
     @property
     def message_type(self) -> str:
@@ -65,6 +66,9 @@ class EventStreamFrame:
         return f"EventStreamFrame({self.headers!r}, {self.payload[:40]!r})"
 
 
+_new_frame = tuple.__new__
+
+
 class EventStreamDecoder:
     """``feed(bytes)`` -> the frames completed; ``close()`` at the end of the body."""
 
@@ -74,6 +78,9 @@ class EventStreamDecoder:
         "_header_parser",
         "_headers_seen",
         "_held",
+        "_last_block",
+        "_last_headers",
+        "_last_length",
         "_parser_error",
         "_start",
     )
@@ -89,6 +96,10 @@ class EventStreamDecoder:
         self._header_parser = botocore.eventstream.EventStreamHeaderParser()
         self._parser_error: type[Exception] = botocore.eventstream.ParserError
         self._headers_seen: dict[bytes, dict[str, Any]] = {}  # header block -> its parsed headers
+        # the header block of the frame before (its length: -1 before the first), and its headers
+        self._last_length = -1
+        self._last_block = b""
+        self._last_headers: dict[str, Any] = {}
         self._held = bytearray()  # what has come and is not yet a frame (from ``_start`` on)
         self._start = 0
         self._consumed = 0  # bytes of the body before ``_held``, for the messages
@@ -97,19 +108,53 @@ class EventStreamDecoder:
     def feed(self, chunk: bytes) -> list[EventStreamFrame]:
         if self._failure is not None:
             raise self._failure
-        self._held += chunk
+        held = self._held
+        held += chunk
         frames: list[EventStreamFrame] = []
+        # The frame loop, inlined: Bedrock sends one frame per token, and a method call per frame
+        # was a tenth of the Bedrock path (benchmarks/stream_path.py). Every check is one condition
+        # here; ``_malformed_frame`` finds which failed, in the order a reader meets them.
+        start, size = self._start, len(held)
         try:
-            while (frame := self._next_frame()) is not None:
-                frames.append(frame)
+            with memoryview(held) as view:  # released before ``held`` changes size again
+                while size - start >= PRELUDE_LENGTH:
+                    total, headers_length, prelude_crc = _unpack_prelude(held, start)
+                    payload_start = start + PRELUDE_LENGTH + headers_length
+                    end = start + total - 4
+                    if (
+                        total < EMPTY_FRAME_LENGTH
+                        or headers_length > total - EMPTY_FRAME_LENGTH
+                        or crc32(view[start : start + 8]) != prelude_crc
+                        or headers_length > MAX_HEADERS_LENGTH
+                        or end - payload_start > MAX_PAYLOAD_LENGTH
+                    ):
+                        self._start = start
+                        raise self._malformed_frame(view, start)
+                    if size - start < total:
+                        break
+                    if crc32(view[start:end]) != _unpack_crc(held, end)[0]:
+                        self._start = start
+                        raise self._malformed_frame(view, start)
+                    # the usual case: the header block of the frame before, compared in place
+                    if headers_length == self._last_length and held.startswith(
+                        self._last_block, start + PRELUDE_LENGTH
+                    ):
+                        headers = self._last_headers
+                    else:
+                        self._start = start
+                        headers = self._new_header_block(
+                            view[start + PRELUDE_LENGTH : payload_start].tobytes()
+                        )
+                    frames.append(_new_frame(EventStreamFrame, (headers, view[payload_start:end].tobytes())))
+                    start += total
         except MalformedStreamError as exc:
             self._failure = exc
             if not frames:
                 raise
-        if self._start:  # once per chunk: linear in the body however it is cut
-            del self._held[: self._start]
-            self._consumed += self._start
-            self._start = 0
+        if start:  # once per chunk: linear in the body however it is cut
+            del held[:start]
+            self._consumed += start
+        self._start = 0
         return frames
 
     def close(self) -> list[EventStreamFrame]:
@@ -125,54 +170,45 @@ class EventStreamDecoder:
             raise self._failure
         return []
 
-    def _next_frame(self) -> EventStreamFrame | None:
-        held, start = self._held, self._start
-        available = len(held) - start
-        if available < PRELUDE_LENGTH:
-            return None
-        total, headers_length, prelude_crc = _PRELUDE.unpack_from(held, start)
+    def _malformed_frame(self, view: memoryview, start: int) -> MalformedStreamError:
+        """What is wrong with the frame at ``start``, whose prelude or message CRC ``feed`` refused."""
+        total, headers_length, prelude_crc = _PRELUDE.unpack_from(view, start)
         if total < EMPTY_FRAME_LENGTH or headers_length > total - EMPTY_FRAME_LENGTH:
-            raise self._malformed(
+            return self._malformed(
                 f"wrong lengths: a frame of {total} bytes with {headers_length} bytes of headers"
             )
-        if (crc := zlib.crc32(held[start : start + 8])) != prelude_crc:
-            raise self._malformed(
+        if (crc := crc32(view[start : start + 8])) != prelude_crc:
+            return self._malformed(
                 f"bad prelude (CRC mismatch: expected 0x{prelude_crc:08x}, calculated 0x{crc:08x})"
             )
         if headers_length > MAX_HEADERS_LENGTH:
-            raise self._malformed(
+            return self._malformed(
                 f"bad prelude (Header length of {headers_length} exceeded the maximum of {MAX_HEADERS_LENGTH})"
             )
         payload_length = total - headers_length - EMPTY_FRAME_LENGTH
         if payload_length > MAX_PAYLOAD_LENGTH:
-            raise self._malformed(
+            return self._malformed(
                 f"bad prelude (Payload length of {payload_length} exceeded the maximum of {MAX_PAYLOAD_LENGTH})"
             )
-        if available < total:
-            return None
         end = start + total - 4
-        payload_start = start + PRELUDE_LENGTH + headers_length
-        (message_crc,) = _CRC.unpack_from(held, end)
-        with memoryview(held) as view:  # released before ``held`` changes size again
-            crc = zlib.crc32(view[start:end])
-        if crc != message_crc:
-            raise self._malformed(
-                f"bad frame (CRC mismatch: expected 0x{message_crc:08x}, calculated 0x{crc:08x})"
-            )
-        header_block = bytes(held[start + PRELUDE_LENGTH : payload_start])
-        payload = bytes(held[payload_start:end])
-        headers = self._headers_seen.get(header_block)  # the usual case: a header block seen before
-        if headers is None:
-            headers = self._headers(header_block)
+        (message_crc,) = _CRC.unpack_from(view, end)
+        crc = crc32(view[start:end])
+        return self._malformed(
+            f"bad frame (CRC mismatch: expected 0x{message_crc:08x}, calculated 0x{crc:08x})"
+        )
+
+    def _new_header_block(self, block: bytes) -> dict[str, Any]:
+        """The headers of a block unlike the frame before's; it becomes the one the next is compared to."""
+        headers = self._headers(block)
         message_type = headers.get(":message-type")
         if message_type not in MESSAGE_TYPES:
             raise self._malformed(f"unknown :message-type {message_type!r:.40}")
-        self._start = start + total
-        return EventStreamFrame(headers, payload)
+        self._last_length, self._last_block, self._last_headers = len(block), block, headers
+        return headers
 
     def _headers(self, block: bytes) -> dict[str, Any]:
         """botocore's header parser, once per distinct header block (Bedrock repeats one on every chunk)."""
-        parsed = self._headers_seen.get(block)
+        parsed = self._headers_seen.get(block)  # usual when two blocks take turns
         if parsed is None:
             try:
                 parsed = self._header_parser.parse(block)
