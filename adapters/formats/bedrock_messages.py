@@ -175,12 +175,13 @@ class _ChunkEvents:
     Anthropic's event logic reads. An exception frame becomes the mapped ``LLMError``, raised (like a
     framing error) by the call after the one that returned the events before it."""
 
-    __slots__ = ("_failure", "_frames", "_provider")
+    __slots__ = ("_chunk_headers", "_failure", "_frames", "_provider")
 
     def __init__(self, frames: FrameDecoder, provider: str) -> None:
         self._frames = frames
         self._provider = provider
         self._failure: e.LLMError | None = None
+        self._chunk_headers: dict[str, Any] | None = None  # the headers of the last chunk frame
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         if self._failure is not None:
@@ -194,20 +195,23 @@ class _ChunkEvents:
 
     def _events(self, frames: list[EventStreamFrame]) -> list[SSEEvent]:
         events: list[SSEEvent] = []
+        chunk_headers = self._chunk_headers
         try:
             for headers, payload in frames:
-                if headers[":message-type"] == "event":
-                    if headers.get(":event-type") == "chunk":
-                        # The chunk's event, decoded inline (Bedrock sends a frame per token; a call
-                        # per frame was measured). JSON, base64 and UTF-8 errors are ValueErrors; a
-                        # payload of another shape fails on ["bytes"] or in a2b_base64.
-                        try:
-                            event = _a2b_base64(orjson.loads(payload)["bytes"], strict_mode=True).decode()
-                        except (ValueError, TypeError, KeyError):
-                            raise self._bad_chunk(payload) from None  # names what was wrong
-                        events.append((None, event, None))
-                    continue  # another event type: nothing of Anthropic's in it
-                raise self._exception(EventStreamFrame(headers, payload))
+                if headers is not chunk_headers:  # the decoder shares one dict per header block
+                    if headers[":message-type"] != "event":
+                        raise self._exception(EventStreamFrame(headers, payload))
+                    if headers.get(":event-type") != "chunk":
+                        continue  # another event type: nothing of Anthropic's in it
+                    chunk_headers = self._chunk_headers = headers
+                # The chunk's event, decoded inline (Bedrock sends a frame per token; a call per
+                # frame was measured). JSON, base64 and UTF-8 errors are ValueErrors; a payload of
+                # another shape fails on ["bytes"] or in a2b_base64.
+                try:
+                    event = _a2b_base64(orjson.loads(payload)["bytes"], strict_mode=True).decode()
+                except (ValueError, TypeError, KeyError):
+                    raise self._bad_chunk(payload) from None  # names what was wrong
+                events.append((None, event, None))
         except e.LLMError as exc:
             self._failure = exc
             if not events:
