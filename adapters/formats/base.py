@@ -138,10 +138,9 @@ class StreamingInterface:
         """
         if self._failure is not None:
             raise self._failure
-        on_sse = self._on_sse  # looked up once per chunk, not once per event
         try:
             for sse in self._decoder.feed(chunk):
-                on_sse(sse)
+                self._on_sse(sse)
         except LLMError as exc:
             if not self._out:
                 raise
