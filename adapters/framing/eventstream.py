@@ -129,8 +129,8 @@ class EventStreamDecoder:
         frames: list[EventStreamFrame] = []
         # The frame loop, inlined: Bedrock sends one frame per token, and a method call per frame
         # was a tenth of the Bedrock path (benchmarks/stream_path.py). Every check is one condition
-        # here (a total under EMPTY_FRAME_LENGTH fails the second); ``_malformed_frame`` finds which
-        # failed, in the order a reader meets them.
+        # here (a total under EMPTY_FRAME_LENGTH fails the first: a headers length is never negative);
+        # ``_malformed_frame`` finds which failed, in the order a reader meets them.
         start, size, total = 0, len(chunk), PRELUDE_LENGTH
         append = frames.append
         last_length, last_block, last_headers = self._last_length, self._last_block, self._last_headers
