@@ -69,3 +69,13 @@ def test_each_distinct_header_block_is_parsed_once(how: str, monkeypatch: pytest
     monkeypatch.setattr(botocore.eventstream.EventStreamHeaderParser, "parse", counted)
     assert len(decoded([BODY] if how == "whole" else FRAMES)) == len(FRAMES)
     assert len(parsed) == 2 == len(set(parsed))  # the chunk frames' block and the exception's
+
+
+@pytest.mark.parametrize("kind", [bytearray, memoryview])
+def test_a_chunk_of_another_buffer_type_gives_the_same_bytes_frames(kind: type) -> None:
+    """A chunk that starts at a frame is read in place: one that is not ``bytes`` still gives ``bytes``
+    payloads, whole or cut."""
+    for chunks in ([BODY], FRAMES, cuts(BODY, 5)):
+        frames = decoded([kind(piece) for piece in chunks])
+        assert frames == botocore_read(BODY)
+        assert all(type(payload) is bytes for _, payload in frames)

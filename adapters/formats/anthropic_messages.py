@@ -28,6 +28,7 @@ Also serves Anthropic-compatible endpoints (MiniMax). What real streams do, and 
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -39,7 +40,7 @@ from .. import errors as e
 from ..clients import ProviderClient, as_keywords, sdk_options
 from ..error_mapping import build_error, class_by_status, error_object
 from ..errors import AdapterConfigError, LLMIncompleteStreamError, MalformedStreamError
-from ..events import USAGE_COUNT_LIMIT, Usage
+from ..events import USAGE_COUNT_LIMIT, Usage, trusted_text_delta
 from ..framing.sse import SSEEvent
 from .base import StreamingInterface
 
@@ -122,7 +123,14 @@ class AnthropicMessagesInterface(StreamingInterface):
                     text = delta["text"]
                     if type(text) is not str:
                         raise self._malformed(f"text_delta of block {index} has a non-string text")
-                    self._text_delta(text)
+                    if text:  # self._text_delta(text), inlined: a call per token was ~3 % of the path
+                        self._text.append(text)
+                        self._seq += 1
+                        if self.first_event_at is None:
+                            self.first_event_at = time.perf_counter()
+                        self._out.append(
+                            trusted_text_delta(self.message_id, f"{self._id_prefix}{self._seq}", text)
+                        )
                     return
                 self._on_block_delta(index, block, delta)
             elif kind == "ping":

@@ -157,11 +157,14 @@ _USAGE_FOR_METRIC = {
 }
 
 
-def _strict_b64decode(encoded: str) -> bytes:
-    """Base64 with nothing but its alphabet and padding (``binascii.Error`` otherwise)."""
-    if sys.version_info >= (3, 11):  # strict_mode checks in C what validate=True checks with a regex
-        return binascii.a2b_base64(encoded, strict_mode=True)
-    return b64decode(encoded, validate=True)
+# Base64 with nothing but its alphabet and padding (``binascii.Error`` otherwise), called with
+# ``strict_mode=True``: it checks in C what ``b64decode(validate=True)`` checks with a regex.
+if sys.version_info >= (3, 11):
+    _a2b_base64 = binascii.a2b_base64
+else:  # strict_mode came in 3.11
+
+    def _a2b_base64(encoded: str, *, strict_mode: bool) -> bytes:
+        return b64decode(encoded, validate=strict_mode)
 
 
 class _ChunkEvents:
@@ -169,12 +172,13 @@ class _ChunkEvents:
     Anthropic's event logic reads. An exception frame becomes the mapped ``LLMError``, raised (like a
     framing error) by the call after the one that returned the events before it."""
 
-    __slots__ = ("_failure", "_frames", "_provider")
+    __slots__ = ("_chunk_headers", "_failure", "_frames", "_provider")
 
     def __init__(self, frames: FrameDecoder, provider: str) -> None:
         self._frames = frames
         self._provider = provider
         self._failure: e.LLMError | None = None
+        self._chunk_headers: dict[str, Any] | None = None  # the headers of the last chunk frame
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         if self._failure is not None:
@@ -188,39 +192,51 @@ class _ChunkEvents:
 
     def _events(self, frames: list[EventStreamFrame]) -> list[SSEEvent]:
         events: list[SSEEvent] = []
+        chunk_headers = self._chunk_headers
         try:
-            for frame in frames:
-                headers = frame.headers
-                message_type = headers[":message-type"]
-                if message_type == "event":
-                    if headers.get(":event-type") == "chunk":
-                        events.append((None, self._chunk_json(frame.payload), None))
-                    continue  # another event type: nothing of Anthropic's in it
-                raise self._exception(frame)
+            for headers, payload in frames:
+                if headers is not chunk_headers:  # the decoder shares one dict per header block
+                    if headers[":message-type"] != "event":
+                        raise self._exception(EventStreamFrame(headers, payload))
+                    if headers.get(":event-type") != "chunk":
+                        continue  # another event type: nothing of Anthropic's in it
+                    chunk_headers = self._chunk_headers = headers
+                # The chunk's event, decoded inline (Bedrock sends a frame per token; a call per
+                # frame was measured). JSON, base64 and UTF-8 errors are ValueErrors; a payload of
+                # another shape fails on ["bytes"] or in a2b_base64.
+                try:
+                    event = _a2b_base64(orjson.loads(payload)["bytes"], strict_mode=True).decode()
+                except (ValueError, TypeError, KeyError):
+                    raise self._bad_chunk(payload) from None  # names what was wrong
+                events.append((None, event, None))
         except e.LLMError as exc:
             self._failure = exc
             if not events:
                 raise
         return events
 
-    def _chunk_json(self, payload: bytes) -> str:
+    def _bad_chunk(self, payload: bytes) -> MalformedStreamError:
+        """What is wrong with a chunk whose event ``_events`` could not read."""
         try:
             chunk = orjson.loads(payload)
         except orjson.JSONDecodeError as exc:
-            raise self._malformed(f"a chunk's payload is not JSON ({exc}): {payload[:60]!r}") from None
+            return self._malformed(f"a chunk's payload is not JSON ({exc}): {payload[:60]!r}")
         encoded = chunk.get("bytes") if isinstance(chunk, dict) else None
         if not isinstance(encoded, str):
-            raise self._malformed(f"a chunk's payload has no base64 string 'bytes': {payload[:60]!r}")
+            return self._malformed(f"a chunk's payload has no base64 string 'bytes': {payload[:60]!r}")
         if not encoded.isascii():  # binascii refuses it with a bare ValueError, not binascii.Error
-            raise self._malformed(
+            return self._malformed(
                 f"a chunk's 'bytes' is not base64 (a non-ASCII character): {encoded[:40]!r}"
             )
         try:
-            return _strict_b64decode(encoded).decode("utf-8")
+            _a2b_base64(encoded, strict_mode=True).decode("utf-8")
         except binascii.Error as exc:
-            raise self._malformed(f"a chunk's 'bytes' is not base64 ({exc}): {encoded[:40]!r}") from None
+            return self._malformed(f"a chunk's 'bytes' is not base64 ({exc}): {encoded[:40]!r}")
         except UnicodeDecodeError as exc:
-            raise self._malformed(f"a chunk's event is not UTF-8 (byte {exc.start})") from None
+            return self._malformed(f"a chunk's event is not UTF-8 (byte {exc.start})")
+        return self._malformed(
+            f"a chunk that cannot be read: {payload[:60]!r}"
+        )  # not reached: _events failed
 
     def _exception(self, frame: EventStreamFrame) -> e.LLMError:
         try:
@@ -240,6 +256,9 @@ class _ChunkEvents:
         return MalformedStreamError(f"{self._provider} messages stream: {problem}", provider=self._provider)
 
 
+_anthropic_on_sse = AnthropicMessagesInterface._on_sse
+
+
 class BedrockMessagesInterface(AnthropicMessagesInterface):
     provider: ClassVar[str] = "bedrock"
     api: ClassVar[str] = "messages"
@@ -253,7 +272,7 @@ class BedrockMessagesInterface(AnthropicMessagesInterface):
         return _ChunkEvents(framing_named(self.framing).decoder(), self.provider)
 
     def _on_sse(self, sse: SSEEvent, tail: bool = False) -> None:
-        super()._on_sse(sse, tail)
+        _anthropic_on_sse(self, sse, tail)  # super()._on_sse, without building a super object per event
         if METRICS_FIELD in sse[1]:  # only the last event carries them (or a text quoting the name)
             event = orjson.loads(sse[1])  # read once already, so valid JSON: an object
             if METRICS_FIELD in event:
