@@ -103,6 +103,19 @@ def test_any_llm_drops_anthropic_cache_counters_of_zero() -> None:
     assert usage["cached_input_tokens"] is None and usage["prompt_tokens"] is not None
 
 
+def test_any_llm_folds_an_anthropic_cache_write_into_the_prompt_tokens() -> None:
+    installed("any-llm")
+    case, events = recorded(bundled_cassettes() / "anthropic" / "messages" / "prompt_caching.yaml")
+    sent = next(event for event in events if event["type"] == "message_start")["message"]["usage"]
+    assert sent["cache_creation_input_tokens"] == 64 and sent["cache_read_input_tokens"] == 1408
+    usage = result(library_run("any-llm", case))["usage"]
+    # its Anthropic provider adds the cache write to the prompt tokens and keeps no count of it
+    assert usage["cache_write_tokens"] is None
+    written = sent["cache_creation_input_tokens"]
+    assert usage["prompt_tokens"] == sent["input_tokens"] + sent["cache_read_input_tokens"] + written
+    assert usage["cached_input_tokens"] == sent["cache_read_input_tokens"]  # the cache read it keeps
+
+
 def test_any_llm_drops_redacted_thinking() -> None:
     pytest.importorskip("any_llm", reason='any-llm is not installed: pip install "streamproof[any-llm]"')
     case, events = recorded(bundled_cassettes() / "anthropic" / "messages" / "redacted_thinking.yaml")
@@ -256,15 +269,31 @@ def test_a_stream_cut_cleanly_before_its_terminator_is_taken_as_complete(library
     assert type(library_run("reference", case).error).__name__ == "LLMIncompleteStreamError"
 
 
-@pytest.mark.parametrize("library", ["sdk-helpers", "pydantic-ai", "langchain", "any-llm"])  # LiteLLM sums them
-def test_an_advisor_streams_usage_is_taken_from_the_top_level_not_its_iterations(library: str) -> None:
+ADVISOR = "test_anthropic_advisor_tool_stream"
+# LangChain crashes on this one (above); pydantic-ai sums its iterations
+COMPACTION = "test_anthropic_compaction_usage_with_cache_streaming"
+
+
+@pytest.mark.parametrize(
+    ("library", "name"),
+    # LiteLLM sums the iterations of both
+    [(library, ADVISOR) for library in ("sdk-helpers", "pydantic-ai", "langchain", "any-llm")]
+    + [("sdk-helpers", COMPACTION), ("any-llm", COMPACTION)],
+)
+def test_an_advisor_streams_usage_is_taken_from_the_top_level_not_its_iterations(
+    library: str, name: str
+) -> None:
     installed(library)
-    case, events = recorded(REAL / "test_anthropic" / "test_anthropic_advisor_tool_stream.yaml")
+    case, events = recorded(REAL / "test_anthropic" / f"{name}.yaml")
     usage = next(event["usage"] for event in events if event["type"] == "message_delta")
     billed_input = sum(i["input_tokens"] + i["cache_read_input_tokens"] + i["cache_creation_input_tokens"] for i in usage["iterations"])
     top_input = usage["input_tokens"] + usage["cache_read_input_tokens"] + usage["cache_creation_input_tokens"]
-    assert len(usage["iterations"]) > 1 and billed_input != top_input  # the advisor's own turn is billed too
-    assert result(library_run(library, case))["usage"]["prompt_tokens"] == top_input
+    # the advisor's (the compaction's) own turn is billed too
+    assert len(usage["iterations"]) > 1 and billed_input != top_input
+    reported = result(library_run(library, case))["usage"]
+    assert reported["prompt_tokens"] == top_input
+    # so is the cache read: the compaction turn's is lost (any-llm also drops the top level's 0: None)
+    assert (reported["cached_input_tokens"] or 0) == usage["cache_read_input_tokens"]
 
 
 def test_langchain_chat_openai_reads_no_compatible_reasoning_fields() -> None:
