@@ -28,7 +28,8 @@ format modules (their interfaces and error tables) and must not pay for importin
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import inspect
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -78,6 +79,7 @@ class ProviderClient:
     sdk: ClassVar[str]
     apis: ClassVar[frozenset[str]]
     request_id_headers: ClassVar[tuple[str, ...]] = ("x-request-id", "request-id")  # the first present
+    _keyword_names: ClassVar[frozenset[str] | None] = None
 
     def __init__(
         self, http_client: httpx2.AsyncClient | None, transport: httpx2.AsyncBaseTransport | None
@@ -106,6 +108,15 @@ class ProviderClient:
                     f"the {self.sdk} SDK refused to send the request: {exc}", provider=self.sdk
                 ) from exc
             yield OpenedResponse(response, self.request_id_headers)
+
+    def keyword_names(self, create: Callable[..., Any]) -> frozenset[str]:
+        """The keyword names the SDK's ``create`` takes, read once per client class (each class
+        calls one SDK method): ``inspect.signature`` was most of the cost of a client per call."""
+        names: frozenset[str] | None = type(self).__dict__.get("_keyword_names")
+        if names is None:
+            names = frozenset(inspect.signature(create).parameters)
+            type(self)._keyword_names = names
+        return names
 
     def _exchange(
         self, api: str, request_data: Mapping[str, Any]

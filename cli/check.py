@@ -256,6 +256,8 @@ def run(args: argparse.Namespace) -> int:
             "-p",
             "no:cacheprovider",
             "-p",
+            "no:logging",  # what libraries log is theirs to show; capturing it per item cost ~0.3 s a check
+            "-p",
             "no:terminal",  # the progress bar and the summary table replace pytest's own output
             f"--streamproof-adapter={args.adapter}",
             f"--streamproof-cassettes={cassettes}",

@@ -43,7 +43,7 @@ RUN_DEADLINE_S = 10.0  # no single call may take longer: a hang is a failure, no
 READ_TIMEOUT_S = 0.05  # the read timeout the suite asks for; the transport enforces it when a response stalls
 TASK_GRACE_S = 0.2  # how long tasks the call spawned may take to finish after it ended
 HOLD_LAST_CHUNK_S = 0.5  # how long the streaming check waits for a first event before the last byte
-PACED_TAIL_S = 0.03  # then the tail comes this much later: latency and ttft must show the hold
+PACED_TAIL_S = 0.02  # then the tail comes this much later: latency and ttft must show the hold
 BYTE_BY_BYTE_LIMIT = 4_096  # longer bodies are fed byte by byte up to here, then in random chunks
 CHUNK_SEEDS = (7, 1337)
 BILLING = BillingContext(plan_type="pro", cost_source="credits", customer_id="cust-conformance-1")

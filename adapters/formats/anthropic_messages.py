@@ -27,7 +27,6 @@ Also serves Anthropic-compatible endpoints (MiniMax). What real streams do, and 
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -465,7 +464,7 @@ class AnthropicClient(ProviderClient):
             **options,
         )
         self._create = self.sdk_client.with_streaming_response.messages.create
-        self._parameters = frozenset(inspect.signature(self._create).parameters)
+        self._parameters = self.keyword_names(self._create)
         if self.sdk_client.api_key is None and self.sdk_client.auth_token is None:
             # the SDK would fail only at the first request, with a TypeError
             raise AdapterConfigError(

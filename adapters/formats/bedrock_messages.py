@@ -35,7 +35,6 @@ What real Bedrock varies (REAL-STREAMS.md §4.4), and how it is read here:
 from __future__ import annotations
 
 import binascii
-import inspect
 import sys
 from base64 import b64decode
 from collections.abc import AsyncIterator, Mapping
@@ -342,7 +341,7 @@ class BedrockClient(ProviderClient):
         except ValueError as exc:  # no region anywhere; an API key and AWS credentials both given
             raise AdapterConfigError(f"cannot build the bedrock client: {exc}") from exc
         self._create = self.sdk_client.messages.with_streaming_response.create
-        self._parameters = frozenset(inspect.signature(self._create).parameters)
+        self._parameters = self.keyword_names(self._create)
 
     @asynccontextmanager
     async def _exchange(self, api: str, request_data: Mapping[str, Any]) -> AsyncIterator[httpx2.Response]:
