@@ -470,3 +470,24 @@ def test_an_sdk_status_error_of_a_bedrock_call_uses_bedrock_s_table() -> None:
         and error.code == "ThrottlingException"
         and error.request_id == "r1"
     )
+
+
+def test_an_error_of_ours_while_reading_a_good_chunk_is_not_called_a_malformed_stream(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The chunk decoding catches what a bad payload raises; when the payload turns out to read
+    fine, the error was a bug of ours and goes on as it is, not as a ``MalformedStreamError``."""
+    from streamproof.adapters.formats import bedrock_messages
+
+    real = bedrock_messages._a2b_base64
+    calls = []
+
+    def buggy(encoded: str, *, strict_mode: bool) -> bytes:
+        calls.append(encoded)
+        if len(calls) == 1:
+            raise KeyError("a bug of ours")
+        return real(encoded, strict_mode=strict_mode)
+
+    monkeypatch.setattr(bedrock_messages, "_a2b_base64", buggy)
+    with pytest.raises(KeyError, match="a bug of ours"):
+        run([BODY])

@@ -206,7 +206,10 @@ class _ChunkEvents:
                 try:
                     event = _a2b_base64(orjson.loads(payload)["bytes"], strict_mode=True).decode()
                 except (ValueError, TypeError, KeyError):
-                    raise self._bad_chunk(payload) from None  # names what was wrong
+                    problem = self._bad_chunk(payload)  # names what was wrong
+                    if problem is None:  # the chunk reads: the error was ours, not the stream's
+                        raise
+                    raise problem from None
                 events.append((None, event, None))
         except e.LLMError as exc:
             self._failure = exc
@@ -214,8 +217,8 @@ class _ChunkEvents:
                 raise
         return events
 
-    def _bad_chunk(self, payload: bytes) -> MalformedStreamError:
-        """What is wrong with a chunk whose event ``_events`` could not read."""
+    def _bad_chunk(self, payload: bytes) -> MalformedStreamError | None:
+        """What is wrong with a chunk whose event ``_events`` could not read (None: nothing)."""
         try:
             chunk = orjson.loads(payload)
         except orjson.JSONDecodeError as exc:
@@ -233,9 +236,7 @@ class _ChunkEvents:
             return self._malformed(f"a chunk's 'bytes' is not base64 ({exc}): {encoded[:40]!r}")
         except UnicodeDecodeError as exc:
             return self._malformed(f"a chunk's event is not UTF-8 (byte {exc.start})")
-        return self._malformed(
-            f"a chunk that cannot be read: {payload[:60]!r}"
-        )  # not reached: _events failed
+        return None
 
     def _exception(self, frame: EventStreamFrame) -> e.LLMError:
         try:
